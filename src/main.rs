@@ -1,0 +1,3 @@
+//! Entry point: picks the role from the subcommand. (Filled in.)
+
+fn main() {}

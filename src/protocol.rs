@@ -1,0 +1,135 @@
+//! Messages that cross a process boundary: job requests going into a processing worker, and the
+//! events it reports back (also printed by `reframe run --json`, one JSON object per line).
+//!
+//! This module is the single definition of that wire format. Every message is one line of JSON
+//! with a `type` tag; logs never go to stdout. Bump [`PROTOCOL_VERSION`] on any incompatible
+//! change: a GUI and a worker of different versions refuse each other at `hello`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::session::progress::{JobStatus, Step, StepStatus};
+
+/// Version of the wire format; exchanged in [`Request::Hello`] / [`Event::Hello`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Identifies one job within one worker's lifetime (assigned by whoever submits it).
+pub type JobId = u64;
+
+/// How to treat an existing session of the same input and settings.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResumeMode {
+    /// Resume a resumable session if there is one, else start fresh.
+    #[default]
+    Auto,
+    /// Resume; fail if there is nothing to resume.
+    Resume,
+    /// Discard any previous session of this input and settings and start over.
+    Restart,
+}
+
+/// Everything that defines one job: the input and the settings chosen by the user.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub input: PathBuf,
+    /// Engine name as listed by `reframe engines` (`lanczos`, …).
+    pub engine: String,
+    /// Scale factor applied by the engine (1.5, 2, 3, 4). Ignored when `height` is set.
+    pub scale: Option<f64>,
+    /// Target output height instead of a scale factor.
+    pub height: Option<u32>,
+    /// Denoise level, for engines that have one.
+    pub denoise: Option<u8>,
+    /// Preset name (built-in or user) or path to a preset JSON file.
+    pub preset: String,
+    /// Output file or directory; `None` puts the output beside the input.
+    pub output: Option<PathBuf>,
+    pub overwrite: bool,
+    pub resume: ResumeMode,
+    /// Target chunk length in seconds.
+    pub chunk_seconds: f64,
+    /// Deinterlace interlaced sources before scaling.
+    pub deinterlace: bool,
+}
+
+/// Requests read by a processing worker on its stdin.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Request {
+    Hello { version: u32 },
+    Run { job: JobId, spec: JobSpec },
+    /// Stop the running job after killing its children; its session stays resumable.
+    Cancel { job: JobId },
+    Shutdown,
+}
+
+/// Events written by a processing worker on its stdout (and by `reframe run --json`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Event {
+    Hello {
+        version: u32,
+        pid: u32,
+    },
+    /// The job was validated and planned; the session exists.
+    JobStarted {
+        job: JobId,
+        input: PathBuf,
+        output: PathBuf,
+        session_id: String,
+        resumed: bool,
+        chunks_total: usize,
+        chunks_done: usize,
+        frames_total: u64,
+    },
+    Warning {
+        job: JobId,
+        message: String,
+    },
+    StepChanged {
+        job: JobId,
+        step: Step,
+        status: StepStatus,
+    },
+    Progress {
+        job: JobId,
+        step: Step,
+        /// 0–100 within the step.
+        percent: f64,
+        frames_done: u64,
+        frames_total: u64,
+        fps: f64,
+        eta_secs: Option<f64>,
+    },
+    ChunkDone {
+        job: JobId,
+        index: usize,
+        chunks_done: usize,
+        chunks_total: usize,
+    },
+    JobFinished {
+        job: JobId,
+        output: PathBuf,
+        elapsed_secs: f64,
+    },
+    JobFailed {
+        job: JobId,
+        error: String,
+        /// True when the session was kept and the job can be resumed.
+        resumable: bool,
+    },
+    JobCancelled {
+        job: JobId,
+    },
+}
+
+impl Event {
+    /// One line of JSON (no trailing newline).
+    pub fn to_line(&self) -> String {
+        // Serialising these plain structs cannot fail (no maps with non-string keys).
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"type\":\"error\",\"error\":\"{e}\"}}"))
+    }
+}
