@@ -11,3 +11,4 @@ pub mod pipeline;
 pub mod presets;
 pub mod protocol;
 pub mod session;
+pub mod supervisor;
