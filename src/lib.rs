@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod fsutil;
+pub mod gui;
 pub mod media;
 pub mod pipeline;
 pub mod presets;

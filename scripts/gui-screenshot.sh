@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Starts the real reframe window under Xvfb with a generated clip queued (as "Open with" would),
+# takes a screenshot of the screen into target/, and fails if it is blank.
+#
+# Usage: scripts/gui-screenshot.sh [OUTPUT.png]     (default: target/gui-screenshot.png)
+# Env:   REFRAME_BIN (default target/debug/reframe, built if missing),
+#        REFRAME_SHOT_DELAY seconds to wait before the screenshot (default 8).
+# Needs: xvfb-run (xvfb, xauth), ImageMagick (import, identify), ffmpeg, Mesa GL (libgl1-mesa-dri).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${REFRAME_BIN:-target/debug/reframe}
+out=${1:-target/gui-screenshot.png}
+delay=${REFRAME_SHOT_DELAY:-8}
+mkdir -p "$(dirname "$out")"
+if [ ! -x "$bin" ]; then
+    cargo build --bin reframe
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+clip="$work/sample clip.mp4"
+ffmpeg -v error -f lavfi -i testsrc=size=320x180:rate=24 -t 2 -pix_fmt yuv420p "$clip"
+mkdir -p "$work/config" "$work/cache" "$work/run"
+chmod 700 "$work/run"
+export REFRAME_CONFIG_DIR="$work/config" REFRAME_CACHE_DIR="$work/cache" XDG_RUNTIME_DIR="$work/run"
+
+xvfb-run -a -s '-screen 0 1280x800x24' bash -c '
+    "$1" "$2" > "$4/gui.log" 2>&1 &
+    pid=$!
+    sleep "$5"
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "the window exited early; its output:" >&2
+        cat "$4/gui.log" >&2
+        exit 1
+    fi
+    /usr/bin/import -window root "$3"
+    kill "$pid"
+    wait "$pid" || true
+' screenshot "$bin" "$clip" "$out" "$work" "$delay"
+
+# A blank (or black) screen has a handful of colours; the window has many.
+colours=$(identify -format %k "$out")
+if [ "$colours" -lt 32 ]; then
+    echo "the screenshot looks blank ($colours colours): $out" >&2
+    exit 1
+fi
+echo "screenshot ok ($colours colours): $out"

@@ -1,0 +1,1070 @@
+//! The application: persisted state (settings, queue) beside runtime state (supervisor,
+//! channels, dialogs), one logic step that reads every channel, and [`App::apply`], the one
+//! place where [`Command`]s change anything. Drawing lives in `panels.rs` and `dialogs.rs`.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::command::Command;
+use super::persist::Persister;
+use super::scan::{self, ResumeOffer, ScanContext, ScanResult};
+use super::state::{
+    self, JobState, OutputSize, QUEUE_FILE, Queue, SETTINGS_FILE, UserSettings, engine_has_denoise,
+};
+use super::{dialogs, panels};
+use crate::protocol::{Event, JobId, JobSpec, PROTOCOL_VERSION, ResumeMode, StepStatus};
+use crate::session::Settings;
+use crate::supervisor::{ExitReason, Supervisor, SupervisorConfig, SupervisorEvent, WorkerCommand};
+
+/// Most lines kept in the activity log.
+const LOG_MAX_LINES: usize = 2000;
+/// Most "skipped" lines one scan writes to the log.
+const SKIPPED_LOG_MAX: usize = 40;
+
+/// Where the app keeps its files and how it starts its worker.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Settings and queue files; `None` keeps them in memory only.
+    pub config_dir: Option<PathBuf>,
+    /// Session store root; `None` is the store's default (`$REFRAME_CACHE_DIR`, …).
+    pub sessions_root: Option<PathBuf>,
+    pub supervisor: SupervisorConfig,
+}
+
+impl AppConfig {
+    /// The installed app: config dir from the environment, this executable as the worker.
+    pub fn from_env() -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let worker = WorkerCommand::processing_worker()
+            .context("cannot find this program's own path to start its processing worker")?;
+        Ok(Self {
+            config_dir: state::default_config_dir(),
+            sessions_root: None,
+            supervisor: SupervisorConfig::new(worker),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Info,
+    Warning,
+    Error,
+    /// A line of the worker's own log.
+    Worker,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub time: String,
+    pub level: LogLevel,
+    pub text: String,
+}
+
+/// A preset as the picker shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresetChoice {
+    pub name: String,
+    pub summary: String,
+    pub user: bool,
+}
+
+/// Results of the native dialogs, which run on their own thread.
+enum DialogResult {
+    Files(Vec<PathBuf>),
+    Folder(PathBuf),
+    OutputFolder(PathBuf),
+    Closed,
+}
+
+pub struct App {
+    // Persisted.
+    pub(super) settings: UserSettings,
+    pub(super) queue: Queue,
+
+    // Runtime.
+    pub(super) ctx: egui::Context,
+    config: AppConfig,
+    supervisor: Supervisor,
+    persister: Persister,
+    persist_errors: Receiver<String>,
+    scans_tx: Sender<ScanResult>,
+    scans_rx: Receiver<ScanResult>,
+    pub(super) scans_in_flight: usize,
+    dialogs_tx: Sender<DialogResult>,
+    dialogs_rx: Receiver<DialogResult>,
+    pub(super) dialog_open: bool,
+    /// `Err(message)` when ffmpeg or ffprobe cannot be found.
+    pub(super) tools: Result<(), String>,
+    pub(super) presets: Vec<PresetChoice>,
+    pub(super) engines: Vec<crate::engine::EngineInfo>,
+    pub(super) log: VecDeque<LogLine>,
+    pub(super) selected: Option<JobId>,
+    /// Start was pressed: jobs run one after another until the queue is empty or cancelled.
+    pub(super) queue_running: bool,
+    pub(super) cancelling: bool,
+    pub(super) offers: VecDeque<ResumeOffer>,
+    pub(super) confirm_close: bool,
+    allow_close: bool,
+    /// A one-line notice for the status bar (e.g. what a scan skipped).
+    pub(super) notice: Option<String>,
+    pub(super) save_preset_name: Option<String>,
+}
+
+impl App {
+    /// Loads the saved state, looks for ffmpeg and queues `files` (command-line arguments).
+    pub fn new(ctx: egui::Context, config: AppConfig, files: Vec<PathBuf>) -> Self {
+        ctx.options_mut(|options| options.theme_preference = egui::ThemePreference::System);
+        let mut messages = Vec::new();
+        let (settings, queue) = match &config.config_dir {
+            Some(dir) => {
+                let (settings, settings_msg): (UserSettings, _) =
+                    state::load_json(&dir.join(SETTINGS_FILE));
+                let (mut queue, queue_msg): (Queue, _) = state::load_json(&dir.join(QUEUE_FILE));
+                queue.recover();
+                messages.extend(settings_msg);
+                messages.extend(queue_msg);
+                (settings, queue)
+            }
+            None => (UserSettings::default(), Queue::default()),
+        };
+        let repaint_ctx = ctx.clone();
+        let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || repaint_ctx.request_repaint());
+        let supervisor = Supervisor::new(config.supervisor.clone(), Arc::clone(&notify));
+        let (persist_tx, persist_errors) = crossbeam_channel::unbounded();
+        let persist_notify = Arc::clone(&notify);
+        let persister = Persister::start(persist_tx, move || persist_notify());
+        let (scans_tx, scans_rx) = crossbeam_channel::unbounded();
+        let (dialogs_tx, dialogs_rx) = crossbeam_channel::unbounded();
+        let mut app = Self {
+            settings,
+            queue,
+            ctx,
+            config,
+            supervisor,
+            persister,
+            persist_errors,
+            scans_tx,
+            scans_rx,
+            scans_in_flight: 0,
+            dialogs_tx,
+            dialogs_rx,
+            dialog_open: false,
+            tools: Ok(()),
+            presets: Vec::new(),
+            engines: crate::engine::available(),
+            log: VecDeque::new(),
+            selected: None,
+            queue_running: false,
+            cancelling: false,
+            offers: VecDeque::new(),
+            confirm_close: false,
+            allow_close: false,
+            notice: None,
+            save_preset_name: None,
+        };
+        for message in messages {
+            app.log(LogLevel::Warning, message);
+        }
+        app.locate_tools();
+        app.load_presets();
+        app.selected = app.queue.jobs.first().map(|job| job.id);
+        let unfinished = app
+            .queue
+            .jobs
+            .iter()
+            .filter(|job| job.state == JobState::Interrupted)
+            .count();
+        if unfinished > 0 {
+            app.log(
+                LogLevel::Info,
+                format!("{unfinished} job(s) were interrupted last time; select one and press Resume to go on"),
+            );
+        }
+        if !files.is_empty() {
+            app.apply(Command::AddPaths(files));
+        }
+        app
+    }
+
+    // ---- Read access (tests and drawing) -------------------------------------------------
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    pub fn settings(&self) -> &UserSettings {
+        &self.settings
+    }
+
+    pub fn settings_mut(&mut self) -> &mut UserSettings {
+        &mut self.settings
+    }
+
+    pub fn resume_offer(&self) -> Option<&ResumeOffer> {
+        self.offers.front()
+    }
+
+    pub fn log_lines(&self) -> impl Iterator<Item = &LogLine> {
+        self.log.iter()
+    }
+
+    pub fn selected(&self) -> Option<JobId> {
+        self.selected
+    }
+
+    /// Pid of the live processing worker, if any.
+    pub fn worker_pid(&mut self) -> Option<u32> {
+        self.supervisor.worker_pid()
+    }
+
+    /// True while a scan is in flight or a job runs (tests wait for this to clear).
+    pub fn is_busy(&mut self) -> bool {
+        self.scans_in_flight > 0 || self.supervisor.active_job().is_some()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.queue
+            .jobs
+            .iter()
+            .any(|job| job.state == JobState::Running)
+    }
+
+    /// Waits until the settings and queue files are written (exit and tests).
+    pub fn flush_saves(&self) {
+        self.persister.flush();
+    }
+
+    // ---- Logic step ------------------------------------------------------------------------
+
+    /// Reads every channel and input that changes state; called once per frame before drawing.
+    pub fn logic(&mut self, ctx: &egui::Context) {
+        let events: Vec<_> = self.supervisor.try_events().collect();
+        for event in events {
+            self.on_supervisor_event(event);
+        }
+        while let Ok(result) = self.scans_rx.try_recv() {
+            self.scans_in_flight = self.scans_in_flight.saturating_sub(1);
+            self.on_scan(result);
+        }
+        while let Ok(result) = self.dialogs_rx.try_recv() {
+            self.dialog_open = false;
+            match result {
+                DialogResult::Files(paths) => self.apply(Command::AddPaths(paths)),
+                DialogResult::Folder(path) => self.apply(Command::AddPaths(vec![path])),
+                DialogResult::OutputFolder(path) => {
+                    self.settings.output_dir = Some(path);
+                    self.save_settings();
+                }
+                DialogResult::Closed => {}
+            }
+        }
+        while let Ok(message) = self.persist_errors.try_recv() {
+            self.log(LogLevel::Error, message);
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|input| {
+            input
+                .raw
+                .dropped_files
+                .iter()
+                .map(|file| file.path().to_owned())
+                .collect()
+        });
+        if !dropped.is_empty() {
+            self.apply(Command::AddPaths(dropped));
+        }
+        for command in self.shortcuts(ctx) {
+            self.apply(command);
+        }
+        if ctx.input(|input| input.viewport().close_requested())
+            && self.is_running()
+            && !self.allow_close
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.confirm_close = true;
+        }
+        self.pump();
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) -> Vec<Command> {
+        let mut commands = Vec::new();
+        let modal_open = !self.offers.is_empty() || self.confirm_close;
+        if ctx.input_mut(|input| input.consume_key(egui::Modifiers::COMMAND, egui::Key::O))
+            && !modal_open
+        {
+            commands.push(Command::OpenFilesDialog);
+        }
+        // Plain keys only when no text field has the keyboard.
+        if modal_open || ctx.egui_wants_keyboard_input() {
+            return commands;
+        }
+        if ctx.input_mut(|input| input.consume_key(egui::Modifiers::NONE, egui::Key::Delete))
+            && let Some(id) = self.selected
+        {
+            commands.push(Command::Remove(id));
+        }
+        if ctx.input_mut(|input| input.consume_key(egui::Modifiers::NONE, egui::Key::Space)) {
+            commands.push(if self.is_running() {
+                Command::Cancel
+            } else {
+                Command::StartQueue
+            });
+        }
+        commands
+    }
+
+    // ---- Commands --------------------------------------------------------------------------
+
+    /// Carries out one command.
+    pub fn apply(&mut self, command: Command) {
+        match command {
+            Command::AddPaths(paths) => self.start_scan(paths),
+            Command::OpenFilesDialog => self.open_dialog(DialogKind::Files),
+            Command::OpenFolderDialog => self.open_dialog(DialogKind::Folder),
+            Command::PickOutputFolder => self.open_dialog(DialogKind::OutputFolder),
+            Command::OutputBesideInput => {
+                self.settings.output_dir = None;
+                self.save_settings();
+            }
+            Command::Select(id) => self.selected = Some(id),
+            Command::Remove(id) => self.remove(id),
+            Command::MoveUp(id) => self.move_job(id, -1),
+            Command::MoveDown(id) => self.move_job(id, 1),
+            Command::Retry(id) => {
+                if let Some(job) = self.queue.get_mut(id)
+                    && job.state != JobState::Running
+                {
+                    job.requeue(ResumeMode::Auto);
+                    self.save_queue();
+                    self.apply(Command::StartQueue);
+                }
+            }
+            Command::ClearFinished => {
+                self.queue
+                    .jobs
+                    .retain(|job| job.state != JobState::Finished);
+                if self.selected.is_some_and(|id| self.queue.get(id).is_none()) {
+                    self.selected = self.queue.jobs.first().map(|job| job.id);
+                }
+                self.save_queue();
+            }
+            Command::StartQueue => self.start_queue(),
+            Command::Cancel => self.cancel(),
+            Command::ShowInFolder(path) => self.show_in_folder(&path),
+            Command::Resume => self.answer_offer(OfferAnswer::Resume),
+            Command::Restart => self.answer_offer(OfferAnswer::Restart),
+            Command::DismissOffer => self.answer_offer(OfferAnswer::Dismiss),
+            Command::SettingsChanged => self.save_settings(),
+            Command::ToggleLog => {
+                self.settings.show_log = !self.settings.show_log;
+                self.save_settings();
+            }
+            Command::ClearLog => self.log.clear(),
+            Command::RecheckTools => self.locate_tools(),
+            Command::ConfirmClose => {
+                self.confirm_close = false;
+                self.allow_close = true;
+                self.cancel();
+                self.save_queue();
+                self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            Command::KeepOpen => self.confirm_close = false,
+            Command::SavePresetAs(name) => self.save_preset_as(&name),
+        }
+    }
+
+    fn start_scan(&mut self, paths: Vec<PathBuf>) {
+        if paths.is_empty() {
+            return;
+        }
+        let context = ScanContext {
+            sessions_root: self.config.sessions_root.clone(),
+            current: self.session_settings(),
+        };
+        let ctx = self.ctx.clone();
+        match scan::spawn_scan(paths, context, self.scans_tx.clone(), move || {
+            ctx.request_repaint();
+        }) {
+            Ok(()) => self.scans_in_flight += 1,
+            Err(error) => self.log(
+                LogLevel::Error,
+                format!("could not look at the dropped files: {error}"),
+            ),
+        }
+    }
+
+    fn on_scan(&mut self, result: ScanResult) {
+        let mut added = 0usize;
+        let mut skipped = result.skipped;
+        for video in result.videos {
+            if self.queue.has_pending(&video.path) {
+                skipped.push((video.path, "already in the queue".into()));
+                continue;
+            }
+            match video.offer {
+                Some(offer) => self.offers.push_back(offer),
+                None => {
+                    let id = self.queue.push(video.path, ResumeMode::Auto);
+                    self.selected.get_or_insert(id);
+                    added += 1;
+                }
+            }
+        }
+        for note in result.notes {
+            self.log(LogLevel::Warning, note);
+        }
+        for (path, reason) in skipped.iter().take(SKIPPED_LOG_MAX) {
+            self.log(
+                LogLevel::Info,
+                format!("skipped, {reason}: {}", path.display()),
+            );
+        }
+        if skipped.len() > SKIPPED_LOG_MAX {
+            self.log(
+                LogLevel::Info,
+                format!("… and {} more skipped", skipped.len() - SKIPPED_LOG_MAX),
+            );
+        }
+        self.notice = match (added, skipped.len()) {
+            (0, 0) => None,
+            (added, 0) => Some(format!("Added {added} video(s)")),
+            (added, skipped) => Some(format!(
+                "Added {added} video(s), skipped {skipped} item(s): see the activity log"
+            )),
+        };
+        if added > 0 {
+            self.log(
+                LogLevel::Info,
+                format!("added {added} video(s) to the queue"),
+            );
+            self.save_queue();
+        }
+    }
+
+    fn answer_offer(&mut self, answer: OfferAnswer) {
+        let Some(offer) = self.offers.pop_front() else {
+            return;
+        };
+        let (resume, spec) = match answer {
+            OfferAnswer::Dismiss => {
+                self.log(
+                    LogLevel::Info,
+                    format!("not queued: {}", offer.input.display()),
+                );
+                return;
+            }
+            OfferAnswer::Resume => {
+                let mut spec = spec_from_session(&offer.settings, &offer.input, &self.settings);
+                spec.resume = ResumeMode::Resume;
+                (ResumeMode::Resume, Some(spec))
+            }
+            OfferAnswer::Restart => (ResumeMode::Restart, None),
+        };
+        if self.queue.has_pending(&offer.input) {
+            return;
+        }
+        let id = self.queue.push(offer.input.clone(), resume);
+        if let Some(job) = self.queue.get_mut(id) {
+            job.spec = spec;
+            if resume == ResumeMode::Resume {
+                job.session_id = Some(offer.session_id.clone());
+                job.chunks_done = offer.chunks_done;
+                job.chunks_total = offer.chunks_total;
+                job.resumable = true;
+                for (step, status, percent) in &offer.steps {
+                    let progress = job.step_mut(*step);
+                    progress.status = match status {
+                        StepStatus::InProgress | StepStatus::Failed => StepStatus::Pending,
+                        other => *other,
+                    };
+                    progress.percent = *percent;
+                }
+            }
+        }
+        self.selected = Some(id);
+        self.save_queue();
+        self.apply(Command::StartQueue);
+    }
+
+    fn remove(&mut self, id: JobId) {
+        let Some(index) = self.queue.position(id) else {
+            return;
+        };
+        if self.queue.jobs[index].state == JobState::Running {
+            self.log(
+                LogLevel::Warning,
+                "the running job cannot be removed; cancel it first".into(),
+            );
+            return;
+        }
+        self.queue.jobs.remove(index);
+        if self.selected == Some(id) {
+            let next = index.min(self.queue.jobs.len().saturating_sub(1));
+            self.selected = self.queue.jobs.get(next).map(|job| job.id);
+        }
+        self.save_queue();
+    }
+
+    fn move_job(&mut self, id: JobId, delta: isize) {
+        let Some(index) = self.queue.position(id) else {
+            return;
+        };
+        let target = index.saturating_add_signed(delta);
+        if target < self.queue.jobs.len() && target != index {
+            self.queue.jobs.swap(index, target);
+            self.save_queue();
+        }
+    }
+
+    fn start_queue(&mut self) {
+        if let Err(message) = &self.tools {
+            let message = message.clone();
+            self.log(LogLevel::Error, format!("cannot start: {message}"));
+            return;
+        }
+        if self.queue.next_queued().is_none() {
+            self.notice = Some("Nothing is queued: add videos, or press Resume on a job".into());
+            return;
+        }
+        self.queue_running = true;
+        self.pump();
+    }
+
+    fn cancel(&mut self) {
+        self.queue_running = false;
+        if self.supervisor.active_job().is_some() {
+            self.cancelling = true;
+            self.log(LogLevel::Info, "cancelling the running job…".into());
+        }
+        self.supervisor.cancel();
+    }
+
+    /// Starts the next queued job when the queue runs and the worker is free.
+    fn pump(&mut self) {
+        if !self.queue_running || !self.supervisor.is_ready() {
+            return;
+        }
+        let Some(id) = self.queue.next_queued() else {
+            self.queue_running = false;
+            self.supervisor.shutdown();
+            self.log(LogLevel::Info, "queue finished".into());
+            return;
+        };
+        let settings = self.settings.clone();
+        let Some(job) = self.queue.get_mut(id) else {
+            return;
+        };
+        let spec = job
+            .spec
+            .get_or_insert_with(|| settings.job_spec(&job.input, job.resume));
+        spec.resume = job.resume;
+        let spec = spec.clone();
+        let name = job.file_name();
+        match self.supervisor.run(id, spec) {
+            Ok(()) => {
+                if let Some(job) = self.queue.get_mut(id) {
+                    job.state = JobState::Running;
+                    job.error = None;
+                    job.log_tail = None;
+                    if job.resume == ResumeMode::Restart {
+                        job.steps = Default::default();
+                        job.chunks_done = 0;
+                    }
+                }
+                self.selected = Some(id);
+                self.log(LogLevel::Info, format!("starting {name}"));
+            }
+            Err(error) => {
+                if let Some(job) = self.queue.get_mut(id) {
+                    job.state = JobState::Failed;
+                    job.error = Some(error.to_string());
+                }
+                self.queue_running = false;
+                self.log(LogLevel::Error, format!("{name}: {error}"));
+            }
+        }
+        self.save_queue();
+    }
+
+    // ---- Worker events ---------------------------------------------------------------------
+
+    fn on_supervisor_event(&mut self, event: SupervisorEvent) {
+        match event {
+            SupervisorEvent::WorkerStarted { pid } => {
+                self.log(
+                    LogLevel::Info,
+                    format!("processing worker started (pid {pid})"),
+                );
+            }
+            SupervisorEvent::Log(line) => self.log(LogLevel::Worker, line),
+            SupervisorEvent::Worker(event) => self.on_worker_event(event),
+            SupervisorEvent::WorkerExited {
+                pid,
+                job,
+                exit,
+                reason,
+                stderr_tail,
+            } => {
+                self.cancelling = false;
+                if reason != ExitReason::Stopped {
+                    self.log(
+                        LogLevel::Info,
+                        format!("processing worker {pid} ended: {exit}"),
+                    );
+                }
+                let silence_secs = self.config.supervisor.silence_timeout.as_secs();
+                if let Some(job) = job.and_then(|id| self.queue.get_mut(id))
+                    && job.state == JobState::Running
+                {
+                    let error = match reason {
+                        ExitReason::Cancelled => None,
+                        ExitReason::Unresponsive => Some(format!(
+                            "The processing worker stopped responding for {silence_secs} s and was stopped. Press Resume to go on from the last finished chunk."
+                        )),
+                        ExitReason::VersionMismatch { worker_version } => Some(format!(
+                            "The processing worker speaks protocol version {worker_version}, this window {PROTOCOL_VERSION}: reinstall reframe so that both come from the same build."
+                        )),
+                        ExitReason::Crashed | ExitReason::Stopped => Some(format!(
+                            "The processing worker crashed ({exit}). Press Resume to go on from the last finished chunk; the worker's last messages are below."
+                        )),
+                    };
+                    job.fps = 0.0;
+                    job.eta_secs = None;
+                    job.resumable = true;
+                    for step in &mut job.steps {
+                        if step.status == StepStatus::InProgress {
+                            step.status = if error.is_some() {
+                                StepStatus::Failed
+                            } else {
+                                StepStatus::Pending
+                            };
+                        }
+                    }
+                    match error {
+                        None => job.state = JobState::Cancelled,
+                        Some(error) => {
+                            job.state = JobState::Failed;
+                            job.log_tail = Some(stderr_tail).filter(|tail| !tail.is_empty());
+                            let name = job.file_name();
+                            job.error = Some(error.clone());
+                            self.log(LogLevel::Error, format!("{name}: {error}"));
+                        }
+                    }
+                    self.save_queue();
+                }
+            }
+        }
+    }
+
+    fn on_worker_event(&mut self, event: Event) {
+        let mut log = None;
+        let mut save = false;
+        match event {
+            Event::Hello { .. } => {}
+            Event::JobStarted {
+                job,
+                output,
+                session_id,
+                resumed,
+                chunks_total,
+                chunks_done,
+                ..
+            } => {
+                if let Some(job) = self.queue.get_mut(job) {
+                    log = Some((
+                        LogLevel::Info,
+                        if resumed {
+                            format!(
+                                "{}: resuming, {chunks_done}/{chunks_total} chunks already done",
+                                job.file_name()
+                            )
+                        } else {
+                            format!("{}: {chunks_total} chunks to process", job.file_name())
+                        },
+                    ));
+                    job.output = Some(output);
+                    job.session_id = Some(session_id);
+                    job.chunks_total = chunks_total;
+                    job.chunks_done = chunks_done;
+                    job.resumable = true;
+                    save = true;
+                }
+            }
+            Event::Warning { job, message } => {
+                if let Some(job) = self.queue.get_mut(job) {
+                    log = Some((LogLevel::Warning, format!("{}: {message}", job.file_name())));
+                    job.warnings.push(message);
+                }
+            }
+            Event::StepChanged { job, step, status } => {
+                if let Some(job) = self.queue.get_mut(job) {
+                    let progress = job.step_mut(step);
+                    progress.status = status;
+                    if status == StepStatus::Completed {
+                        progress.percent = 100.0;
+                    }
+                    save = true;
+                }
+            }
+            Event::Progress {
+                job,
+                step,
+                percent,
+                fps,
+                eta_secs,
+                ..
+            } => {
+                if let Some(job) = self.queue.get_mut(job) {
+                    let progress = job.step_mut(step);
+                    progress.percent = percent.clamp(0.0, 100.0);
+                    if progress.status == StepStatus::Pending {
+                        progress.status = StepStatus::InProgress;
+                    }
+                    job.fps = fps;
+                    job.eta_secs = eta_secs;
+                }
+            }
+            Event::ChunkDone {
+                job,
+                chunks_done,
+                chunks_total,
+                ..
+            } => {
+                if let Some(job) = self.queue.get_mut(job) {
+                    job.chunks_done = chunks_done;
+                    job.chunks_total = chunks_total;
+                    save = true;
+                }
+            }
+            Event::JobFinished {
+                job,
+                output,
+                elapsed_secs,
+            } => {
+                if let Some(job) = self.queue.get_mut(job) {
+                    log = Some((LogLevel::Info, format!("done: {}", output.display())));
+                    job.state = JobState::Finished;
+                    job.output = Some(output);
+                    job.elapsed_secs = Some(elapsed_secs);
+                    job.resumable = false;
+                    job.fps = 0.0;
+                    job.eta_secs = None;
+                    for step in &mut job.steps {
+                        step.status = StepStatus::Completed;
+                        step.percent = 100.0;
+                    }
+                    save = true;
+                }
+            }
+            Event::JobFailed {
+                job,
+                error,
+                resumable,
+            } => {
+                if let Some(job) = self.queue.get_mut(job) {
+                    log = Some((LogLevel::Error, format!("{}: {error}", job.file_name())));
+                    job.state = JobState::Failed;
+                    job.error = Some(error);
+                    job.resumable = resumable;
+                    job.fps = 0.0;
+                    job.eta_secs = None;
+                    for step in &mut job.steps {
+                        if step.status == StepStatus::InProgress {
+                            step.status = StepStatus::Failed;
+                        }
+                    }
+                    save = true;
+                }
+            }
+            Event::JobCancelled { job } => {
+                if let Some(job) = self.queue.get_mut(job) {
+                    log = Some((
+                        LogLevel::Info,
+                        format!("{}: cancelled; it can be resumed", job.file_name()),
+                    ));
+                    job.state = JobState::Cancelled;
+                    job.resumable = true;
+                    job.fps = 0.0;
+                    job.eta_secs = None;
+                    for step in &mut job.steps {
+                        if step.status == StepStatus::InProgress {
+                            step.status = StepStatus::Pending;
+                        }
+                    }
+                    save = true;
+                }
+            }
+        }
+        if let Some((level, text)) = log {
+            self.log(level, text);
+        }
+        if save {
+            self.save_queue();
+        }
+    }
+
+    // ---- Helpers ---------------------------------------------------------------------------
+
+    pub(super) fn log(&mut self, level: LogLevel, text: String) {
+        match level {
+            LogLevel::Error => log::error!("{text}"),
+            LogLevel::Warning => log::warn!("{text}"),
+            LogLevel::Info => log::info!("{text}"),
+            LogLevel::Worker => log::debug!("worker: {text}"),
+        }
+        if self.log.len() >= LOG_MAX_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogLine {
+            time: clock_time(),
+            level,
+            text,
+        });
+    }
+
+    fn save_settings(&mut self) {
+        if !engine_has_denoise(&self.settings.engine) {
+            self.settings.denoise = 0;
+        }
+        if let Some(dir) = &self.config.config_dir
+            && let Ok(bytes) = serde_json::to_vec_pretty(&self.settings)
+        {
+            self.persister.save(dir.join(SETTINGS_FILE), bytes);
+        }
+    }
+
+    fn save_queue(&mut self) {
+        if let Some(dir) = &self.config.config_dir
+            && let Ok(bytes) = serde_json::to_vec_pretty(&self.queue)
+        {
+            self.persister.save(dir.join(QUEUE_FILE), bytes);
+        }
+    }
+
+    fn locate_tools(&mut self) {
+        self.tools = crate::media::tools::Tools::locate()
+            .map(|_| ())
+            .map_err(|error| format!("{error:#}"));
+        if let Err(message) = &self.tools {
+            let message = message.clone();
+            self.log(LogLevel::Error, message);
+        }
+    }
+
+    fn load_presets(&mut self) {
+        self.presets = crate::presets::list_all()
+            .into_iter()
+            .map(|(preset, source)| PresetChoice {
+                name: preset.name.clone(),
+                summary: preset.description.clone(),
+                user: matches!(source, crate::presets::PresetSource::User(..)),
+            })
+            .collect();
+    }
+
+    /// The settings panel as session settings (what a session id is made of).
+    fn session_settings(&self) -> Option<Settings> {
+        let preset = crate::presets::resolve(&self.settings.preset).ok()?;
+        let (scale, target_height) = match self.settings.size {
+            OutputSize::Scale(scale) => (scale, None),
+            // The pipeline derives the scale from the video; the scan compares heights only.
+            OutputSize::Height(height) => (0.0, Some(height)),
+        };
+        Some(Settings {
+            engine: self.settings.engine.clone(),
+            model: None,
+            scale,
+            target_height,
+            denoise: engine_has_denoise(&self.settings.engine).then_some(self.settings.denoise),
+            preset: self.settings.preset.clone(),
+            preset_digest: preset.digest(),
+            chunk_seconds: self.settings.chunk_seconds,
+            deinterlace: self.settings.deinterlace,
+        })
+    }
+
+    fn save_preset_as(&mut self, name: &str) {
+        let name = name.trim();
+        let result = crate::presets::resolve(&self.settings.preset).and_then(|mut preset| {
+            preset.name = name.to_owned();
+            crate::presets::save_user(&preset)
+        });
+        match result {
+            Ok(path) => {
+                self.log(
+                    LogLevel::Info,
+                    format!("saved preset {name}: {}", path.display()),
+                );
+                self.settings.preset = name.to_owned();
+                self.save_settings();
+                self.load_presets();
+            }
+            Err(error) => self.log(
+                LogLevel::Error,
+                format!("could not save preset {name}: {error}"),
+            ),
+        }
+    }
+
+    fn open_dialog(&mut self, kind: DialogKind) {
+        if self.dialog_open {
+            return;
+        }
+        let tx = self.dialogs_tx.clone();
+        let ctx = self.ctx.clone();
+        let start_dir = self.settings.output_dir.clone();
+        let spawned = std::thread::Builder::new()
+            .name("gui-file-dialog".into())
+            .spawn(move || {
+                let dialog = rfd::FileDialog::new();
+                let result = match kind {
+                    DialogKind::Files => dialog
+                        .set_title("Add videos")
+                        .add_filter("Videos", &scan::VIDEO_EXTENSIONS)
+                        .add_filter("All files", &["*"])
+                        .pick_files()
+                        .map(DialogResult::Files),
+                    DialogKind::Folder => dialog
+                        .set_title("Add a folder of videos")
+                        .pick_folder()
+                        .map(DialogResult::Folder),
+                    DialogKind::OutputFolder => {
+                        let dialog = dialog.set_title("Output folder");
+                        match start_dir {
+                            Some(dir) => dialog.set_directory(dir),
+                            None => dialog,
+                        }
+                        .pick_folder()
+                        .map(DialogResult::OutputFolder)
+                    }
+                };
+                let _ = tx.send(result.unwrap_or(DialogResult::Closed));
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.dialog_open = true,
+            Err(error) => self.log(
+                LogLevel::Error,
+                format!("could not open the file dialog: {error}"),
+            ),
+        }
+    }
+
+    fn show_in_folder(&mut self, path: &Path) {
+        let folder = if path.is_dir() {
+            path.to_owned()
+        } else {
+            path.parent().map(Path::to_owned).unwrap_or_default()
+        };
+        let mut command = if cfg!(target_os = "macos") {
+            let mut command = std::process::Command::new("open");
+            command.arg("-R").arg(path);
+            command
+        } else if cfg!(windows) {
+            let mut command = std::process::Command::new("explorer");
+            command.arg(&folder);
+            command
+        } else {
+            let mut command = std::process::Command::new("xdg-open");
+            command.arg(&folder);
+            command
+        };
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        match command.spawn() {
+            Ok(mut child) => {
+                // Reap it off the UI thread.
+                let _ = std::thread::Builder::new()
+                    .name("gui-show-folder".into())
+                    .spawn(move || child.wait());
+            }
+            Err(error) => self.log(
+                LogLevel::Error,
+                format!(
+                    "could not open the file manager ({error}); the output is in {}",
+                    folder.display()
+                ),
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum DialogKind {
+    Files,
+    Folder,
+    OutputFolder,
+}
+
+#[derive(Clone, Copy)]
+enum OfferAnswer {
+    Resume,
+    Restart,
+    Dismiss,
+}
+
+/// The job that continues a session: its settings, with the panel's output choices.
+fn spec_from_session(settings: &Settings, input: &Path, panel: &UserSettings) -> JobSpec {
+    JobSpec {
+        input: input.to_owned(),
+        engine: settings.engine.clone(),
+        scale: settings.target_height.is_none().then_some(settings.scale),
+        height: settings.target_height,
+        denoise: settings.denoise,
+        preset: settings.preset.clone(),
+        output: panel.output_dir.clone(),
+        overwrite: panel.overwrite,
+        resume: ResumeMode::Resume,
+        chunk_seconds: settings.chunk_seconds,
+        deinterlace: settings.deinterlace,
+    }
+}
+
+/// Local wall-clock time as HH:MM:SS (UTC when the local offset is unknown).
+fn clock_time() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    #[cfg(unix)]
+    if let Ok(time) = libc::time_t::try_from(secs) {
+        // SAFETY: localtime_r only writes into the zeroed `tm` we own (thread-safe variant).
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        if !unsafe { libc::localtime_r(&time, &mut tm) }.is_null() {
+            return format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
+        }
+    }
+    let day_secs = secs % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}",
+        day_secs / 3600,
+        day_secs % 3600 / 60,
+        day_secs % 60
+    )
+}
+
+impl eframe::App for App {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        App::logic(self, ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let mut commands = panels::main_ui(ui, self);
+        commands.extend(dialogs::dialogs_ui(ui.ctx(), self));
+        for command in commands {
+            self.apply(command);
+        }
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.supervisor.shutdown();
+        self.save_queue();
+        self.save_settings();
+        self.persister.flush();
+    }
+}

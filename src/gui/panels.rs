@@ -1,0 +1,923 @@
+//! Drawing of the main window (DESIGN §5): toolbar, queue on the left, settings on the right,
+//! the selected job in the middle, activity log and status bar at the bottom. Functions read
+//! the app and return [`Command`]s; only settings widgets edit their values in place (and
+//! return `SettingsChanged` so that they are saved).
+
+use egui::{Align, Color32, Layout, RichText, Sense, Stroke, Ui, UiBuilder, Vec2};
+
+use super::app::{App, LogLevel};
+use super::command::Command;
+use super::state::{HEIGHTS, Job, JobState, OutputSize, UserSettings, format_scale};
+use crate::protocol::{Step, StepStatus};
+
+pub const GREEN: Color32 = Color32::from_rgb(0x3f, 0xa8, 0x5a);
+pub const RED: Color32 = Color32::from_rgb(0xd9, 0x4a, 0x45);
+pub const AMBER: Color32 = Color32::from_rgb(0xd8, 0x9b, 0x2b);
+
+pub fn main_ui(ui: &mut Ui, app: &mut App) -> Vec<Command> {
+    let mut commands = Vec::new();
+    egui::Panel::top("toolbar")
+        .frame(egui::Frame::side_top_panel(ui.style()).inner_margin(egui::Margin::symmetric(10, 6)))
+        .show(ui, |ui| toolbar_ui(ui, app, &mut commands));
+    if let Err(message) = &app.tools {
+        let message = message.clone();
+        egui::Panel::top("tools-banner")
+            .frame(
+                egui::Frame::new()
+                    .fill(RED.gamma_multiply(0.25))
+                    .inner_margin(egui::Margin::symmetric(10, 6)),
+            )
+            .show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(RichText::new("⚠ ffmpeg is missing").strong().color(RED));
+                    ui.label(message);
+                    if ui.button("Check again").clicked() {
+                        commands.push(Command::RecheckTools);
+                    }
+                });
+            });
+    }
+    egui::Panel::bottom("status-bar")
+        .frame(egui::Frame::side_top_panel(ui.style()).inner_margin(egui::Margin::symmetric(10, 8)))
+        .show(ui, |ui| status_bar_ui(ui, app, &mut commands));
+    if app.settings.show_log {
+        egui::Panel::bottom("activity-log")
+            .resizable(true)
+            .default_size(170.0)
+            .min_size(80.0)
+            .show(ui, |ui| log_ui(ui, app, &mut commands));
+    }
+    egui::Panel::left("queue")
+        .resizable(true)
+        .default_size(310.0)
+        .min_size(240.0)
+        .show(ui, |ui| queue_ui(ui, app, &mut commands));
+    egui::Panel::right("settings")
+        .resizable(false)
+        .exact_size(290.0)
+        .show(ui, |ui| settings_ui(ui, app, &mut commands));
+    egui::CentralPanel::default().show(ui, |ui| {
+        let selected = app
+            .selected
+            .and_then(|id| app.queue.get(id))
+            .or_else(|| app.queue.jobs.first());
+        match selected {
+            Some(job) => job_details_ui(ui, job, &app.settings, &mut commands),
+            None => empty_state_ui(ui, app, &mut commands),
+        }
+    });
+    drop_overlay_ui(ui.ctx());
+    commands
+}
+
+fn toolbar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("reframe").heading().strong());
+        ui.add_space(12.0);
+        let busy = app.dialog_open;
+        if ui
+            .add_enabled(!busy, egui::Button::new("📂 Add files…"))
+            .on_hover_text("Choose videos to add to the queue (Ctrl+O)")
+            .clicked()
+        {
+            commands.push(Command::OpenFilesDialog);
+        }
+        if ui
+            .add_enabled(!busy, egui::Button::new("📁 Add folder…"))
+            .on_hover_text("Add every video in a folder and its subfolders")
+            .clicked()
+        {
+            commands.push(Command::OpenFolderDialog);
+        }
+        if app.scans_in_flight > 0 {
+            ui.spinner();
+            ui.label(RichText::new("looking at the files…").weak());
+        }
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            if ui
+                .selectable_label(app.settings.show_log, "Activity log")
+                .on_hover_text("Show or hide the worker's messages and errors")
+                .clicked()
+            {
+                commands.push(Command::ToggleLog);
+            }
+        });
+    });
+}
+
+fn state_icon(job: &Job) -> (&'static str, Color32) {
+    match job.state {
+        JobState::Queued => ("⏳", Color32::GRAY),
+        JobState::Running => ("▶", AMBER),
+        JobState::Finished => ("✔", GREEN),
+        JobState::Failed => ("✖", RED),
+        JobState::Cancelled | JobState::Interrupted => ("⏸", AMBER),
+    }
+}
+
+/// One line saying where a job is: "upscale 42% · 12.3 fps · ETA 3:12", "done in 1:23", …
+pub fn job_summary(job: &Job) -> String {
+    match job.state {
+        JobState::Queued if job.resume == crate::protocol::ResumeMode::Resume => {
+            "queued · will resume".into()
+        }
+        JobState::Queued if job.resume == crate::protocol::ResumeMode::Restart => {
+            "queued · will start over".into()
+        }
+        JobState::Queued => "queued".into(),
+        JobState::Running => {
+            let mut parts = Vec::new();
+            match job.current_step() {
+                Some((step, progress)) => {
+                    parts.push(format!("{} {:.0}%", step.label(), progress.percent))
+                }
+                None => parts.push("starting…".into()),
+            }
+            if job.fps > 0.0 {
+                parts.push(format!("{:.1} fps", job.fps));
+            }
+            if let Some(eta) = job.eta_secs {
+                parts.push(format!("ETA {}", format_duration(eta)));
+            }
+            parts.join(" · ")
+        }
+        JobState::Finished => match job.elapsed_secs {
+            Some(secs) => format!("done in {}", format_duration(secs)),
+            None => "done".into(),
+        },
+        state => {
+            let resumable = if job.resumable { " · resumable" } else { "" };
+            format!("{}{resumable}", state.label())
+        }
+    }
+}
+
+fn step_color(ui: &Ui, status: StepStatus) -> Color32 {
+    match status {
+        StepStatus::Completed => GREEN,
+        StepStatus::InProgress => ui.visuals().selection.bg_fill,
+        StepStatus::Failed => RED,
+        StepStatus::Pending => ui.visuals().widgets.inactive.bg_fill,
+    }
+}
+
+/// Four thin bars, one per step, each filled to its percentage.
+fn mini_steps_ui(ui: &mut Ui, job: &Job) {
+    let gap = 4.0;
+    let width = ui.available_width();
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 5.0), Sense::hover());
+    let bar_width = (width - gap * 3.0) / 4.0;
+    let painter = ui.painter();
+    let track = ui.visuals().widgets.inactive.bg_fill;
+    for (i, step) in Step::ALL.iter().enumerate() {
+        let progress = job.step(*step);
+        let x = rect.left() + i as f32 * (bar_width + gap);
+        let bar = egui::Rect::from_min_size(egui::pos2(x, rect.top()), Vec2::new(bar_width, 5.0));
+        painter.rect_filled(bar, 2.0, track);
+        let fraction = match progress.status {
+            StepStatus::Completed => 1.0,
+            StepStatus::Pending => 0.0,
+            _ => (progress.percent / 100.0).clamp(0.0, 1.0) as f32,
+        };
+        let fraction = if progress.status == StepStatus::Failed {
+            1.0
+        } else {
+            fraction
+        };
+        if fraction > 0.0 {
+            let filled = egui::Rect::from_min_size(bar.min, Vec2::new(bar_width * fraction, 5.0));
+            painter.rect_filled(filled, 2.0, step_color(ui, progress.status));
+        }
+    }
+}
+
+fn queue_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
+    ui.add_space(6.0);
+    ui.horizontal(|ui| {
+        ui.heading("Queue");
+        ui.label(RichText::new(format!("{}", app.queue.jobs.len())).weak());
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            if app.queue.jobs.iter().any(|j| j.state == JobState::Finished)
+                && ui
+                    .small_button("Clear finished")
+                    .on_hover_text("Remove finished jobs from the list")
+                    .clicked()
+            {
+                commands.push(Command::ClearFinished);
+            }
+        });
+    });
+    ui.separator();
+    if app.queue.jobs.is_empty() {
+        ui.add_space(8.0);
+        ui.label(RichText::new("No videos yet.").weak());
+        return;
+    }
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            let count = app.queue.jobs.len();
+            for (index, job) in app.queue.jobs.iter().enumerate() {
+                job_row_ui(ui, app, job, index, count, commands);
+            }
+        });
+}
+
+fn job_row_ui(
+    ui: &mut Ui,
+    app: &App,
+    job: &Job,
+    index: usize,
+    count: usize,
+    commands: &mut Vec<Command>,
+) {
+    let selected = app.selected == Some(job.id);
+    let visuals = ui.visuals().clone();
+    let response = ui
+        .scope_builder(UiBuilder::new().sense(Sense::click()), |ui| {
+            let fill = if selected {
+                visuals.selection.bg_fill.gamma_multiply(0.35)
+            } else {
+                Color32::TRANSPARENT
+            };
+            egui::Frame::new()
+                .fill(fill)
+                .corner_radius(4.0)
+                .inner_margin(egui::Margin::symmetric(8, 6))
+                .show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    let (icon, color) = state_icon(job);
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new(icon).color(color));
+                        ui.add(
+                            egui::Label::new(RichText::new(job.file_name()).strong())
+                                .truncate()
+                                .selectable(false),
+                        )
+                        .on_hover_text(job.input.display().to_string());
+                    });
+                    ui.add(
+                        egui::Label::new(RichText::new(job_summary(job)).small())
+                            .truncate()
+                            .selectable(false),
+                    );
+                    if job.state != JobState::Queued
+                        || job.resume == crate::protocol::ResumeMode::Resume
+                    {
+                        mini_steps_ui(ui, job);
+                    }
+                });
+        })
+        .response;
+    let response = response.on_hover_cursor(egui::CursorIcon::PointingHand);
+    if response.clicked() {
+        commands.push(Command::Select(job.id));
+    }
+    response.context_menu(|ui| {
+        job_actions_menu_ui(ui, job, index, count, commands);
+    });
+    ui.add_space(2.0);
+}
+
+fn job_actions_menu_ui(
+    ui: &mut Ui,
+    job: &Job,
+    index: usize,
+    count: usize,
+    commands: &mut Vec<Command>,
+) {
+    if job.state.is_unfinished() {
+        let label = if job.resumable { "Resume" } else { "Retry" };
+        if ui.button(label).clicked() {
+            commands.push(Command::Retry(job.id));
+        }
+    }
+    if let Some(output) = &job.output
+        && ui.button("Show in folder").clicked()
+    {
+        commands.push(Command::ShowInFolder(output.clone()));
+    }
+    if ui
+        .add_enabled(index > 0, egui::Button::new("Move up"))
+        .clicked()
+    {
+        commands.push(Command::MoveUp(job.id));
+    }
+    if ui
+        .add_enabled(index + 1 < count, egui::Button::new("Move down"))
+        .clicked()
+    {
+        commands.push(Command::MoveDown(job.id));
+    }
+    if ui
+        .add_enabled(job.state != JobState::Running, egui::Button::new("Remove"))
+        .clicked()
+    {
+        commands.push(Command::Remove(job.id));
+    }
+}
+
+fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
+    ui.add_space(6.0);
+    ui.heading("Settings");
+    ui.separator();
+    let mut changed = false;
+    let settings = &mut app.settings;
+    egui::Grid::new("settings-grid")
+        .num_columns(2)
+        .spacing([10.0, 10.0])
+        .min_col_width(70.0)
+        .show(ui, |ui| {
+            let label = ui.label("Engine");
+            let engine = app
+                .engines
+                .iter()
+                .find(|info| info.name == settings.engine)
+                .cloned();
+            egui::ComboBox::from_id_salt("engine")
+                .width(180.0)
+                .selected_text(settings.engine.as_str())
+                .show_ui(ui, |ui| {
+                    for info in &app.engines {
+                        changed |= ui
+                            .selectable_value(&mut settings.engine, info.name.to_owned(), info.name)
+                            .on_hover_text(info.description)
+                            .changed();
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.end_row();
+
+            let label = ui.label("Size");
+            let scales = engine.as_ref().map_or(&[2.0][..], |info| info.scales);
+            egui::ComboBox::from_id_salt("size")
+                .width(180.0)
+                .selected_text(size_text(settings.size))
+                .show_ui(ui, |ui| {
+                    for scale in scales {
+                        let value = OutputSize::Scale(*scale);
+                        changed |= ui
+                            .selectable_value(&mut settings.size, value, size_text(value))
+                            .changed();
+                    }
+                    ui.separator();
+                    for height in HEIGHTS {
+                        let value = OutputSize::Height(height);
+                        changed |= ui
+                            .selectable_value(&mut settings.size, value, size_text(value))
+                            .changed();
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.end_row();
+
+            if let Some(info) = &engine
+                && !info.denoise_levels.is_empty()
+            {
+                let label = ui.label("Denoise");
+                egui::ComboBox::from_id_salt("denoise")
+                    .width(180.0)
+                    .selected_text(settings.denoise.to_string())
+                    .show_ui(ui, |ui| {
+                        for level in info.denoise_levels {
+                            changed |= ui
+                                .selectable_value(&mut settings.denoise, *level, level.to_string())
+                                .changed();
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                ui.end_row();
+            }
+
+            let label = ui.label("Preset");
+            let selected_summary = app
+                .presets
+                .iter()
+                .find(|p| p.name == settings.preset)
+                .map(|p| p.summary.clone());
+            let combo = egui::ComboBox::from_id_salt("preset")
+                .width(180.0)
+                .selected_text(settings.preset.as_str())
+                .show_ui(ui, |ui| {
+                    for preset in &app.presets {
+                        let label = if preset.user {
+                            format!("{} (yours)", preset.name)
+                        } else {
+                            preset.name.clone()
+                        };
+                        changed |= ui
+                            .selectable_value(&mut settings.preset, preset.name.clone(), label)
+                            .on_hover_text(&preset.summary)
+                            .changed();
+                    }
+                });
+            let combo = combo.response.labelled_by(label.id);
+            if let Some(summary) = selected_summary {
+                combo.on_hover_text(summary);
+            }
+            ui.end_row();
+
+            ui.label("Output");
+            ui.vertical(|ui| {
+                match &settings.output_dir {
+                    Some(dir) => {
+                        ui.add(egui::Label::new(dir.display().to_string()).truncate())
+                            .on_hover_text(dir.display().to_string());
+                    }
+                    None => {
+                        ui.label("beside each input");
+                    }
+                }
+                ui.horizontal(|ui| {
+                    if ui.button("Choose folder…").clicked() {
+                        commands.push(Command::PickOutputFolder);
+                    }
+                    if settings.output_dir.is_some()
+                        && ui
+                            .small_button("Beside input")
+                            .on_hover_text("Write each output next to its input again")
+                            .clicked()
+                    {
+                        commands.push(Command::OutputBesideInput);
+                    }
+                });
+            });
+            ui.end_row();
+
+            let label = ui.label("Chunk length");
+            changed |= ui
+                .add(
+                    egui::DragValue::new(&mut settings.chunk_seconds)
+                        .range(1.0..=60.0)
+                        .speed(0.2)
+                        .max_decimals(1)
+                        .suffix(" s"),
+                )
+                .labelled_by(label.id)
+                .on_hover_text(
+                    "Length of the pieces processed one at a time; at most one piece is lost when a run is interrupted",
+                )
+                .changed();
+            ui.end_row();
+        });
+    ui.add_space(6.0);
+    changed |= ui
+        .checkbox(&mut settings.deinterlace, "Deinterlace interlaced videos")
+        .changed();
+    changed |= ui
+        .checkbox(&mut settings.overwrite, "Replace existing outputs")
+        .changed();
+    ui.add_space(10.0);
+    if ui
+        .button("Save as preset…")
+        .on_hover_text("Save the selected preset under a name of your own")
+        .clicked()
+    {
+        app.save_preset_name = Some(String::new());
+    }
+    ui.add_space(10.0);
+    ui.label(
+        RichText::new("Settings apply to jobs when they start; a started job keeps its own.")
+            .small()
+            .weak(),
+    );
+    if changed {
+        commands.push(Command::SettingsChanged);
+    }
+}
+
+fn size_text(size: OutputSize) -> String {
+    match size {
+        OutputSize::Scale(scale) => format!("{}× scale", format_scale(scale)),
+        OutputSize::Height(height) => format!("{height}p height"),
+    }
+}
+
+fn empty_state_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
+    let available = ui.available_rect_before_wrap();
+    let drop_zone = available.shrink(24.0);
+    ui.painter().rect_stroke(
+        drop_zone,
+        12.0,
+        Stroke::new(1.5, ui.visuals().weak_text_color()),
+        egui::StrokeKind::Inside,
+    );
+    ui.scope_builder(
+        UiBuilder::new()
+            .max_rect(drop_zone)
+            .layout(Layout::top_down(Align::Center)),
+        |ui| {
+            ui.add_space((drop_zone.height() / 2.0 - 110.0).max(12.0));
+            ui.label(RichText::new("🎞").size(48.0));
+            ui.add_space(8.0);
+            ui.label(
+                RichText::new("Drop videos or a folder here")
+                    .size(22.0)
+                    .strong(),
+            );
+            ui.add_space(6.0);
+            ui.label(
+                RichText::new("They join the queue; press Start to upscale and re-encode them.")
+                    .weak(),
+            );
+            ui.add_space(14.0);
+            ui.horizontal(|ui| {
+                let width = 2.0 * 130.0 + ui.spacing().item_spacing.x;
+                ui.add_space((ui.available_width() - width).max(0.0) / 2.0);
+                if ui
+                    .add_enabled(
+                        !app.dialog_open,
+                        egui::Button::new("Add files…").min_size(Vec2::new(130.0, 30.0)),
+                    )
+                    .on_hover_text("Ctrl+O")
+                    .clicked()
+                {
+                    commands.push(Command::OpenFilesDialog);
+                }
+                if ui
+                    .add_enabled(
+                        !app.dialog_open,
+                        egui::Button::new("Add folder…").min_size(Vec2::new(130.0, 30.0)),
+                    )
+                    .clicked()
+                {
+                    commands.push(Command::OpenFolderDialog);
+                }
+            });
+            ui.add_space(14.0);
+            ui.label(
+                RichText::new(
+                    "Outputs go beside each input unless you choose a folder in Settings.",
+                )
+                .small()
+                .weak(),
+            );
+        },
+    );
+}
+
+pub fn step_icon(status: StepStatus) -> (&'static str, Color32) {
+    match status {
+        StepStatus::Completed => ("✔", GREEN),
+        StepStatus::InProgress => ("▶", AMBER),
+        StepStatus::Failed => ("✖", RED),
+        StepStatus::Pending => ("○", Color32::GRAY),
+    }
+}
+
+/// Labelled per-step progress bars: validate, upscale, package, verify.
+pub fn steps_ui(ui: &mut Ui, id_salt: &str, steps: &[(Step, StepStatus, f64)]) {
+    egui::Grid::new(id_salt)
+        .num_columns(3)
+        .spacing([8.0, 6.0])
+        .show(ui, |ui| {
+            for (step, status, percent) in steps {
+                let (icon, color) = step_icon(*status);
+                ui.label(RichText::new(icon).color(color));
+                ui.label(capitalize(step.label()));
+                let fraction = match status {
+                    StepStatus::Completed => 1.0,
+                    _ => (percent / 100.0).clamp(0.0, 1.0) as f32,
+                };
+                let bar = egui::ProgressBar::new(fraction)
+                    .desired_width(ui.available_width().clamp(140.0, 360.0))
+                    .text(format!("{:.0}%", fraction * 100.0));
+                let bar = match status {
+                    StepStatus::Completed => bar.fill(GREEN.gamma_multiply(0.8)),
+                    StepStatus::Failed => bar.fill(RED),
+                    _ => bar,
+                };
+                ui.add(bar);
+                ui.end_row();
+            }
+        });
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn spec_summary(spec: &crate::protocol::JobSpec) -> String {
+    let size = match (spec.height, spec.scale) {
+        (Some(height), _) => format!("{height}p"),
+        (None, Some(scale)) => format!("{}×", format_scale(scale)),
+        (None, None) => "2×".into(),
+    };
+    format!(
+        "{} · {size} · {} · {} s chunks",
+        spec.engine,
+        spec.preset,
+        format_scale(spec.chunk_seconds)
+    )
+}
+
+fn job_details_ui(ui: &mut Ui, job: &Job, panel: &UserSettings, commands: &mut Vec<Command>) {
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.add_space(4.0);
+            let (icon, color) = state_icon(job);
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(icon).color(color).size(20.0));
+                ui.label(RichText::new(job.file_name()).size(20.0).strong());
+            });
+            ui.label(RichText::new(job_summary(job)).color(color));
+            ui.add_space(8.0);
+            egui::Grid::new("job-facts")
+                .num_columns(2)
+                .spacing([12.0, 6.0])
+                .show(ui, |ui| {
+                    ui.label(RichText::new("Input").weak());
+                    ui.add(egui::Label::new(job.input.display().to_string()).truncate());
+                    ui.end_row();
+                    ui.label(RichText::new("Output").weak());
+                    match &job.output {
+                        Some(output) => {
+                            ui.horizontal(|ui| {
+                                if ui.button("Show in folder").clicked() {
+                                    commands.push(Command::ShowInFolder(output.clone()));
+                                }
+                                ui.add(egui::Label::new(output.display().to_string()).truncate());
+                            });
+                        }
+                        None => {
+                            ui.label(RichText::new("decided when the job starts").weak());
+                        }
+                    }
+                    ui.end_row();
+                    ui.label(RichText::new("Settings").weak());
+                    match &job.spec {
+                        Some(spec) => {
+                            ui.label(spec_summary(spec));
+                        }
+                        None => {
+                            let spec = panel.job_spec(&job.input, job.resume);
+                            ui.label(format!("{} (from the panel)", spec_summary(&spec)));
+                        }
+                    }
+                    ui.end_row();
+                    if job.chunks_total > 0 {
+                        ui.label(RichText::new("Chunks").weak());
+                        ui.label(format!("{} of {} done", job.chunks_done, job.chunks_total));
+                        ui.end_row();
+                    }
+                    if job.state == JobState::Running && job.fps > 0.0 {
+                        ui.label(RichText::new("Speed").weak());
+                        ui.label(format!("{:.1} frames/s", job.fps));
+                        ui.end_row();
+                    }
+                    if let Some(eta) = job.eta_secs {
+                        ui.label(RichText::new("Time left").weak());
+                        ui.label(format_duration(eta));
+                        ui.end_row();
+                    }
+                    if let Some(session) = &job.session_id {
+                        ui.label(RichText::new("Session").weak());
+                        ui.label(RichText::new(session).monospace());
+                        ui.end_row();
+                    }
+                });
+            ui.add_space(12.0);
+            ui.label(RichText::new("Progress").strong());
+            ui.add_space(4.0);
+            let steps: Vec<_> = Step::ALL
+                .iter()
+                .map(|step| {
+                    let progress = job.step(*step);
+                    (*step, progress.status, progress.percent)
+                })
+                .collect();
+            steps_ui(ui, "job-steps", &steps);
+            ui.add_space(12.0);
+            ui.horizontal(|ui| {
+                if job.state.is_unfinished() {
+                    let (label, hint) = if job.resumable {
+                        (
+                            "⟲ Resume",
+                            "Queue it again; it goes on from the last finished chunk",
+                        )
+                    } else {
+                        ("⟲ Retry", "Queue it again")
+                    };
+                    if ui.button(label).on_hover_text(hint).clicked() {
+                        commands.push(Command::Retry(job.id));
+                    }
+                }
+                if ui
+                    .add_enabled(job.state != JobState::Running, egui::Button::new("Remove"))
+                    .on_hover_text("Remove from the queue (Delete)")
+                    .clicked()
+                {
+                    commands.push(Command::Remove(job.id));
+                }
+                if ui.button("Move up").clicked() {
+                    commands.push(Command::MoveUp(job.id));
+                }
+                if ui.button("Move down").clicked() {
+                    commands.push(Command::MoveDown(job.id));
+                }
+            });
+            if let Some(error) = &job.error {
+                ui.add_space(12.0);
+                egui::Frame::new()
+                    .fill(RED.gamma_multiply(0.15))
+                    .stroke(Stroke::new(1.0, RED))
+                    .corner_radius(4.0)
+                    .inner_margin(10.0)
+                    .show(ui, |ui| {
+                        ui.set_width(ui.available_width());
+                        ui.label(RichText::new("What went wrong").strong().color(RED));
+                        ui.label(error);
+                        if let Some(tail) = &job.log_tail {
+                            ui.add_space(6.0);
+                            egui::CollapsingHeader::new("Worker log (last lines)")
+                                .default_open(true)
+                                .show(ui, |ui| {
+                                    egui::ScrollArea::vertical()
+                                        .max_height(160.0)
+                                        .stick_to_bottom(true)
+                                        .show(ui, |ui| {
+                                            ui.label(RichText::new(tail).monospace().small());
+                                        });
+                                });
+                        }
+                    });
+            }
+            if !job.warnings.is_empty() {
+                ui.add_space(12.0);
+                ui.label(RichText::new("Warnings").strong().color(AMBER));
+                for warning in &job.warnings {
+                    ui.label(format!("• {warning}"));
+                }
+            }
+        });
+}
+
+fn status_bar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        let running = app.is_running();
+        let can_start =
+            !running && app.tools.is_ok() && app.queue.next_queued().is_some() && !app.cancelling;
+        if ui
+            .add_enabled(
+                can_start,
+                egui::Button::new(RichText::new("▶ Start").strong())
+                    .min_size(Vec2::new(90.0, 28.0)),
+            )
+            .on_hover_text("Process the queued videos one after another (Space)")
+            .clicked()
+        {
+            commands.push(Command::StartQueue);
+        }
+        if ui
+            .add_enabled(
+                running && !app.cancelling,
+                egui::Button::new("■ Cancel").min_size(Vec2::new(90.0, 28.0)),
+            )
+            .on_hover_text("Stop the running job; it can be resumed later (Space)")
+            .clicked()
+        {
+            commands.push(Command::Cancel);
+        }
+        ui.separator();
+        let running_job = app.queue.jobs.iter().find(|j| j.state == JobState::Running);
+        if app.cancelling {
+            ui.spinner();
+            ui.label("Cancelling…");
+        } else if let Some(job) = running_job {
+            ui.spinner();
+            let mut text = format!("{} · {}", job.file_name(), job_summary(job));
+            if job.chunks_total > 0 {
+                text.push_str(&format!(
+                    " · chunk {}/{}",
+                    job.chunks_done, job.chunks_total
+                ));
+            }
+            ui.add(egui::Label::new(text).truncate());
+        } else {
+            let queued = app
+                .queue
+                .jobs
+                .iter()
+                .filter(|j| j.state == JobState::Queued)
+                .count();
+            let text = match &app.notice {
+                Some(notice) => notice.clone(),
+                None if queued > 0 => format!("Ready · {queued} queued"),
+                None => "Ready".into(),
+            };
+            ui.add(egui::Label::new(text).truncate());
+        }
+    });
+}
+
+fn log_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Activity log").strong());
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            if ui.small_button("Clear").clicked() {
+                commands.push(Command::ClearLog);
+            }
+            if ui.small_button("Copy").clicked() {
+                let text: Vec<String> = app
+                    .log
+                    .iter()
+                    .map(|line| format!("{} {}", line.time, line.text))
+                    .collect();
+                ui.ctx().copy_text(text.join("\n"));
+            }
+        });
+    });
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .stick_to_bottom(true)
+        .show(ui, |ui| {
+            if app.log.is_empty() {
+                ui.label(RichText::new("Nothing yet.").weak());
+            }
+            for line in &app.log {
+                let color = match line.level {
+                    LogLevel::Error => RED,
+                    LogLevel::Warning => AMBER,
+                    LogLevel::Info => ui.visuals().text_color(),
+                    LogLevel::Worker => ui.visuals().weak_text_color(),
+                };
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(&line.time).monospace().weak());
+                    ui.label(RichText::new(&line.text).monospace().color(color));
+                });
+            }
+        });
+}
+
+/// Darkens the window while files are dragged over it.
+fn drop_overlay_ui(ctx: &egui::Context) {
+    if ctx.input(|input| input.raw.hovered_files.is_empty()) {
+        return;
+    }
+    let rect = ctx.content_rect();
+    let painter = ctx.layer_painter(egui::LayerId::new(
+        egui::Order::Foreground,
+        egui::Id::unique("drop-overlay"),
+    ));
+    painter.rect_filled(rect, 0.0, Color32::from_black_alpha(170));
+    painter.text(
+        rect.center(),
+        egui::Align2::CENTER_CENTER,
+        "Drop to add to the queue",
+        egui::FontId::proportional(26.0),
+        Color32::WHITE,
+    );
+}
+
+/// "3:12", "1:02:03".
+pub fn format_duration(secs: f64) -> String {
+    let total = secs.max(0.0).round() as u64;
+    let (hours, minutes, seconds) = (total / 3600, total % 3600 / 60, total % 60);
+    if hours > 0 {
+        format!("{hours}:{minutes:02}:{seconds:02}")
+    } else {
+        format!("{minutes}:{seconds:02}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ResumeMode;
+
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(format_duration(0.0), "0:00");
+        assert_eq!(format_duration(192.4), "3:12");
+        assert_eq!(format_duration(3723.0), "1:02:03");
+        assert_eq!(format_duration(-5.0), "0:00");
+    }
+
+    #[test]
+    fn summaries_say_where_a_job_is() {
+        let mut job = Job::new(1, "/v/a.mp4".into(), ResumeMode::Auto);
+        assert_eq!(job_summary(&job), "queued");
+        job.state = JobState::Running;
+        job.step_mut(Step::Validate).status = StepStatus::Completed;
+        job.step_mut(Step::Upscale).status = StepStatus::InProgress;
+        job.step_mut(Step::Upscale).percent = 42.4;
+        job.fps = 12.3;
+        job.eta_secs = Some(192.0);
+        assert_eq!(job_summary(&job), "upscale 42% · 12.3 fps · ETA 3:12");
+        job.state = JobState::Interrupted;
+        job.resumable = true;
+        assert_eq!(job_summary(&job), "interrupted · resumable");
+        job.state = JobState::Finished;
+        job.elapsed_secs = Some(83.0);
+        assert_eq!(job_summary(&job), "done in 1:23");
+    }
+}

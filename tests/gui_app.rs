@@ -1,0 +1,406 @@
+//! The real `App` driven through egui_kittest (AccessKit labels, no display): dropping files,
+//! the resume dialog, and jobs run by the real `reframe worker process` child — to the end,
+//! cancelled, and killed with SIGKILL.
+//!
+//! Each test gets its own config dir and session store; the worker is the built `reframe`
+//! binary. Tests take a lock so that two real jobs never share the two cores.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use reframe::gui::{App, AppConfig, JobState};
+use reframe::protocol::{Step, StepStatus};
+use reframe::supervisor::{SupervisorConfig, WorkerCommand};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        for sub in ["config", "cache", "videos"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("a test dir");
+        }
+        Self { dir }
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    fn sessions_root(&self) -> PathBuf {
+        self.cache_dir().join("sessions")
+    }
+
+    fn videos(&self) -> PathBuf {
+        self.dir.path().join("videos")
+    }
+
+    fn app_config(&self) -> AppConfig {
+        let worker = WorkerCommand::new(env!("CARGO_BIN_EXE_reframe"))
+            .arg("worker")
+            .arg("process")
+            .env("REFRAME_CACHE_DIR", self.cache_dir())
+            .env("REFRAME_CONFIG_DIR", self.config_dir());
+        let mut supervisor = SupervisorConfig::new(worker);
+        supervisor.cancel_grace = Duration::from_secs(3);
+        AppConfig {
+            config_dir: Some(self.config_dir()),
+            sessions_root: Some(self.sessions_root()),
+            supervisor,
+        }
+    }
+
+    fn harness(&self, files: Vec<PathBuf>) -> Harness<'static, App> {
+        let config = self.app_config();
+        Harness::builder()
+            .with_size(egui::vec2(1200.0, 760.0))
+            .build_eframe(move |cc| App::new(cc.egui_ctx.clone(), config, files))
+    }
+
+    /// A small test clip made by ffmpeg's lavfi source.
+    fn clip(&self, name: &str, seconds: u32, size: &str) -> PathBuf {
+        let path = self.videos().join(name);
+        let status = Process::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=size={size}:rate=24"))
+            .args([
+                "-t",
+                &seconds.to_string(),
+                "-pix_fmt",
+                "yuv420p",
+                "-c:v",
+                "libx264",
+            ])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg could not make the test clip");
+        path
+    }
+}
+
+#[derive(Debug)]
+struct TestDrop(PathBuf);
+
+impl egui::DroppedFile for TestDrop {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn drop_file(harness: &mut Harness<'static, App>, path: &Path) {
+    harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(TestDrop(path.to_owned())));
+    harness.step();
+}
+
+/// Steps the app until `done` holds, failing with `what` after `timeout`.
+fn step_until(
+    harness: &mut Harness<'static, App>,
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut(&mut App) -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        harness.step();
+        if done(harness.state_mut()) {
+            harness.step();
+            return;
+        }
+        if Instant::now() > deadline {
+            let log: Vec<String> = harness
+                .state()
+                .log_lines()
+                .map(|line| line.text.clone())
+                .collect();
+            panic!(
+                "timed out waiting until {what}; queue: {:#?}\nlog:\n{}",
+                harness.state().queue().jobs,
+                log.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn first_state(app: &App) -> Option<JobState> {
+    app.queue().jobs.first().map(|job| job.state)
+}
+
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Every live process whose parent chain leads to `root` (ffmpeg children of the worker).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc is readable").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((_, rest)) = stat.rsplit_once(')')
+            && let Some(ppid) = rest.split_whitespace().nth(1)
+            && let Ok(ppid) = ppid.parse::<u32>()
+        {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        i += 1;
+    }
+    found
+}
+
+#[test]
+fn dropping_a_video_adds_a_queue_entry_and_a_text_file_is_skipped() {
+    let _serial = serial();
+    let env = Env::new();
+    let video = env.videos().join("holiday.mp4");
+    std::fs::write(&video, b"not really a video").unwrap();
+    let notes = env.videos().join("notes.txt");
+    std::fs::write(&notes, b"x").unwrap();
+    let mut harness = env.harness(vec![]);
+    harness.step();
+    assert!(
+        harness
+            .query_by_label("Drop videos or a folder here")
+            .is_some(),
+        "the empty state invites a drop"
+    );
+
+    drop_file(&mut harness, &video);
+    drop_file(&mut harness, &notes);
+    step_until(
+        &mut harness,
+        Duration::from_secs(10),
+        "the drop is scanned",
+        |app| !app.is_busy() && app.queue().jobs.len() == 1,
+    );
+    let job = &harness.state().queue().jobs[0];
+    assert_eq!(job.input, video);
+    assert_eq!(job.state, JobState::Queued);
+    assert!(
+        !harness
+            .get_all_by_label("holiday.mp4")
+            .collect::<Vec<_>>()
+            .is_empty()
+    );
+    assert!(
+        harness
+            .query_by_label("Drop videos or a folder here")
+            .is_none()
+    );
+    assert!(
+        harness
+            .state()
+            .log_lines()
+            .any(|line| line.text.contains("skipped, not a video file")
+                && line.text.ends_with("notes.txt")),
+        "the skipped file is listed with its reason"
+    );
+
+    // Dropping it again does not queue it twice.
+    drop_file(&mut harness, &video);
+    step_until(
+        &mut harness,
+        Duration::from_secs(10),
+        "the second drop is scanned",
+        |app| !app.is_busy(),
+    );
+    assert_eq!(harness.state().queue().jobs.len(), 1);
+
+    // The queue survives a restart.
+    harness.state().flush_saves();
+    drop(harness);
+    let mut again = env.harness(vec![]);
+    again.step();
+    assert_eq!(again.state().queue().jobs.len(), 1);
+    assert_eq!(again.state().queue().jobs[0].input, video);
+}
+
+#[test]
+fn start_runs_a_job_to_completion_through_the_worker() {
+    let _serial = serial();
+    let env = Env::new();
+    let clip = env.clip("short.mp4", 2, "160x90");
+    let mut harness = env.harness(vec![clip.clone()]);
+    step_until(
+        &mut harness,
+        Duration::from_secs(10),
+        "the file is queued",
+        |app| app.queue().jobs.len() == 1 && !app.is_busy(),
+    );
+    harness.get_by_label("▶ Start").click();
+    step_until(
+        &mut harness,
+        Duration::from_secs(180),
+        "the job finishes",
+        |app| {
+            matches!(
+                first_state(app),
+                Some(JobState::Finished | JobState::Failed)
+            )
+        },
+    );
+    let job = harness.state().queue().jobs[0].clone();
+    assert_eq!(job.state, JobState::Finished, "error: {:?}", job.error);
+    let output = job.output.clone().expect("a finished job has an output");
+    assert!(output.exists(), "{}", output.display());
+    for step in Step::ALL {
+        assert_eq!(job.step(step).status, StepStatus::Completed);
+    }
+    assert!(harness.query_by_label("Show in folder").is_some());
+    // The queue ran dry: the worker is stopped.
+    step_until(
+        &mut harness,
+        Duration::from_secs(10),
+        "the idle worker stops",
+        |app| app.worker_pid().is_none(),
+    );
+}
+
+/// Starts a job long enough to be interrupted; returns once the upscale step is under way.
+fn start_long_job(env: &Env) -> (Harness<'static, App>, u32) {
+    let clip = env.clip("long.mp4", 12, "320x180");
+    let mut harness = env.harness(vec![clip]);
+    harness.state_mut().settings_mut().chunk_seconds = 2.0;
+    harness.state_mut().settings_mut().size = reframe::gui::OutputSize::Scale(4.0);
+    step_until(
+        &mut harness,
+        Duration::from_secs(10),
+        "the file is queued",
+        |app| app.queue().jobs.len() == 1 && !app.is_busy(),
+    );
+    harness.get_by_label("▶ Start").click();
+    step_until(
+        &mut harness,
+        Duration::from_secs(120),
+        "the upscale step runs",
+        |app| {
+            app.queue().jobs[0].step(Step::Upscale).status == StepStatus::InProgress
+                || app.queue().jobs[0].state != JobState::Running
+                    && app.queue().jobs[0].state != JobState::Queued
+        },
+    );
+    assert_eq!(first_state(harness.state()), Some(JobState::Running));
+    let pid = harness
+        .state_mut()
+        .worker_pid()
+        .expect("a worker runs the job");
+    (harness, pid)
+}
+
+#[test]
+fn cancel_stops_the_worker_and_leaves_no_child_process() {
+    let _serial = serial();
+    let env = Env::new();
+    let (mut harness, worker) = start_long_job(&env);
+    let family = descendants(worker);
+    assert!(
+        family.len() > 1,
+        "the worker runs ffmpeg children: {family:?}"
+    );
+
+    harness.get_by_label("■ Cancel").click();
+    step_until(
+        &mut harness,
+        Duration::from_secs(20),
+        "the job is cancelled",
+        |app| first_state(app) == Some(JobState::Cancelled) && app.worker_pid().is_none(),
+    );
+    for pid in family {
+        assert!(!process_alive(pid), "process {pid} survived the cancel");
+    }
+    let job = &harness.state().queue().jobs[0];
+    assert!(job.resumable);
+    assert!(harness.query_by_label("⟲ Resume").is_some());
+}
+
+#[test]
+fn a_worker_killed_with_sigkill_fails_the_job_resumably_and_resume_finishes_it() {
+    let _serial = serial();
+    let env = Env::new();
+    let (mut harness, worker) = start_long_job(&env);
+    // SAFETY: plain syscall on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(worker as i32, libc::SIGKILL) }, 0);
+    step_until(
+        &mut harness,
+        Duration::from_secs(20),
+        "the crash is reported",
+        |app| first_state(app) == Some(JobState::Failed),
+    );
+    let job = harness.state().queue().jobs[0].clone();
+    assert!(job.resumable);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("crashed") && error.contains("SIGKILL"),
+        "{error}"
+    );
+    assert!(harness.query_by_label("What went wrong").is_some());
+    assert!(!process_alive(worker));
+
+    // The app keeps working: Resume goes on from the session.
+    harness.get_by_label("⟲ Resume").click();
+    step_until(
+        &mut harness,
+        Duration::from_secs(600),
+        "the resumed job ends",
+        |app| {
+            matches!(
+                first_state(app),
+                Some(JobState::Finished | JobState::Failed)
+            )
+        },
+    );
+    let job = &harness.state().queue().jobs[0];
+    assert_eq!(job.state, JobState::Finished, "error: {:?}", job.error);
+    assert!(
+        harness
+            .state()
+            .log_lines()
+            .any(|line| line.text.contains("resuming")),
+        "the second run resumed the session"
+    );
+}
