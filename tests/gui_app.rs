@@ -164,7 +164,10 @@ fn process_alive(pid: u32) -> bool {
 /// Every live process whose parent chain leads to `root` (ffmpeg children of the worker).
 fn descendants(root: u32) -> Vec<u32> {
     let mut parents = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc is readable").flatten() {
+    for entry in std::fs::read_dir("/proc")
+        .expect("/proc is readable")
+        .flatten()
+    {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
@@ -402,5 +405,122 @@ fn a_worker_killed_with_sigkill_fails_the_job_resumably_and_resume_finishes_it()
             .log_lines()
             .any(|line| line.text.contains("resuming")),
         "the second run resumed the session"
+    );
+}
+
+#[test]
+fn the_resume_dialog_offers_a_previous_run_and_each_button_does_its_part() {
+    let _serial = serial();
+    let env = Env::new();
+    // A real earlier run, cancelled after its first chunks: scale 4, 2 s chunks.
+    let (mut first, _) = start_long_job(&env);
+    step_until(
+        &mut first,
+        Duration::from_secs(120),
+        "a chunk is done",
+        |app| app.queue().jobs[0].chunks_done >= 1,
+    );
+    first.get_by_label("■ Cancel").click();
+    step_until(
+        &mut first,
+        Duration::from_secs(20),
+        "the job is cancelled",
+        |app| first_state(app) == Some(JobState::Cancelled) && app.worker_pid().is_none(),
+    );
+    let clip = first.state().queue().jobs[0].input.clone();
+    first.state().flush_saves();
+    drop(first);
+    std::fs::remove_file(env.config_dir().join("gui-queue.json")).expect("the queue was saved");
+
+    // A fresh window with the default panel (scale 2, 5 s chunks).
+    let mut harness = env.harness(vec![]);
+    let offer_shown = |harness: &mut Harness<'static, App>, what: &str| {
+        step_until(harness, Duration::from_secs(10), what, |app| {
+            app.resume_offer().is_some()
+        });
+        assert!(harness.query_by_label("A previous run was found").is_some());
+        assert!(
+            harness
+                .query_all_by_label_contains("scale: 4 → 2")
+                .next()
+                .is_some(),
+            "the dialog says which settings differ"
+        );
+        assert!(
+            harness
+                .query_all_by_label_contains("chunk length: 2 s → 5 s")
+                .next()
+                .is_some()
+        );
+        assert!(
+            harness.query_all_by_label("Upscale").next().is_some(),
+            "per-step progress is shown"
+        );
+    };
+
+    // Cancel: nothing is queued.
+    drop_file(&mut harness, &clip);
+    offer_shown(&mut harness, "the dialog opens");
+    harness.get_by_label("Cancel").click();
+    harness.step();
+    harness.step();
+    assert!(harness.state().resume_offer().is_none());
+    assert!(harness.state().queue().jobs.is_empty());
+    assert!(harness.query_by_label("A previous run was found").is_none());
+
+    // Restart: the job runs from scratch with the panel's settings.
+    drop_file(&mut harness, &clip);
+    offer_shown(&mut harness, "the dialog opens again");
+    harness.get_by_label("Restart").click();
+    step_until(
+        &mut harness,
+        Duration::from_secs(300),
+        "the restarted job ends",
+        |app| {
+            matches!(
+                first_state(app),
+                Some(JobState::Finished | JobState::Failed)
+            )
+        },
+    );
+    let job = harness.state().queue().jobs[0].clone();
+    assert_eq!(job.state, JobState::Finished, "error: {:?}", job.error);
+    let spec = job.spec.expect("a started job keeps its settings");
+    assert_eq!((spec.scale, spec.chunk_seconds), (Some(2.0), 5.0));
+    assert!(
+        !harness
+            .state()
+            .log_lines()
+            .any(|l| l.text.contains("resuming"))
+    );
+
+    // Resume: the earlier run (other settings) goes on from its finished chunks.
+    drop_file(&mut harness, &clip);
+    offer_shown(&mut harness, "the dialog opens a third time");
+    harness.get_by_label("Resume").click();
+    step_until(
+        &mut harness,
+        Duration::from_secs(300),
+        "the resumed job ends",
+        |app| {
+            app.queue().jobs.len() == 2
+                && matches!(
+                    app.queue().jobs[1].state,
+                    JobState::Finished | JobState::Failed
+                )
+        },
+    );
+    let job = harness.state().queue().jobs[1].clone();
+    assert_eq!(job.state, JobState::Finished, "error: {:?}", job.error);
+    let spec = job
+        .spec
+        .expect("a resumed job has the earlier run's settings");
+    assert_eq!((spec.scale, spec.chunk_seconds), (Some(4.0), 2.0));
+    assert!(
+        harness
+            .state()
+            .log_lines()
+            .any(|l| l.text.contains("resuming")),
+        "the worker resumed the session"
     );
 }

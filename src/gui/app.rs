@@ -118,6 +118,7 @@ impl App {
     /// Loads the saved state, looks for ffmpeg and queues `files` (command-line arguments).
     pub fn new(ctx: egui::Context, config: AppConfig, files: Vec<PathBuf>) -> Self {
         ctx.options_mut(|options| options.theme_preference = egui::ThemePreference::System);
+        ctx.set_fonts(fonts());
         let mut messages = Vec::new();
         let (settings, queue) = match &config.config_dir {
             Some(dir) => {
@@ -1006,6 +1007,19 @@ enum OfferAnswer {
     Resume,
     Restart,
     Dismiss,
+}
+
+/// egui's default fonts, with Hack behind Ubuntu in the proportional family: it has the
+/// arrows and symbols of messages such as "scale: 2 → 3".
+fn fonts() -> egui::FontDefinitions {
+    let mut fonts = egui::FontDefinitions::default();
+    if fonts.font_data.contains_key("Hack")
+        && let Some(family) = fonts.families.get_mut(&egui::FontFamily::Proportional)
+    {
+        let at = family.len().min(1);
+        family.insert(at, "Hack".to_owned());
+    }
+    fonts
 }
 
 /// The job that continues a session: its settings, with the panel's output choices.
