@@ -244,6 +244,18 @@ fn dropping_a_video_adds_a_queue_entry_and_a_text_file_is_skipped() {
         "the skipped file is listed with its reason"
     );
 
+    // Delete removes the selected job; a second drop brings it back.
+    harness.key_press(egui::Key::Delete);
+    harness.step();
+    assert!(harness.state().queue().jobs.is_empty());
+    drop_file(&mut harness, &video);
+    step_until(
+        &mut harness,
+        Duration::from_secs(10),
+        "the drop is scanned",
+        |app| !app.is_busy() && app.queue().jobs.len() == 1,
+    );
+
     // Dropping it again does not queue it twice.
     drop_file(&mut harness, &video);
     step_until(
@@ -345,6 +357,23 @@ fn cancel_stops_the_worker_and_leaves_no_child_process() {
         family.len() > 1,
         "the worker runs ffmpeg children: {family:?}"
     );
+
+    // Closing the window while the job runs asks first; "Keep working" keeps it running.
+    harness
+        .input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label("A job is running").is_some());
+    harness.get_by_label("Keep working").click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label("A job is running").is_none());
+    assert_eq!(first_state(harness.state()), Some(JobState::Running));
 
     harness.get_by_label("■ Cancel").click();
     step_until(

@@ -531,7 +531,29 @@ impl App {
             return;
         }
         self.queue_running = true;
+        self.notice = None;
         self.pump();
+    }
+
+    /// "2 done, 1 failed".
+    fn queue_summary(&self) -> String {
+        let count = |state: JobState| self.queue.jobs.iter().filter(|j| j.state == state).count();
+        let parts: Vec<String> = [
+            (JobState::Finished, "done"),
+            (JobState::Failed, "failed"),
+            (JobState::Cancelled, "cancelled"),
+        ]
+        .into_iter()
+        .filter_map(|(state, label)| {
+            let n = count(state);
+            (n > 0).then(|| format!("{n} {label}"))
+        })
+        .collect();
+        if parts.is_empty() {
+            "nothing left to do".into()
+        } else {
+            parts.join(", ")
+        }
     }
 
     fn cancel(&mut self) {
@@ -551,7 +573,9 @@ impl App {
         let Some(id) = self.queue.next_queued() else {
             self.queue_running = false;
             self.supervisor.shutdown();
-            self.log(LogLevel::Info, "queue finished".into());
+            let summary = self.queue_summary();
+            self.log(LogLevel::Info, format!("queue finished: {summary}"));
+            self.notice = Some(format!("Queue finished: {summary}"));
             return;
         };
         let settings = self.settings.clone();
@@ -683,7 +707,11 @@ impl App {
                                 job.file_name()
                             )
                         } else {
-                            format!("{}: {chunks_total} chunks to process", job.file_name())
+                            format!(
+                                "{}: {chunks_total} chunk(s) of about {} s to process",
+                                job.file_name(),
+                                job.spec.as_ref().map_or(0.0, |spec| spec.chunk_seconds)
+                            )
                         },
                     ));
                     job.output = Some(output);

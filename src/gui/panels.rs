@@ -588,6 +588,8 @@ pub fn steps_ui(ui: &mut Ui, id_salt: &str, steps: &[(Step, StepStatus, f64)]) {
                 let bar = match status {
                     StepStatus::Completed => bar.fill(GREEN.gamma_multiply(0.8)),
                     StepStatus::Failed => bar.fill(RED),
+                    // egui draws a dot for 0%: hide it, nothing has happened yet.
+                    _ if fraction <= 0.0 => bar.fill(ui.visuals().extreme_bg_color),
                     _ => bar,
                 };
                 ui.add(bar);
@@ -850,9 +852,11 @@ fn log_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
                     LogLevel::Info => ui.visuals().text_color(),
                     LogLevel::Worker => ui.visuals().weak_text_color(),
                 };
-                ui.horizontal(|ui| {
+                ui.horizontal_top(|ui| {
                     ui.label(RichText::new(&line.time).monospace().weak());
-                    ui.label(RichText::new(&line.text).monospace().color(color));
+                    ui.add(
+                        egui::Label::new(RichText::new(&line.text).monospace().color(color)).wrap(),
+                    );
                 });
             }
         });
