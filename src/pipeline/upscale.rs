@@ -27,6 +27,7 @@ use super::validate::{Job, SPACE_MARGIN_BYTES, estimated_output_bytes};
 use super::{Context, Reporter, Stop};
 use crate::engine::{EngineKind, Frame, Upscaler};
 use crate::fsutil;
+use crate::media::frames::count_video_packets;
 use crate::media::process::{self, Spawned};
 use crate::media::progress::ProgressParser;
 use crate::media::tools::{self, file_arg};
@@ -292,7 +293,7 @@ fn encode_chunk(
         }
     }
     for (r, part) in parts.iter().enumerate() {
-        let frames = count_frames(ctx, part)?;
+        let frames = count_video_packets(&ctx.tools, part)?;
         if frames != chunk.frame_count as u64 {
             return Err(Stop::Failed(anyhow!(
                 "frame count mismatch: expected {} frames, the encoder wrote {frames}",
@@ -470,30 +471,6 @@ fn supervise(
         let _ = handle.join();
     }
     result
-}
-
-fn count_frames(ctx: &Context, file: &Path) -> Result<u64, Stop> {
-    let mut cmd = Command::new(&ctx.tools.ffprobe);
-    cmd.args([
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-count_packets",
-        "-show_entries",
-        "stream=nb_read_packets",
-    ])
-    .args(["-of", "csv=p=0"])
-    .arg(file_arg(file));
-    let out = process::run_capture(cmd, "count-frames")?;
-    let text = String::from_utf8_lossy(&out);
-    text.trim().parse::<u64>().map_err(|_| {
-        Stop::Failed(anyhow!(
-            "cannot count the frames of {}: ffprobe said {:?}",
-            file.display(),
-            text.trim()
-        ))
-    })
 }
 
 /// Pipe path: decoder → engine (this thread) → encoder, each hand-off a bounded queue.
