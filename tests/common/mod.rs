@@ -863,20 +863,19 @@ fn ffmpeg_gen(args: Vec<OsString>) {
     tool("ffmpeg", full);
 }
 
+/// `ffprobe -v error ARGS file:PATH`, stdout. Panics when ffprobe fails.
+pub fn ffprobe(args: &str, path: &Path) -> Vec<u8> {
+    let mut a = words("-v error");
+    a.extend(words(args));
+    a.push(ff_path(path));
+    tool("ffprobe", a)
+}
+
 /// `ffprobe -show_format -show_streams -show_chapters` as JSON. Panics when ffprobe fails.
 pub fn ffprobe_json(path: &Path) -> Value {
-    let out = tool(
-        "ffprobe",
-        [
-            OsString::from("-v"),
-            "error".into(),
-            "-print_format".into(),
-            "json".into(),
-            "-show_format".into(),
-            "-show_streams".into(),
-            "-show_chapters".into(),
-            ff_path(path),
-        ],
+    let out = ffprobe(
+        "-print_format json -show_format -show_streams -show_chapters",
+        path,
     );
     serde_json::from_slice(&out).expect("ffprobe JSON")
 }
@@ -951,21 +950,10 @@ pub fn duration_secs(probe: &Value) -> f64 {
 /// `ffmpeg -f framemd5` of the first video stream: one line per decoded frame
 /// (stream, dts, pts, duration, size, md5), header comments dropped.
 pub fn framemd5(path: &Path) -> Vec<String> {
-    let out = tool(
-        "ffmpeg",
-        [
-            OsString::from("-nostdin"),
-            "-v".into(),
-            "error".into(),
-            "-i".into(),
-            ff_path(path),
-            "-map".into(),
-            "0:v:0".into(),
-            "-f".into(),
-            "framemd5".into(),
-            "-".into(),
-        ],
-    );
+    let mut args = words("-nostdin -v error -i");
+    args.push(ff_path(path));
+    args.extend(words("-map 0:v:0 -f framemd5 -"));
+    let out = tool("ffmpeg", args);
     String::from_utf8_lossy(&out)
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -983,19 +971,9 @@ pub fn frame_hashes(path: &Path) -> Vec<String> {
 
 /// Every video frame's presentation time in seconds (ffprobe packet pts_time), sorted.
 pub fn frame_times(path: &Path) -> Vec<f64> {
-    let out = tool(
-        "ffprobe",
-        [
-            OsString::from("-v"),
-            "error".into(),
-            "-select_streams".into(),
-            "v:0".into(),
-            "-show_entries".into(),
-            "packet=pts_time".into(),
-            "-of".into(),
-            "csv=p=0".into(),
-            ff_path(path),
-        ],
+    let out = ffprobe(
+        "-select_streams v:0 -show_entries packet=pts_time -of csv=p=0",
+        path,
     );
     let mut v: Vec<f64> = String::from_utf8_lossy(&out)
         .lines()
@@ -1007,20 +985,9 @@ pub fn frame_times(path: &Path) -> Vec<f64> {
 
 /// Number of video packets (frames) of the first video stream, counted by reading them.
 pub fn count_video_frames(path: &Path) -> u64 {
-    let out = tool(
-        "ffprobe",
-        [
-            OsString::from("-v"),
-            "error".into(),
-            "-select_streams".into(),
-            "v:0".into(),
-            "-count_packets".into(),
-            "-show_entries".into(),
-            "stream=nb_read_packets".into(),
-            "-of".into(),
-            "csv=p=0".into(),
-            ff_path(path),
-        ],
+    let out = ffprobe(
+        "-select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0",
+        path,
     );
     String::from_utf8_lossy(&out)
         .trim()
@@ -1154,41 +1121,27 @@ impl Clip {
     }
 }
 
-fn os(args: &[&str]) -> Vec<OsString> {
-    args.iter().map(OsString::from).collect()
+/// Arguments from a space-separated string (for arguments without spaces).
+fn words(s: &str) -> Vec<OsString> {
+    s.split_whitespace().map(OsString::from).collect()
 }
 
 /// H.264 with B-frames (so the mp4 gets an edit list, as real files do), keyframe every second.
 fn h264_args(fps: u32) -> Vec<OsString> {
-    os(&[
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "28",
-        "-pix_fmt",
-        "yuv420p",
-        "-g",
-        &fps.to_string(),
-    ])
+    words(&format!(
+        "-c:v libx264 -preset veryfast -crf 28 -pix_fmt yuv420p -g {fps}"
+    ))
 }
 
 /// Video (testsrc2) + one AAC audio track; the container follows the extension of `path`.
 pub fn make_plain(path: &Path, clip: Clip) -> PathBuf {
-    let mut a = os(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &clip.testsrc(),
-        "-f",
-        "lavfi",
-        "-i",
-        &clip.sine(440),
-    ]);
-    a.extend(os(&["-map", "0:v", "-map", "1:a"]));
+    let mut a = words(&format!(
+        "-f lavfi -i {} -f lavfi -i {} -map 0:v -map 1:a",
+        clip.testsrc(),
+        clip.sine(440)
+    ));
     a.extend(h264_args(clip.fps));
-    a.extend(os(&["-c:a", "aac", "-b:a", "64k"]));
+    a.extend(words("-c:a aac -b:a 64k"));
     a.push(ff_path(path));
     ffmpeg_gen(a);
     path.to_path_buf()
@@ -1196,7 +1149,7 @@ pub fn make_plain(path: &Path, clip: Clip) -> PathBuf {
 
 /// Video only, no audio.
 pub fn make_silent(path: &Path, clip: Clip) -> PathBuf {
-    let mut a = os(&["-f", "lavfi", "-i", &clip.testsrc()]);
+    let mut a = words(&format!("-f lavfi -i {}", clip.testsrc()));
     a.extend(h264_args(clip.fps));
     a.push(ff_path(path));
     ffmpeg_gen(a);
@@ -1208,20 +1161,15 @@ pub fn make_silent(path: &Path, clip: Clip) -> PathBuf {
 pub fn make_vfr(path: &Path, clip: Clip) -> PathBuf {
     let select = "select='not(eq(mod(n\\,5)\\,2))*not(eq(mod(n\\,7)\\,4))*not(between(n\\,30\\,33))',\
                   settb=1/1000,setpts=PTS+if(eq(mod(N\\,3)\\,1)\\,7\\,0)";
-    let mut a = os(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &clip.testsrc(),
-        "-f",
-        "lavfi",
-        "-i",
-        &clip.sine(440),
-    ]);
-    a.extend(os(&["-map", "0:v", "-map", "1:a", "-vf", select]));
-    a.extend(os(&["-fps_mode", "vfr", "-enc_time_base:v", "1:1000"]));
+    let mut a = words(&format!(
+        "-f lavfi -i {} -f lavfi -i {} -map 0:v -map 1:a",
+        clip.testsrc(),
+        clip.sine(440)
+    ));
+    a.extend([OsString::from("-vf"), select.into()]);
+    a.extend(words("-fps_mode vfr -enc_time_base:v 1:1000"));
     a.extend(h264_args(clip.fps));
-    a.extend(os(&["-c:a", "aac", "-b:a", "64k"]));
+    a.extend(words("-c:a aac -b:a 64k"));
     a.push(ff_path(path));
     ffmpeg_gen(a);
     path.to_path_buf()
@@ -1278,9 +1226,12 @@ pub fn make_rich_mkv(path: &Path, clip: Clip) -> PathBuf {
     font_bytes.extend((0..2048u32).map(|i| (i * 31 % 251) as u8));
     fs::write(&font, font_bytes).expect("write font");
 
-    let mut a = os(&["-f", "lavfi", "-i", &clip.testsrc()]);
-    a.extend(os(&["-f", "lavfi", "-i", &clip.sine(440)]));
-    a.extend(os(&["-f", "lavfi", "-i", &clip.sine(660)]));
+    let mut a = words(&format!(
+        "-f lavfi -i {} -f lavfi -i {} -f lavfi -i {}",
+        clip.testsrc(),
+        clip.sine(440),
+        clip.sine(660)
+    ));
     a.extend([OsString::from("-i"), ff_path(&ass)]);
     a.extend([
         OsString::from("-f"),
@@ -1288,44 +1239,24 @@ pub fn make_rich_mkv(path: &Path, clip: Clip) -> PathBuf {
         "-i".into(),
         ff_path(&chapters),
     ]);
-    a.extend(os(&[
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-map",
-        "2:a",
-        "-map",
-        "3:s",
-        "-map_chapters",
-        "4",
-        "-map_metadata",
-        "4",
-    ]));
+    a.extend(words(
+        "-map 0:v -map 1:a -map 2:a -map 3:s -map_chapters 4 -map_metadata 4",
+    ));
     a.extend(h264_args(clip.fps));
-    a.extend(os(&[
-        "-c:a:0", "aac", "-b:a:0", "64k", "-c:a:1", "libopus", "-b:a:1", "48k",
-    ]));
-    a.extend(os(&["-c:s", "ass"]));
-    a.extend(os(&[
-        "-metadata:s:a:0",
-        &format!("language={}", RICH_AUDIO_LANGUAGES[0]),
-        "-metadata:s:a:0",
-        "title=Main",
-        "-metadata:s:a:1",
-        &format!("language={}", RICH_AUDIO_LANGUAGES[1]),
-        "-metadata:s:a:1",
-        "title=Commentary",
-        "-metadata:s:s:0",
-        "language=eng",
-    ]));
+    a.extend(words(
+        "-c:a:0 aac -b:a:0 64k -c:a:1 libopus -b:a:1 48k -c:s ass",
+    ));
+    a.extend(words(&format!(
+        "-metadata:s:a:0 language={} -metadata:s:a:0 title=Main \
+         -metadata:s:a:1 language={} -metadata:s:a:1 title=Commentary \
+         -metadata:s:s:0 language=eng",
+        RICH_AUDIO_LANGUAGES[0], RICH_AUDIO_LANGUAGES[1]
+    )));
     a.extend([OsString::from("-attach"), ff_path(&font)]);
-    a.extend(os(&[
-        "-metadata:s:t:0",
-        "mimetype=application/x-truetype-font",
-        "-metadata:s:t:0",
-        &format!("filename={RICH_FONT_NAME}"),
-    ]));
+    a.extend(words(&format!(
+        "-metadata:s:t:0 mimetype=application/x-truetype-font \
+         -metadata:s:t:0 filename={RICH_FONT_NAME}"
+    )));
     a.push(ff_path(path));
     ffmpeg_gen(a);
     for f in [&ass, &chapters, &font] {
@@ -1340,14 +1271,9 @@ pub fn make_rotated(path: &Path, clip: Clip, degrees: i32) -> PathBuf {
     let tmp = dir.join(".unrotated.mp4");
     make_plain(&tmp, clip);
     let mut a = vec![OsString::from("-i"), ff_path(&tmp)];
-    a.extend(os(&[
-        "-map",
-        "0",
-        "-c",
-        "copy",
-        "-metadata:s:v:0",
-        &format!("rotate={degrees}"),
-    ]));
+    a.extend(words(&format!(
+        "-map 0 -c copy -metadata:s:v:0 rotate={degrees}"
+    )));
     a.push(ff_path(path));
     ffmpeg_gen(a);
     let _ = fs::remove_file(&tmp);
@@ -1357,16 +1283,7 @@ pub fn make_rotated(path: &Path, clip: Clip, degrees: i32) -> PathBuf {
 /// An mp4 holding only an AAC track.
 pub fn make_audio_only(path: &Path, duration_secs: f64) -> PathBuf {
     let clip = Clip::secs(duration_secs);
-    let mut a = os(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &clip.sine(440),
-        "-c:a",
-        "aac",
-        "-b:a",
-        "64k",
-    ]);
+    let mut a = words(&format!("-f lavfi -i {} -c:a aac -b:a 64k", clip.sine(440)));
     a.push(ff_path(path));
     ffmpeg_gen(a);
     path.to_path_buf()
@@ -1403,21 +1320,15 @@ pub enum Truncation {
 pub fn make_truncated(path: &Path, clip: Clip, how: Truncation) -> PathBuf {
     let dir = path.parent().expect("fixture path has a parent");
     let full = dir.join(".full-before-truncation.mp4");
-    let mut a = os(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &clip.testsrc(),
-        "-f",
-        "lavfi",
-        "-i",
-        &clip.sine(440),
-    ]);
-    a.extend(os(&["-map", "0:v", "-map", "1:a"]));
+    let mut a = words(&format!(
+        "-f lavfi -i {} -f lavfi -i {} -map 0:v -map 1:a",
+        clip.testsrc(),
+        clip.sine(440)
+    ));
     a.extend(h264_args(clip.fps));
-    a.extend(os(&["-c:a", "aac", "-b:a", "64k"]));
+    a.extend(words("-c:a aac -b:a 64k"));
     if how == Truncation::MissingFrames {
-        a.extend(os(&["-movflags", "+faststart"]));
+        a.extend(words("-movflags +faststart"));
     }
     a.push(ff_path(&full));
     ffmpeg_gen(a);
