@@ -165,7 +165,7 @@ fn harness_reads_events_and_finds_orphans() {
     assert_eq!(run.garbage, vec!["not json".to_string()]);
     let left = run.kill9_leftovers();
     assert!(left.iter().any(|p| p.starts_with("sleep(")), "{left:?}");
-    assert!(live_group_members(run.pid()).is_empty());
+    assert!(run.alive().is_empty());
 
     // A well-behaved command: every line an event, exit 0.
     let mut cmd = std::process::Command::new("sh");

@@ -211,6 +211,8 @@ pub struct RunOutput {
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
+    /// Processes started by the command that were still alive 5 s after it exited.
+    pub leftovers: Vec<String>,
 }
 
 fn describe_command(cmd: &Command) -> String {
@@ -233,9 +235,10 @@ fn read_all_thread(mut r: impl Read + Send + 'static, name: &str) -> thread::Joi
         .expect("spawn reader thread")
 }
 
-/// Runs a command to completion, killing it (and its process group) after `timeout`.
+/// Runs a command to completion, killing it (and everything it started) after `timeout`.
 pub fn run_command(mut cmd: Command, timeout: Duration) -> RunOutput {
     let cmdline = describe_command(&cmd);
+    let watch = ProcWatch::tag(&mut cmd);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -244,15 +247,15 @@ pub fn run_command(mut cmd: Command, timeout: Duration) -> RunOutput {
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+    let watch = watch.with_pgid(child.id() as i32);
     let out_t = read_all_thread(child.stdout.take().expect("stdout"), "it-stdout");
     let err_t = read_all_thread(child.stderr.take().expect("stderr"), "it-stderr");
-    let pid = child.id() as i32;
     let status = loop {
         if let Some(st) = child.try_wait().expect("try_wait") {
             break st;
         }
         if start.elapsed() > timeout {
-            kill_group(pid);
+            watch.kill_all();
             let _ = child.wait();
             let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
             let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
@@ -262,17 +265,19 @@ pub fn run_command(mut cmd: Command, timeout: Duration) -> RunOutput {
         }
         thread::sleep(Duration::from_millis(20));
     };
+    // Whatever the product left running after it exited is a leak: record it, then kill it so
+    // it cannot disturb other tests (and cannot hold our pipes open).
+    let leftovers = watch.wait_gone(Duration::from_secs(5));
+    watch.kill_all();
     let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
-    // Anything the product left running in its group after it exited is a leak; clean it up so
-    // it cannot disturb later tests (tests that care assert on it explicitly).
-    kill_group(pid);
     RunOutput {
         cmdline,
         status,
         stdout,
         stderr,
         elapsed: start.elapsed(),
+        leftovers,
     }
 }
 
@@ -314,6 +319,17 @@ impl RunOutput {
         assert!(
             self.status.success(),
             "expected success\n{}",
+            self.describe()
+        );
+        self.assert_no_leftovers()
+    }
+
+    /// Nothing the command started outlived it.
+    pub fn assert_no_leftovers(&self) -> &Self {
+        assert!(
+            self.leftovers.is_empty(),
+            "processes outlived the command: {:?}\n{}",
+            self.leftovers,
             self.describe()
         );
         self
@@ -399,6 +415,7 @@ pub struct JsonRun {
     pub cmdline: String,
     child: Child,
     pid: i32,
+    watch: ProcWatch,
     lines: Receiver<Line>,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_thread: Option<thread::JoinHandle<()>>,
@@ -414,6 +431,7 @@ impl JsonRun {
     /// Spawns any command whose stdout carries event lines, in its own process group.
     pub fn spawn(mut cmd: Command) -> JsonRun {
         let cmdline = describe_command(&cmd);
+        let watch = ProcWatch::tag(&mut cmd);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -421,6 +439,7 @@ impl JsonRun {
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+        let watch = watch.with_pgid(child.id() as i32);
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         thread::Builder::new()
@@ -464,6 +483,7 @@ impl JsonRun {
             cmdline,
             child,
             pid,
+            watch,
             lines: rx,
             stderr: stderr_buf,
             stderr_thread: Some(stderr_thread),
@@ -476,6 +496,11 @@ impl JsonRun {
 
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// Processes of this run still alive.
+    pub fn alive(&self) -> Vec<String> {
+        self.watch.alive().into_iter().map(|(_, n)| n).collect()
     }
 
     pub fn stderr_text(&self) -> String {
@@ -552,15 +577,18 @@ impl JsonRun {
             libc::kill(self.pid, libc::SIGKILL);
         }
         let _ = self.child.wait();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut left = live_group_members(self.pid);
-        while !left.is_empty() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(50));
-            left = live_group_members(self.pid);
-        }
-        kill_group(self.pid);
+        let left = self.watch.wait_gone(Duration::from_secs(10));
+        self.watch.kill_all();
         self.drain_after_exit();
         left
+    }
+
+    /// Sends a signal to the whole process group, as a terminal does on Ctrl-C.
+    pub fn signal_group(&self, sig: i32) {
+        // SAFETY: kill(2) with a negative pid targets the process group we created.
+        unsafe {
+            libc::kill(-self.pid, sig);
+        }
     }
 
     /// Sends a signal to the `reframe` process only.
@@ -592,35 +620,33 @@ impl JsonRun {
     /// `stdout` of the result holds every event line received, in order.
     pub fn finish(mut self, timeout: Duration) -> FinishedRun {
         let deadline = Instant::now() + timeout;
-        while !self.eof {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(Line::Event(e)) => self.events.push(*e),
-                Ok(Line::Garbage(l)) => self.garbage.push(l),
-                Err(RecvTimeoutError::Disconnected) => self.eof = true,
-                Err(RecvTimeoutError::Timeout) => {
-                    kill_group(self.pid);
-                    panic!(
-                        "timed out after {timeout:?} waiting for the end\n{}",
-                        self.context()
-                    );
+        let status = loop {
+            loop {
+                match self.lines.try_recv() {
+                    Ok(Line::Event(e)) => self.events.push(*e),
+                    Ok(Line::Garbage(l)) => self.garbage.push(l),
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
                 }
             }
-        }
-        let status = loop {
             if let Some(st) = self.child.try_wait().expect("try_wait") {
                 break st;
             }
             if Instant::now() > deadline {
-                kill_group(self.pid);
-                panic!("timed out waiting for exit\n{}", self.context());
+                self.watch.kill_all();
+                panic!(
+                    "timed out after {timeout:?} waiting for the end\n{}",
+                    self.context()
+                );
             }
             thread::sleep(Duration::from_millis(20));
         };
-        if let Some(t) = self.stderr_thread.take() {
-            let _ = t.join();
-        }
-        kill_group(self.pid);
+        let leftovers = self.watch.wait_gone(Duration::from_secs(5));
+        self.watch.kill_all();
+        self.drain_after_exit();
         FinishedRun {
             output: RunOutput {
                 cmdline: self.cmdline.clone(),
@@ -633,6 +659,7 @@ impl JsonRun {
                     .collect(),
                 stderr: self.stderr_text(),
                 elapsed: self.started.elapsed(),
+                leftovers,
             },
             events: std::mem::take(&mut self.events),
             garbage: std::mem::take(&mut self.garbage),
@@ -642,7 +669,7 @@ impl JsonRun {
 
 impl Drop for JsonRun {
     fn drop(&mut self) {
-        kill_group(self.pid);
+        self.watch.kill_all();
         let _ = self.child.wait();
     }
 }
@@ -678,36 +705,94 @@ pub fn kill_group(pgid: i32) {
     }
 }
 
-/// Processes of group `pgid` that are alive (not zombies), as "name(pid)".
-pub fn live_group_members(pgid: i32) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in rd.filter_map(|e| e.ok()) {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
+/// Finds every process a command started, even after it died and its children were
+/// re-parented: those of its process group, and those carrying its unique environment tag
+/// (children inherit the environment even when they start a group of their own).
+pub struct ProcWatch {
+    tag: String,
+    pgid: i32,
+}
+
+const TAG_VAR: &str = "REFRAME_IT_RUN_TAG";
+
+impl ProcWatch {
+    /// Tags `cmd` with a fresh environment value.
+    pub fn tag(cmd: &mut Command) -> ProcWatch {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let tag = format!("{}-{n}-{nanos}", std::process::id());
+        cmd.env(TAG_VAR, &tag);
+        ProcWatch { tag, pgid: 0 }
+    }
+
+    pub fn with_pgid(mut self, pgid: i32) -> ProcWatch {
+        self.pgid = pgid;
+        self
+    }
+
+    /// Live (not zombie) processes of this command, as (pid, "name(pid)").
+    pub fn alive(&self) -> Vec<(i32, String)> {
+        let mut out = Vec::new();
+        let Ok(rd) = fs::read_dir("/proc") else {
+            return out;
         };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = &stat[open + 1..close];
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if rest.len() < 3 {
-            continue;
+        let needle = format!("{TAG_VAR}={}", self.tag);
+        for entry in rd.filter_map(|e| e.ok()) {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let comm = &stat[open + 1..close];
+            let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            if rest.len() < 3 || rest[0] == "Z" || rest[0] == "X" {
+                continue;
+            }
+            let in_group = self.pgid > 0 && rest[2].parse::<i32>().ok() == Some(self.pgid);
+            let tagged = fs::read(entry.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()));
+            if in_group || tagged {
+                out.push((pid, format!("{comm}({pid})")));
+            }
         }
-        let state = rest[0];
-        let pgrp: i32 = rest[2].parse().unwrap_or(-1);
-        if pgrp == pgid && state != "Z" && state != "X" {
-            out.push(format!("{comm}({pid})"));
+        out
+    }
+
+    /// Waits up to `grace` for every process to exit; returns the ones still alive.
+    pub fn wait_gone(&self, grace: Duration) -> Vec<String> {
+        let deadline = Instant::now() + grace;
+        loop {
+            let left = self.alive();
+            if left.is_empty() || Instant::now() >= deadline {
+                return left.into_iter().map(|(_, n)| n).collect();
+            }
+            thread::sleep(Duration::from_millis(50));
         }
     }
-    out
+
+    /// SIGKILL to all of them.
+    pub fn kill_all(&self) {
+        kill_group(self.pgid);
+        for (pid, _) in self.alive() {
+            // SAFETY: kill(2) on a process this test started (found by its tag).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1347,3 +1432,58 @@ pub const AWKWARD_NAMES: [&str; 5] = [
     "-i leading dash.mp4",
     "pipe:0 concat:x.mp4",
 ];
+
+/// The first frame as displayed (rotation applied by ffmpeg), scaled to `w`×`h` gray pixels.
+pub fn display_thumbnail(path: &Path, w: u32, h: u32) -> Vec<u8> {
+    let mut args = words("-nostdin -v error -i");
+    args.push(ff_path(path));
+    args.extend(words(&format!(
+        "-vf scale={w}:{h},format=gray -frames:v 1 -f rawvideo -"
+    )));
+    tool("ffmpeg", args)
+}
+
+/// Mean absolute difference of two equally sized 8-bit images.
+pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images of different sizes");
+    let sum: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.len().max(1) as f64
+}
+
+/// Subtitle track `index` of a file, converted to ASS text.
+pub fn subtitle_text(path: &Path, index: usize) -> String {
+    let mut args = words("-nostdin -v error -i");
+    args.push(ff_path(path));
+    args.extend(words(&format!("-map 0:s:{index} -f ass -")));
+    String::from_utf8_lossy(&tool("ffmpeg", args)).into_owned()
+}
+
+/// `start_time` of a stream in seconds (0 when absent).
+pub fn start_secs(stream: &Value) -> f64 {
+    stream["start_time"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A user preset file (JSON) written into the work dir; returns its path.
+pub fn write_preset_file(env: &TestEnv, file_name: &str, json: &str) -> PathBuf {
+    let p = env.path(file_name);
+    fs::write(&p, json).expect("write preset file");
+    p
+}
+
+/// A lossless 8-bit FFV1 preset in Matroska: decoded output frames equal the engine's output
+/// bit for bit.
+pub const FFV1_8BIT_PRESET: &str = r#"{
+  "name": "test_ffv1_8bit",
+  "description": "Lossless FFV1 8-bit 4:2:0 in MKV (tests).",
+  "output": { "kind": "file", "container": "mkv" },
+  "video": { "codec": "ffv1", "pix_fmt": "yuv420p" },
+  "audio": { "mode": "copy" }
+}
+"#;
