@@ -1,0 +1,423 @@
+//! Every frame's presentation time for one stream: the basis of chunk boundaries.
+//!
+//! Chunk k is frames [k·N, (k+1)·N) in presentation order, so reframe needs each frame's pts
+//! (VFR included) before cutting anything. Packet headers give them without decoding
+//! (`ffprobe -show_entries packet=pts,flags`); streams whose packets lack timestamps (raw
+//! elementary streams, some AVI) fall back to decoding, then to the base frame rate.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use super::probe::{ProbeError, Rational, check_input, run_ffprobe};
+use super::tools::{Tools, file_arg};
+
+/// One frame's presentation time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameTime {
+    /// Presentation timestamp in the stream's time base (as `-copyts -ss` sees it).
+    pub pts: i64,
+    /// `pts × time_base`, in seconds (not shifted by the start time).
+    pub time_secs: f64,
+    pub keyframe: bool,
+}
+
+/// Where the timestamps came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampSource {
+    /// Packet headers (fast, no decoding).
+    Packets,
+    /// Decoded frames' best-effort timestamps (some packets had none).
+    DecodedFrames,
+    /// Neither had timestamps (raw elementary streams): frame index ÷ base frame rate.
+    Synthesized,
+}
+
+/// Every frame of one stream in presentation order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameTimes {
+    pub stream_index: usize,
+    pub time_base: Rational,
+    pub frames: Vec<FrameTime>,
+    pub source: TimestampSource,
+}
+
+impl FrameTimes {
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// True when frame durations vary by more than timestamp rounding explains: more than
+    /// one time-base tick and more than 1 % away from the median duration.
+    pub fn is_vfr(&self) -> bool {
+        let mut deltas: Vec<i64> = self
+            .frames
+            .windows(2)
+            .map(|w| w[1].pts - w[0].pts)
+            .collect();
+        if deltas.len() < 2 {
+            return false;
+        }
+        deltas.sort_unstable();
+        let median = deltas[deltas.len() / 2];
+        let tolerance = (median / 100).max(1);
+        deltas.iter().any(|d| (d - median).abs() > tolerance)
+    }
+}
+
+/// Lists every frame's timestamp and keyframe flag for stream `stream_index` (absolute
+/// index), sorted by pts. Packets flagged discard (edit-list pre-roll) are left out, as
+/// decoders drop them. Reads packet headers only; decodes only when some packet has no pts.
+pub fn frame_times(
+    tools: &Tools,
+    input: &Path,
+    stream_index: usize,
+) -> Result<FrameTimes, ProbeError> {
+    let (path, _) = check_input(input)?;
+    let run = |entries: &str| -> Result<String, ProbeError> {
+        let mut cmd = Command::new(&tools.ffprobe);
+        cmd.args(["-v", "error", "-select_streams"])
+            .arg(stream_index.to_string())
+            .args(["-show_entries", entries, "-of", "compact"])
+            .arg(file_arg(&path));
+        Ok(String::from_utf8_lossy(&run_ffprobe(cmd, &path)?).into_owned())
+    };
+    let listing_error = |detail: String| ProbeError::Parse {
+        path: path.clone(),
+        detail,
+    };
+
+    let packets = parse_listing(&run("stream=time_base,r_frame_rate:packet=pts,flags")?)
+        .map_err(listing_error)?;
+    let Some(time_base) = packets.time_base else {
+        return Err(ProbeError::NoSuchStream {
+            path,
+            index: stream_index,
+        });
+    };
+    let listing = if packets.entries.iter().all(|e| e.pts.is_some()) {
+        packets
+    } else {
+        log::debug!("packets without pts in stream {stream_index}: decoding for timestamps");
+        parse_listing(&run(
+            "stream=time_base,r_frame_rate:frame=best_effort_timestamp,key_frame",
+        )?)
+        .map_err(listing_error)?
+    };
+    build_frame_times(listing, stream_index, time_base).map_err(|detail| ProbeError::Unreadable {
+        path: path.clone(),
+        detail,
+    })
+}
+
+/// One line of a packet or frame listing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ListedFrame {
+    pts: Option<i64>,
+    keyframe: bool,
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Listing {
+    time_base: Option<Rational>,
+    r_frame_rate: Option<Rational>,
+    entries: Vec<ListedFrame>,
+    from_frames: bool,
+}
+
+/// Parses `ffprobe -show_entries stream=…:packet=pts,flags -of compact` (or the `frame=`
+/// variant): lines like `packet|pts=512|flags=K_`, `frame|key_frame=1|best_effort_timestamp=0`
+/// and `stream|r_frame_rate=25/1|time_base=1/12800`. Values are looked up by key, so field
+/// order does not matter; side-data sub-sections and blank lines are skipped.
+fn parse_listing(text: &str) -> Result<Listing, String> {
+    let mut listing = Listing::default();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut fields = line.split('|');
+        let section = fields.next().unwrap_or_default();
+        let values: BTreeMap<&str, &str> = fields.filter_map(|f| f.split_once('=')).collect();
+        let timestamp = |key: &str| -> Result<Option<i64>, String> {
+            match values.get(key) {
+                None | Some(&"N/A") => Ok(None),
+                Some(v) => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("bad {key} in line {line:?}")),
+            }
+        };
+        match section {
+            "packet" => {
+                let flags = values.get("flags").copied().unwrap_or_default();
+                // 'D': discarded by the decoder (e.g. before an edit list's start).
+                if flags.contains('D') {
+                    continue;
+                }
+                listing.entries.push(ListedFrame {
+                    pts: timestamp("pts")?,
+                    keyframe: flags.starts_with('K'),
+                });
+            }
+            "frame" => {
+                listing.from_frames = true;
+                listing.entries.push(ListedFrame {
+                    pts: timestamp("best_effort_timestamp")?,
+                    keyframe: values.get("key_frame") == Some(&"1"),
+                });
+            }
+            "stream" => {
+                listing.time_base = values.get("time_base").and_then(|v| Rational::parse(v));
+                listing.r_frame_rate = values
+                    .get("r_frame_rate")
+                    .and_then(|v| Rational::parse(v))
+                    .filter(|r| r.num > 0);
+            }
+            _ => {}
+        }
+    }
+    Ok(listing)
+}
+
+/// Sorts a listing into [`FrameTimes`], synthesizing timestamps from the base frame rate
+/// when the listing has none.
+fn build_frame_times(
+    listing: Listing,
+    stream_index: usize,
+    time_base: Rational,
+) -> Result<FrameTimes, String> {
+    let time_base = listing.time_base.unwrap_or(time_base);
+    let tb = time_base.as_f64();
+    let complete = listing.entries.iter().all(|e| e.pts.is_some());
+    let (source, mut frames): (TimestampSource, Vec<FrameTime>) = if complete {
+        let source = if listing.from_frames {
+            TimestampSource::DecodedFrames
+        } else {
+            TimestampSource::Packets
+        };
+        let frames = listing
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let pts = e.pts?;
+                Some(FrameTime {
+                    pts,
+                    time_secs: pts as f64 * tb,
+                    keyframe: e.keyframe,
+                })
+            })
+            .collect();
+        (source, frames)
+    } else {
+        let rate = listing
+            .r_frame_rate
+            .ok_or_else(|| "the stream has neither timestamps nor a frame rate".to_string())?;
+        // ticks per frame = 1 / (rate × time_base) = (tb.den × rate.den) / (tb.num × rate.num)
+        let ticks_num = time_base.den as f64 * rate.den as f64;
+        let ticks_den = time_base.num as f64 * rate.num as f64;
+        let frames = listing
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let pts = (i as f64 * ticks_num / ticks_den).round() as i64;
+                FrameTime {
+                    pts,
+                    time_secs: pts as f64 * tb,
+                    keyframe: e.keyframe,
+                }
+            })
+            .collect();
+        (TimestampSource::Synthesized, frames)
+    };
+    frames.sort_by_key(|f| f.pts);
+    Ok(FrameTimes {
+        stream_index,
+        time_base,
+        frames,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::test_support::{count_frames, ffmpeg, tools};
+    use std::ffi::OsString;
+
+    #[test]
+    fn listing_parser_handles_side_data_discard_and_missing_pts() {
+        let text = "packet|pts=-6656|flags=KD\n\
+                    packet|pts=1024|flags=K_\n\
+                    packet|pts=0|flags=__\n\
+                    packet|pts=512|flags=__|side_data|\n\
+                    \n\
+                    stream|r_frame_rate=25/1|time_base=1/12800\n";
+        let listing = parse_listing(text).unwrap();
+        assert_eq!(listing.time_base, Some(Rational { num: 1, den: 12800 }));
+        assert_eq!(listing.entries.len(), 3);
+        let times = build_frame_times(listing, 0, Rational::ONE).unwrap();
+        assert_eq!(times.source, TimestampSource::Packets);
+        let pts: Vec<i64> = times.frames.iter().map(|f| f.pts).collect();
+        assert_eq!(pts, [0, 512, 1024]);
+        assert!(times.frames[2].keyframe && !times.frames[0].keyframe);
+        assert_eq!(times.frames[1].time_secs, 0.04);
+
+        let raw = "frame|key_frame=1|best_effort_timestamp=N/A|side_data|\n\n\
+                   frame|key_frame=0|best_effort_timestamp=N/A\n\
+                   frame|key_frame=0|best_effort_timestamp=N/A\n\
+                   stream|r_frame_rate=25/1|time_base=1/1200000\n";
+        let times = build_frame_times(parse_listing(raw).unwrap(), 0, Rational::ONE).unwrap();
+        assert_eq!(times.source, TimestampSource::Synthesized);
+        let pts: Vec<i64> = times.frames.iter().map(|f| f.pts).collect();
+        assert_eq!(pts, [0, 48000, 96000]);
+        assert!(parse_listing("packet|pts=abc|flags=K_").is_err());
+    }
+
+    #[test]
+    fn vfr_detection_tolerates_rounding() {
+        let times = |pts: &[i64]| FrameTimes {
+            stream_index: 0,
+            time_base: Rational { num: 1, den: 1000 },
+            frames: pts
+                .iter()
+                .map(|&pts| FrameTime {
+                    pts,
+                    time_secs: pts as f64 / 1000.0,
+                    keyframe: false,
+                })
+                .collect(),
+            source: TimestampSource::Packets,
+        };
+        // 29.97 fps in milliseconds: 33/34 ms alternating is constant rate.
+        assert!(!times(&[0, 33, 67, 100, 133, 167, 200]).is_vfr());
+        assert!(times(&[0, 40, 80, 160, 200, 240]).is_vfr());
+        assert!(!times(&[0]).is_vfr());
+    }
+
+    fn assert_frame_times_match_decoder(path: &Path, expect_vfr: bool) -> FrameTimes {
+        let tools = tools();
+        let times = frame_times(&tools, path, 0).unwrap();
+        assert_eq!(
+            times.len() as u64,
+            count_frames(&tools, path, 0),
+            "{path:?}"
+        );
+        for pair in times.frames.windows(2) {
+            assert!(pair[0].pts < pair[1].pts, "not increasing: {pair:?}");
+        }
+        assert_eq!(times.is_vfr(), expect_vfr, "{path:?}");
+        times
+    }
+
+    #[test]
+    fn frame_times_on_vfr_and_b_frames() {
+        let tools = tools();
+        let dir = tempfile::tempdir().unwrap();
+        let src = [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x90:rate=25",
+            "-t",
+            "2",
+        ];
+
+        let vfr = dir.path().join("vfr.mp4");
+        ffmpeg(
+            &tools,
+            &src,
+            &[
+                "-vf",
+                r"select='not(eq(mod(n\,7)\,3))'",
+                "-fps_mode",
+                "vfr",
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+            &vfr,
+        );
+        let times = assert_frame_times_match_decoder(&vfr, true);
+        assert_eq!(times.len(), 43);
+        assert_eq!(times.source, TimestampSource::Packets);
+        assert!(times.frames[0].keyframe);
+
+        let bframes = dir.path().join("bframes.mp4");
+        ffmpeg(
+            &tools,
+            &src,
+            &[
+                "-c:v", "libx264", "-bf", "3", "-g", "12", "-pix_fmt", "yuv420p",
+            ],
+            &bframes,
+        );
+        let times = assert_frame_times_match_decoder(&bframes, false);
+        assert_eq!(times.len(), 50);
+        assert_eq!(times.time_base, Rational { num: 1, den: 12800 });
+        assert_eq!(times.frames[1].time_secs, 0.04);
+        assert_eq!(times.frames.iter().filter(|f| f.keyframe).count(), 5);
+
+        // An edit list starting mid-GOP: the pre-roll packets are flagged discard and must
+        // not be counted (the decoder drops them).
+        let cut = dir.path().join("cut.mp4");
+        let input = [
+            OsString::from("-ss"),
+            "0.6".into(),
+            "-i".into(),
+            file_arg(&bframes),
+        ];
+        ffmpeg(&tools, &input, &["-map", "0:v", "-c", "copy"], &cut);
+        let times = assert_frame_times_match_decoder(&cut, false);
+        assert!(times.len() < 50);
+    }
+
+    #[test]
+    fn frame_times_without_packet_timestamps_decodes_or_synthesizes() {
+        let tools = tools();
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw.h264");
+        ffmpeg(
+            &tools,
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=160x90:rate=25",
+                "-t",
+                "1",
+            ],
+            &[
+                "-c:v", "libx264", "-bf", "2", "-pix_fmt", "yuv420p", "-f", "h264",
+            ],
+            &raw,
+        );
+        let times = frame_times(&tools, &raw, 0).unwrap();
+        assert_eq!(times.len() as u64, count_frames(&tools, &raw, 0));
+        assert_ne!(times.source, TimestampSource::Packets);
+        assert!(times.frames.windows(2).all(|w| w[0].pts < w[1].pts));
+        assert!((times.frames[24].time_secs - 0.96).abs() < 1e-9);
+    }
+
+    #[test]
+    fn frame_times_errors() {
+        let tools = tools();
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("clip.mkv");
+        ffmpeg(
+            &tools,
+            &["-f", "lavfi", "-i", "testsrc=size=64x36:rate=5", "-t", "1"],
+            &["-c:v", "ffv1"],
+            &clip,
+        );
+        let err = frame_times(&tools, &clip, 3).unwrap_err();
+        assert!(
+            matches!(err, ProbeError::NoSuchStream { index: 3, .. }),
+            "{err:?}"
+        );
+        let err = frame_times(&tools, &dir.path().join("gone.mkv"), 0).unwrap_err();
+        assert!(matches!(err, ProbeError::Missing { .. }), "{err:?}");
+    }
+}
