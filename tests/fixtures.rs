@@ -175,3 +175,22 @@ fn harness_reads_events_and_finds_orphans() {
     done.assert_success();
     assert_eq!(done.events.len(), 1);
 }
+
+#[test]
+fn special_sources_have_their_property() {
+    let env = TestEnv::new();
+    let clip = Clip::secs(1.0);
+    let v = video_stream(&ffprobe_json(&make_interlaced(&env.path("i.mp4"), clip)));
+    assert_eq!(v["field_order"], "tt", "{v:#}");
+    assert_eq!(count_video_frames(&env.path("i.mp4")), 24);
+    let v = video_stream(&ffprobe_json(&make_10bit(&env.path("10.mp4"), clip)));
+    assert_eq!(v["pix_fmt"], "yuv420p10le", "{v:#}");
+    let v = video_stream(&ffprobe_json(&make_anamorphic(&env.path("a.mp4"), clip)));
+    assert_eq!(v["sample_aspect_ratio"], "4:3", "{v:#}");
+    assert_eq!(v["display_aspect_ratio"], "16:9", "{v:#}");
+    let v = video_stream(&ffprobe_json(&make_odd_size(&env.path("odd.mp4"), clip)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(321), Some(241))
+    );
+}

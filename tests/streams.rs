@@ -256,3 +256,102 @@ fn identity_engine_is_hidden_from_users() {
         engines.describe()
     );
 }
+
+/// Display aspect ratio of the first video stream: width × SAR / height.
+fn display_aspect(path: &Path) -> f64 {
+    let v = video_stream(&ffprobe_json(path));
+    let w = v["width"].as_f64().expect("width");
+    let h = v["height"].as_f64().expect("height");
+    let sar = v["sample_aspect_ratio"]
+        .as_str()
+        .and_then(|s| s.split_once(':'))
+        .and_then(|(a, b)| Some(a.parse::<f64>().ok()? / b.parse::<f64>().ok()?))
+        .filter(|r| *r > 0.0)
+        .unwrap_or(1.0);
+    w * sar / h
+}
+
+/// An anamorphic source (stored 4:3, shown 16:9) is still shown 16:9.
+#[test]
+fn anamorphic_source_keeps_its_display_aspect_ratio() {
+    let env = TestEnv::new();
+    let input = make_anamorphic(&env.path("wide.mp4"), Clip::secs(1.0));
+    let out = env.path("wide.out.mp4");
+    env.run(run_args(&input, &out, 0.5, &[])).assert_success();
+    let dar = display_aspect(&out);
+    assert!(
+        (dar - 16.0 / 9.0).abs() < 0.02,
+        "display aspect {dar:.4}, source 16:9"
+    );
+    assert_eq!(count_video_frames(&out), 24);
+}
+
+/// Odd source sizes give even output sizes (4:2:0 needs them), aspect kept.
+#[test]
+fn odd_size_source_gives_even_output() {
+    let env = TestEnv::new();
+    let input = make_odd_size(&env.path("odd.mp4"), Clip::secs(1.0));
+    for (scale, want_w, want_h) in [("2", 642.0, 482.0), ("1.5", 481.5, 361.5)] {
+        let out = env.path(format!("odd.{scale}.mp4"));
+        env.run(run_args(&input, &out, 0.5, &["--scale", scale]))
+            .assert_success();
+        let (w, h) = video_size(&out);
+        assert!(w % 2 == 0 && h % 2 == 0, "odd output size {w}x{h}");
+        assert!(
+            (w as f64 - want_w).abs() <= 2.0 && (h as f64 - want_h).abs() <= 2.0,
+            "scale {scale}: {w}x{h}, expected about {want_w}x{want_h}"
+        );
+        assert_eq!(count_video_frames(&out), 24);
+    }
+}
+
+/// A 10-bit source is processed (in 8-bit for now) with a warning saying so.
+#[test]
+fn ten_bit_source_is_processed_with_a_warning() {
+    let env = TestEnv::new();
+    let input = make_10bit(&env.path("ten.mp4"), Clip::secs(1.0));
+    let out = env.path("ten.out.mp4");
+    let run = env.run(run_args(&input, &out, 0.5, &["--json"]));
+    run.assert_success();
+    let warns = warnings(&run.events()).join("\n").to_lowercase();
+    assert!(
+        warns.contains("10-bit") || warns.contains("8-bit") || warns.contains("bit depth"),
+        "no bit depth warning\n{}",
+        run.describe()
+    );
+    assert_eq!(count_video_frames(&out), 24);
+    assert_eq!(video_stream(&ffprobe_json(&out))["pix_fmt"], "yuv420p");
+}
+
+/// An interlaced source is flagged with a warning; `--deinterlace` gives a progressive output
+/// with the same frames count and times.
+#[test]
+fn interlaced_source_warns_and_deinterlace_option_works() {
+    let env = TestEnv::new();
+    let input = make_interlaced(&env.path("tv.mp4"), Clip::secs(1.0));
+    let out = env.path("tv.out.mp4");
+    let run = env.run(run_args(&input, &out, 0.5, &["--json"]));
+    run.assert_success();
+    let warns = warnings(&run.events()).join("\n").to_lowercase();
+    assert!(
+        warns.contains("interlac"),
+        "no interlacing warning\n{}",
+        run.describe()
+    );
+    assert!(
+        warns.contains("--deinterlace"),
+        "the warning should name the way out\n{}",
+        run.describe()
+    );
+
+    let out2 = env.path("tv.progressive.mp4");
+    let run = env.run(run_args(&input, &out2, 0.5, &["--json", "--deinterlace"]));
+    run.assert_success();
+    let v = video_stream(&ffprobe_json(&out2));
+    let fo = v["field_order"].as_str().unwrap_or("progressive");
+    assert!(
+        fo == "progressive" || fo == "unknown",
+        "field order {fo} after --deinterlace"
+    );
+    assert_same_frame_times(&frame_times(&input), &frame_times(&out2), 0.001);
+}

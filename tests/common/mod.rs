@@ -1232,6 +1232,51 @@ pub fn make_plain(path: &Path, clip: Clip) -> PathBuf {
     path.to_path_buf()
 }
 
+/// Video + AAC audio with extra video options: `vf` (a filter chain, e.g. `setsar=4/3`) and
+/// `video_opts` (space-separated encoder options that override the defaults, e.g.
+/// `-pix_fmt yuv420p10le`).
+pub fn make_custom(path: &Path, clip: Clip, vf: Option<&str>, video_opts: &str) -> PathBuf {
+    let mut a = words(&format!(
+        "-f lavfi -i {} -f lavfi -i {} -map 0:v -map 1:a",
+        clip.testsrc(),
+        clip.sine(440)
+    ));
+    if let Some(vf) = vf {
+        a.extend([OsString::from("-vf"), vf.into()]);
+    }
+    a.extend(h264_args(clip.fps));
+    a.extend(words(video_opts));
+    a.extend(words("-c:a aac -b:a 64k"));
+    a.push(ff_path(path));
+    ffmpeg_gen(a);
+    path.to_path_buf()
+}
+
+/// Interlaced (top field first) H.264, flagged as such.
+pub fn make_interlaced(path: &Path, clip: Clip) -> PathBuf {
+    make_custom(
+        path,
+        clip,
+        Some("setfield=tff"),
+        "-flags +ildct+ilme -top 1",
+    )
+}
+
+/// 10-bit 4:2:0 H.264 (High 10).
+pub fn make_10bit(path: &Path, clip: Clip) -> PathBuf {
+    make_custom(path, clip, None, "-pix_fmt yuv420p10le")
+}
+
+/// Anamorphic: 320x240 stored pixels shown at 16:9 (sample aspect ratio 4:3).
+pub fn make_anamorphic(path: &Path, clip: Clip) -> PathBuf {
+    make_custom(path, clip, Some("setsar=4/3"), "")
+}
+
+/// Odd dimensions, 321x241 (4:4:4, since 4:2:0 needs even sizes).
+pub fn make_odd_size(path: &Path, clip: Clip) -> PathBuf {
+    make_custom(path, clip, Some("scale=321:241"), "-pix_fmt yuv444p")
+}
+
 /// Video only, no audio.
 pub fn make_silent(path: &Path, clip: Clip) -> PathBuf {
     let mut a = words(&format!("-f lavfi -i {}", clip.testsrc()));
