@@ -59,10 +59,17 @@ pub struct JobSpec {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Request {
-    Hello { version: u32 },
-    Run { job: JobId, spec: JobSpec },
+    Hello {
+        version: u32,
+    },
+    Run {
+        job: JobId,
+        spec: JobSpec,
+    },
     /// Stop the running job after killing its children; its session stays resumable.
-    Cancel { job: JobId },
+    Cancel {
+        job: JobId,
+    },
     Shutdown,
 }
 
@@ -130,6 +137,7 @@ impl Event {
     /// One line of JSON (no trailing newline).
     pub fn to_line(&self) -> String {
         // Serialising these plain structs cannot fail (no maps with non-string keys).
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"type\":\"error\",\"error\":\"{e}\"}}"))
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"error\":\"{e}\"}}"))
     }
 }

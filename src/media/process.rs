@@ -394,6 +394,9 @@ pub fn run_capture(mut cmd: Command, label: &str) -> Result<Vec<u8>, ProcessErro
 fn set_parent_death_signal(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     let parent = std::process::id() as libc::pid_t;
+    // Its own process group: a Ctrl-C in the terminal reaches reframe only, which then stops
+    // its children itself (and keeps the session consistent) instead of racing them.
+    cmd.process_group(0);
     // SAFETY: the closure runs in the forked child before exec. It only calls prctl(2) and
     // getppid(2), both async-signal-safe, and allocates nothing (errors are raw OS errors).
     unsafe {

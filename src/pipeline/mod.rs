@@ -1,1 +1,312 @@
-//! (filled in by its owner)
+//! The processing pipeline of one job: validate → upscale (by chunks) → package → verify.
+//!
+//! This module owns the order of the steps, the session bookkeeping around them (what is
+//! recorded in `progress.json` and when), failure and cancellation handling, and the events a
+//! job reports. The steps themselves live in their own modules.
+
+mod output;
+mod package;
+pub mod plan;
+mod upscale;
+mod validate;
+mod verify;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context as _, anyhow};
+use crossbeam_channel::Sender;
+
+use crate::media::tools::Tools;
+use crate::protocol::{Event, JobId, JobSpec, ResumeMode};
+use crate::session::progress::{JobStatus, Progress, Step, StepStatus};
+use crate::session::{Session, SessionStore};
+
+pub use output::{default_output_name, is_video_path};
+pub use plan::Plan;
+
+/// Shared, cloneable cancellation flag: set once, seen by every thread of a job.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What a job needs from its surroundings.
+pub struct Context {
+    pub tools: Tools,
+    pub store: SessionStore,
+    pub cancel: CancelToken,
+    pub events: Sender<Event>,
+    /// Chunks encoded at the same time (one single-threaded encoder each).
+    pub parallel_chunks: usize,
+}
+
+impl Context {
+    /// Chunks in parallel: one per core.
+    pub fn default_parallelism() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Finished { output: PathBuf },
+    Failed { error: String, resumable: bool },
+    Cancelled,
+}
+
+/// Why a step stopped early.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    Cancelled,
+    Failed(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Stop {
+    fn from(e: E) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
+/// Sends a job's events; a closed receiver is not the job's problem.
+#[derive(Clone)]
+pub(crate) struct Reporter {
+    job: JobId,
+    events: Sender<Event>,
+}
+
+impl Reporter {
+    fn send(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+    pub(crate) fn warn(&self, message: impl Into<String>) {
+        let message = message.into();
+        log::warn!("{message}");
+        self.send(Event::Warning {
+            job: self.job,
+            message,
+        });
+    }
+    fn step(&self, step: Step, status: StepStatus) {
+        self.send(Event::StepChanged {
+            job: self.job,
+            step,
+            status,
+        });
+    }
+    pub(crate) fn progress(
+        &self,
+        step: Step,
+        frames_done: u64,
+        frames_total: u64,
+        fps: f64,
+        eta_secs: Option<f64>,
+    ) {
+        let percent = if frames_total == 0 {
+            100.0
+        } else {
+            100.0 * frames_done as f64 / frames_total as f64
+        };
+        self.send(Event::Progress {
+            job: self.job,
+            step,
+            percent,
+            frames_done,
+            frames_total,
+            fps,
+            eta_secs,
+        });
+    }
+    pub(crate) fn chunk_done(&self, index: usize, chunks_done: usize, chunks_total: usize) {
+        self.send(Event::ChunkDone {
+            job: self.job,
+            index,
+            chunks_done,
+            chunks_total,
+        });
+    }
+}
+
+/// Run one job to its end and report it. Never panics on bad input: every problem becomes
+/// [`Outcome::Failed`] with a message that says what to do.
+pub fn run_job(ctx: &Context, job: JobId, spec: &JobSpec) -> Outcome {
+    let reporter = Reporter {
+        job,
+        events: ctx.events.clone(),
+    };
+    let started = Instant::now();
+    let outcome = match prepare_and_run(ctx, &reporter, spec) {
+        Ok(output) => Outcome::Finished { output },
+        Err(JobFailure::Cancelled) => Outcome::Cancelled,
+        Err(JobFailure::Failed { error, resumable }) => Outcome::Failed {
+            error: format!("{error:#}"),
+            resumable,
+        },
+    };
+    reporter.send(match &outcome {
+        Outcome::Finished { output } => Event::JobFinished {
+            job,
+            output: output.clone(),
+            elapsed_secs: started.elapsed().as_secs_f64(),
+        },
+        Outcome::Failed { error, resumable } => Event::JobFailed {
+            job,
+            error: error.clone(),
+            resumable: *resumable,
+        },
+        Outcome::Cancelled => Event::JobCancelled { job },
+    });
+    outcome
+}
+
+enum JobFailure {
+    Cancelled,
+    Failed {
+        error: anyhow::Error,
+        resumable: bool,
+    },
+}
+
+impl JobFailure {
+    fn before_session(error: impl Into<anyhow::Error>) -> Self {
+        JobFailure::Failed {
+            error: error.into(),
+            resumable: false,
+        }
+    }
+}
+
+fn prepare_and_run(
+    ctx: &Context,
+    reporter: &Reporter,
+    spec: &JobSpec,
+) -> Result<PathBuf, JobFailure> {
+    let job = validate::prepare(ctx, reporter, spec).map_err(JobFailure::before_session)?;
+    let validate::Prepared {
+        session,
+        mut progress,
+        plan,
+        resumed,
+        ..
+    } = job.open_session(ctx, reporter, spec)?;
+    let job = job.with_plan(plan);
+    reporter.send(Event::JobStarted {
+        job: reporter.job,
+        input: job.input.clone(),
+        output: job.output.clone(),
+        session_id: session.id().to_owned(),
+        resumed,
+        chunks_total: job.plan().chunks.len(),
+        chunks_done: progress.completed_chunks.len(),
+        frames_total: job.plan().frame_count() as u64,
+    });
+    match run_steps(ctx, reporter, &job, &session, &mut progress) {
+        Ok(()) => {
+            if let Err(e) = session.delete() {
+                reporter.warn(format!(
+                    "could not remove the finished session directory: {e:#}"
+                ));
+            }
+            Ok(job.output.clone())
+        }
+        Err((step, stop)) => {
+            // A child that died because the job was being cancelled is a cancel, not a failure.
+            let stop = if ctx.cancel.is_cancelled() {
+                Stop::Cancelled
+            } else {
+                stop
+            };
+            let (status, failure) = match stop {
+                Stop::Cancelled => (JobStatus::Cancelled, JobFailure::Cancelled),
+                Stop::Failed(error) => {
+                    progress.fail_step(step, format!("{error:#}"));
+                    (
+                        JobStatus::Failed,
+                        JobFailure::Failed {
+                            error,
+                            resumable: true,
+                        },
+                    )
+                }
+            };
+            progress.status = status;
+            if let Err(e) = session.save_progress(&mut progress) {
+                log::error!("could not record the job's state in its session: {e:#}");
+            }
+            Err(failure)
+        }
+    }
+}
+
+fn run_steps(
+    ctx: &Context,
+    reporter: &Reporter,
+    job: &validate::Job,
+    session: &Session,
+    progress: &mut Progress,
+) -> Result<(), (Step, Stop)> {
+    progress.status = JobStatus::InProgress;
+    for step in Step::ALL {
+        if progress.steps.get(step).status == StepStatus::Completed {
+            continue;
+        }
+        if ctx.cancel.is_cancelled() {
+            return Err((step, Stop::Cancelled));
+        }
+        progress.begin_step(step);
+        save(session, progress).map_err(|e| (step, e))?;
+        reporter.step(step, StepStatus::InProgress);
+        let result = match step {
+            Step::Validate => validate::check_space(job, session),
+            Step::Upscale => upscale::run(ctx, reporter, job, session, progress),
+            Step::Package => package::run(ctx, reporter, job, session),
+            Step::Verify => verify::run(ctx, job),
+        };
+        if let Err(stop) = result {
+            if matches!(stop, Stop::Failed(_)) {
+                reporter.step(step, StepStatus::Failed);
+            }
+            return Err((step, stop));
+        }
+        progress.finish_step(step);
+        if step == Step::Verify {
+            progress.status = JobStatus::Completed;
+        }
+        save(session, progress).map_err(|e| (step, e))?;
+        reporter.step(step, StepStatus::Completed);
+    }
+    Ok(())
+}
+
+fn save(session: &Session, progress: &mut Progress) -> Result<(), Stop> {
+    session
+        .save_progress(progress)
+        .with_context(|| {
+            format!(
+                "could not write the session's progress file in {}",
+                session.dir().display()
+            )
+        })
+        .map_err(Stop::Failed)
+}
+
+/// Resolve `--resume` / `--restart` against what the session holds.
+fn resume_decision(mode: ResumeMode, has_state: bool) -> Result<bool, anyhow::Error> {
+    match (mode, has_state) {
+        (ResumeMode::Restart, _) => Ok(false),
+        (ResumeMode::Resume, false) => Err(anyhow!(
+            "there is no earlier run of this file with these settings to resume"
+        )),
+        (_, has) => Ok(has),
+    }
+}

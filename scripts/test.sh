@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting, lints, unit and integration tests (real ffmpeg,
+# real binary, real window under Xvfb). Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh --test
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+chmod 700 "$XDG_RUNTIME_DIR"
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets

@@ -1,0 +1,482 @@
+//! The package step: join the encoded chunks without re-encoding and mux them with every
+//! other stream of the source (audio tracks, subtitles, attachments, chapters, metadata)
+//! into the preset's output: one file, or an HLS / DASH folder (one rendition or a ladder).
+//!
+//! What a container cannot hold is converted when a faithful conversion exists (text
+//! subtitles to mov_text in MP4) or left out with a warning naming it. The output is written
+//! under a temporary name and renamed into place, so an interrupted package never leaves a
+//! half-written file under the final name, and an existing output is only replaced with
+//! `--overwrite`.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, anyhow};
+
+use super::upscale::chunk_file;
+use super::validate::Job;
+use super::{Context, Reporter, Stop};
+use crate::media::probe::MediaInfo;
+use crate::media::process;
+use crate::media::progress::ProgressParser;
+use crate::media::tools::file_arg;
+use crate::presets::{Container, OutputKind, Preset, TextSubtitles, VideoCodec};
+use crate::session::Session;
+use crate::session::progress::Step;
+
+/// Name of the master playlist inside an HLS output folder.
+pub(crate) const HLS_MASTER: &str = "master.m3u8";
+/// Name of the manifest inside a DASH output folder.
+pub(crate) const DASH_MANIFEST: &str = "manifest.mpd";
+
+pub(crate) fn run(
+    ctx: &Context,
+    reporter: &Reporter,
+    job: &Job,
+    session: &Session,
+) -> Result<(), Stop> {
+    let chunks_dir = session.chunks_dir();
+    let lists: Vec<PathBuf> = (0..job.targets.len())
+        .map(|r| {
+            let list = session.dir().join(format!("concat_r{r}.txt"));
+            write_concat_list(&list, job, &chunks_dir, r).map(|()| list)
+        })
+        .collect::<Result<_, _>>()?;
+    let temp = temp_output_path(&job.output);
+    remove_path(&temp);
+
+    let streams = plan_streams(&job.info, &job.preset);
+    for warning in &streams.warnings {
+        reporter.warn(warning.clone());
+    }
+    let mut cmd = Command::new(&ctx.tools.ffmpeg);
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-y",
+        "-progress",
+        "pipe:1",
+    ]);
+    // Source times are kept: the joined video starts where the source's first frame was.
+    cmd.arg("-copyts");
+    let first_secs = job.plan().frame_times_secs.first().copied().unwrap_or(0.0);
+    for list in &lists {
+        cmd.args([
+            "-itsoffset",
+            &format!("{first_secs:.6}"),
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+        ]);
+        cmd.arg(file_arg(list));
+    }
+    let source = lists.len();
+    cmd.arg("-i").arg(file_arg(&job.input));
+    match job.preset.output_kind() {
+        OutputKind::File { container } => {
+            cmd.args(["-map", "0:v:0", "-c:v", "copy"]);
+            cmd.args(job.preset.video_mux_args());
+            cmd.args(streams.args(source));
+            let source_arg = source.to_string();
+            cmd.args(["-map_metadata", &source_arg]);
+            cmd.args([
+                "-map_chapters",
+                if streams.chapters { &source_arg } else { "-1" },
+            ]);
+            let format = match container {
+                Container::Mp4 => {
+                    cmd.args(["-movflags", "+faststart"]);
+                    "mp4"
+                }
+                Container::Mkv => "matroska",
+                Container::Webm => "webm",
+            };
+            cmd.args(["-f", format]).arg(file_arg(&temp));
+        }
+        OutputKind::Hls { segment_seconds } => {
+            std::fs::create_dir_all(&temp)
+                .with_context(|| format!("cannot create {}", temp.display()))?;
+            let mut var_map = Vec::new();
+            for r in 0..lists.len() {
+                cmd.args(["-map", &format!("{r}:v:0")]);
+                if let Some(a) = streams.first_audio {
+                    cmd.args(["-map", &format!("{source}:{a}")]);
+                    var_map.push(format!("v:{r},a:{r}"));
+                } else {
+                    var_map.push(format!("v:{r}"));
+                }
+            }
+            cmd.args(["-c:v", "copy"]);
+            cmd.args(job.preset.video_mux_args());
+            cmd.args(job.preset.audio_args());
+            cmd.args([
+                "-map_metadata",
+                "-1",
+                "-f",
+                "hls",
+                "-hls_time",
+                &segment_seconds.to_string(),
+            ]);
+            cmd.args([
+                "-hls_playlist_type",
+                "vod",
+                "-hls_flags",
+                "independent_segments",
+            ]);
+            // HEVC in HLS needs fragmented MP4 segments; everything else uses MPEG-TS.
+            if job.preset.video.codec == VideoCodec::H265 {
+                cmd.args([
+                    "-hls_segment_type",
+                    "fmp4",
+                    "-hls_fmp4_init_filename",
+                    "init_%v.mp4",
+                ]);
+                cmd.arg("-hls_segment_filename")
+                    .arg(temp.join("stream_%v_%05d.m4s"));
+            } else {
+                cmd.args(["-hls_segment_type", "mpegts"]);
+                cmd.arg("-hls_segment_filename")
+                    .arg(temp.join("stream_%v_%05d.ts"));
+            }
+            cmd.args([
+                "-master_pl_name",
+                HLS_MASTER,
+                "-var_stream_map",
+                &var_map.join(" "),
+            ]);
+            cmd.arg(temp.join("stream_%v.m3u8"));
+        }
+        OutputKind::Dash { segment_seconds } => {
+            std::fs::create_dir_all(&temp)
+                .with_context(|| format!("cannot create {}", temp.display()))?;
+            for r in 0..lists.len() {
+                cmd.args(["-map", &format!("{r}:v:0")]);
+            }
+            let mut sets = "id=0,streams=v".to_owned();
+            if let Some(a) = streams.first_audio {
+                cmd.args(["-map", &format!("{source}:{a}")]);
+                sets.push_str(" id=1,streams=a");
+            }
+            cmd.args(["-c:v", "copy"]);
+            cmd.args(job.preset.video_mux_args());
+            cmd.args(job.preset.audio_args());
+            cmd.args([
+                "-map_metadata",
+                "-1",
+                "-f",
+                "dash",
+                "-seg_duration",
+                &segment_seconds.to_string(),
+            ]);
+            cmd.args([
+                "-use_template",
+                "1",
+                "-use_timeline",
+                "1",
+                "-adaptation_sets",
+                &sets,
+            ]);
+            cmd.arg(temp.join(DASH_MANIFEST));
+        }
+    }
+    cmd.stdout(Stdio::piped());
+    let mut child = process::spawn(cmd, "package")?;
+    let frames_total = job.plan().frame_count() as u64;
+    if let Some(stdout) = child.take_stdout() {
+        let mut parser = ProgressParser::default();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if ctx.cancel.is_cancelled() {
+                let _ = child.kill();
+                break;
+            }
+            if let Some(update) = parser.feed_line(&line) {
+                let done = update.frame.unwrap_or(0).min(frames_total);
+                reporter.progress(
+                    Step::Package,
+                    done,
+                    frames_total,
+                    update.fps.unwrap_or(0.0),
+                    None,
+                );
+            }
+        }
+    }
+    let waited = child.wait();
+    if ctx.cancel.is_cancelled() {
+        remove_path(&temp);
+        return Err(Stop::Cancelled);
+    }
+    if let Err(e) = waited {
+        remove_path(&temp);
+        return Err(Stop::Failed(e.into()));
+    }
+    move_into_place(&temp, &job.output, job.overwrite)?;
+    for list in lists {
+        let _ = std::fs::remove_file(list);
+    }
+    Ok(())
+}
+
+/// `clip.2x.mp4` → `clip.2x.mp4.part` (same folder, so the final rename is atomic).
+fn temp_output_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().map(OsString::from).unwrap_or_default();
+    name.push(".part");
+    output.with_file_name(name)
+}
+
+fn remove_path(path: &Path) {
+    if path.is_dir() {
+        let _ = std::fs::remove_dir_all(path);
+    } else {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn move_into_place(temp: &Path, output: &Path, overwrite: bool) -> Result<(), Stop> {
+    if output.exists() {
+        if !overwrite {
+            remove_path(temp);
+            return Err(Stop::Failed(anyhow!(
+                "the output appeared while this job ran; it was left as it is (use --overwrite to replace it): {}",
+                output.display()
+            )));
+        }
+        if output.is_dir() {
+            // A folder cannot be replaced by rename: move the old one aside first.
+            let old = output.with_file_name(format!(
+                "{}.old",
+                output
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ));
+            remove_path(&old);
+            std::fs::rename(output, &old)
+                .with_context(|| format!("cannot replace {}", output.display()))?;
+            std::fs::rename(temp, output).with_context(|| {
+                format!("cannot move the output into place: {}", output.display())
+            })?;
+            remove_path(&old);
+            return Ok(());
+        }
+    }
+    std::fs::rename(temp, output)
+        .with_context(|| format!("cannot move the output into place: {}", output.display()))?;
+    Ok(())
+}
+
+/// A concat demuxer list for rendition `r`: each chunk with its duration up to the next
+/// chunk's first frame, so the joined video keeps the source's frame times.
+fn write_concat_list(list: &Path, job: &Job, chunks_dir: &Path, r: usize) -> Result<(), Stop> {
+    let mut text = String::from("ffconcat version 1.0\n");
+    for chunk in &job.plan().chunks {
+        let file = chunk_file(chunks_dir, r, chunk.index);
+        text.push_str(&format!("file '{}'\n", escape_concat_path(&file)));
+        if let Some(d) = chunk.duration_secs {
+            text.push_str(&format!("duration {d:.6}\n"));
+        }
+    }
+    crate::fsutil::write_atomic(list, text.as_bytes())
+        .with_context(|| format!("cannot write {}", list.display()))?;
+    Ok(())
+}
+
+/// Quote a path for a concat list line `file '…'`.
+fn escape_concat_path(path: &Path) -> String {
+    path.to_string_lossy().replace('\'', "'\\''")
+}
+
+/// Which source streams go into the output and how, for a single-file output.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct StreamPlan {
+    /// (source stream index, codec arguments for that output stream, kind letter a|s|t)
+    pub streams: Vec<(usize, char, Vec<String>)>,
+    pub chapters: bool,
+    pub first_audio: Option<usize>,
+    pub warnings: Vec<String>,
+}
+
+impl StreamPlan {
+    fn args(&self, source_input: usize) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut counts = std::collections::HashMap::new();
+        for (index, kind, codec) in &self.streams {
+            args.extend(["-map".to_owned(), format!("{source_input}:{index}")]);
+            let n = counts.entry(*kind).or_insert(0usize);
+            for (i, a) in codec.iter().enumerate() {
+                // Per-stream codec options: "-c:a" → "-c:a:N".
+                if i % 2 == 0 && a.starts_with('-') {
+                    args.push(format!("{a}:{n}"));
+                } else {
+                    args.push(a.clone());
+                }
+            }
+            *n += 1;
+        }
+        args
+    }
+}
+
+pub(crate) fn plan_streams(info: &MediaInfo, preset: &Preset) -> StreamPlan {
+    let caps = preset.container_caps();
+    let kind = output_name(preset);
+    let mut plan = StreamPlan {
+        first_audio: info.audio.first().map(|a| a.index),
+        ..StreamPlan::default()
+    };
+    let single_file = matches!(preset.output_kind(), OutputKind::File { .. });
+    if !single_file {
+        if info.audio.len() > 1 {
+            plan.warnings.push(format!(
+                "{kind} output keeps the first audio track only; {} other track(s) left out",
+                info.audio.len() - 1
+            ));
+        }
+        if !info.subtitles.is_empty() {
+            plan.warnings.push(format!(
+                "{kind} output keeps no subtitles; {} track(s) left out",
+                info.subtitles.len()
+            ));
+        }
+    } else {
+        let audio_args = preset.audio_args();
+        let copies_audio = audio_args.iter().any(|a| a == "copy");
+        for a in &info.audio {
+            let args = if copies_audio && !caps.can_copy_audio(&a.codec) {
+                let fallback = preset.audio_fallback_args();
+                plan.warnings.push(format!(
+                    "audio track {} ({}) cannot be copied into {kind}; it is encoded with {}",
+                    a.index,
+                    a.codec,
+                    fallback.get(1).map_or("another codec", String::as_str)
+                ));
+                fallback
+            } else {
+                audio_args.clone()
+            };
+            plan.streams.push((a.index, 'a', args));
+        }
+        for sub in &info.subtitles {
+            let codec = match (sub.bitmap, caps.text_subtitles) {
+                (true, _) if caps.bitmap_subtitles => Some("copy"),
+                (true, _) => None,
+                (false, TextSubtitles::Copy) => Some("copy"),
+                (false, TextSubtitles::ConvertTo(codec)) => Some(codec),
+                (false, TextSubtitles::Unsupported) => None,
+            };
+            match codec {
+                Some(codec) => {
+                    if codec != "copy" && sub.codec != codec {
+                        plan.warnings.push(format!(
+                            "subtitle track {} ({}) is converted to {codec} for {kind}; its styling may be lost",
+                            sub.index, sub.codec
+                        ));
+                    }
+                    plan.streams.push((sub.index, 's', vec!["-c:s".into(), codec.into()]));
+                }
+                None => plan.warnings.push(format!(
+                    "subtitle track {} ({}) cannot be stored in {kind}; it is left out (an MKV preset keeps it)",
+                    sub.index, sub.codec
+                )),
+            }
+        }
+    }
+    if !info.attachments.is_empty() {
+        if caps.attachments {
+            for t in &info.attachments {
+                plan.streams
+                    .push((t.index, 't', vec!["-c:t".into(), "copy".into()]));
+            }
+        } else {
+            plan.warnings.push(format!(
+                "{} attachment(s) (such as subtitle fonts) cannot be stored in {kind}; left out (an MKV preset keeps them)",
+                info.attachments.len()
+            ));
+        }
+    }
+    plan.chapters = !info.chapters.is_empty() && caps.chapters;
+    if !info.chapters.is_empty() && !caps.chapters {
+        plan.warnings.push(format!(
+            "{kind} output cannot hold chapters; {} chapter(s) left out",
+            info.chapters.len()
+        ));
+    }
+    plan
+}
+
+/// "MP4", "MKV", "WebM", "HLS", "DASH": for messages.
+fn output_name(preset: &Preset) -> &'static str {
+    match preset.output_kind() {
+        OutputKind::File {
+            container: Container::Mp4,
+        } => "MP4",
+        OutputKind::File {
+            container: Container::Mkv,
+        } => "MKV",
+        OutputKind::File {
+            container: Container::Webm,
+        } => "WebM",
+        OutputKind::Hls { .. } => "HLS",
+        OutputKind::Dash { .. } => "DASH",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concat_paths_are_quoted() {
+        assert_eq!(
+            escape_concat_path(Path::new("/a/it's.mkv")),
+            "/a/it'\\''s.mkv"
+        );
+    }
+
+    #[test]
+    fn temp_name_is_beside_the_output() {
+        assert_eq!(
+            temp_output_path(Path::new("/o/clip.2x.mp4")),
+            Path::new("/o/clip.2x.mp4.part")
+        );
+        assert_eq!(
+            temp_output_path(Path::new("/o/clip.2x.hls")),
+            Path::new("/o/clip.2x.hls.part")
+        );
+    }
+
+    #[test]
+    fn existing_output_is_kept_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (temp, out) = (dir.path().join("o.mp4.part"), dir.path().join("o.mp4"));
+        std::fs::write(&temp, "new").unwrap();
+        std::fs::write(&out, "old").unwrap();
+        assert!(move_into_place(&temp, &out, false).is_err());
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "old");
+        std::fs::write(&temp, "new").unwrap();
+        move_into_place(&temp, &out, true).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "new");
+        assert!(!temp.exists());
+    }
+
+    #[test]
+    fn output_folders_are_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (temp, out) = (dir.path().join("o.hls.part"), dir.path().join("o.hls"));
+        std::fs::create_dir_all(&temp).unwrap();
+        std::fs::write(temp.join("master.m3u8"), "new").unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("stale.ts"), "old").unwrap();
+        move_into_place(&temp, &out, true).unwrap();
+        assert!(out.join("master.m3u8").exists());
+        assert!(!out.join("stale.ts").exists());
+    }
+}

@@ -1,0 +1,179 @@
+//! The chunk plan: which frames go into which chunk, where each chunk's decode seeks to, and
+//! how long each chunk lasts in the packaged output.
+//!
+//! A plan is computed once per session from the source's frame timestamps and stored in the
+//! session (`plan.json`), so a resumed run cuts exactly the same chunks as the first one.
+//! Chunk boundaries prefer source keyframes (cheaper seeks) when the source's GOP allows.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the `plan.json` layout.
+pub const PLAN_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub index: usize,
+    pub first_frame: usize,
+    pub frame_count: usize,
+    /// Source time of the chunk's first frame.
+    pub start_secs: f64,
+    /// Where the decoder seeks: half-way between the previous frame and this chunk's first frame,
+    /// so that rounding can neither keep the previous frame nor drop this one. `None` for the
+    /// first chunk (decode from the start).
+    pub seek_secs: Option<f64>,
+    /// Time from this chunk's first frame to the next chunk's first frame; `None` for the last.
+    pub duration_secs: Option<f64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub version: u32,
+    /// Every source frame's time in seconds (presentation order).
+    pub frame_times_secs: Vec<f64>,
+    pub chunks: Vec<Chunk>,
+}
+
+impl Plan {
+    pub fn frame_count(&self) -> usize {
+        self.frame_times_secs.len()
+    }
+
+    /// Cut `frames` (time, is-keyframe; sorted by time) into chunks of about `target_frames`.
+    ///
+    /// A chunk ends at the first source keyframe in `[target, 1.5·target)` frames after its
+    /// start, or at exactly `target` frames when there is none there. A last chunk shorter than
+    /// half the target joins the one before it.
+    pub fn new(frames: &[(f64, bool)], target_frames: usize) -> Plan {
+        let target = target_frames.max(1);
+        let total = frames.len();
+        let mut starts = Vec::new();
+        let mut start = 0;
+        while start < total {
+            starts.push(start);
+            let earliest = start + target;
+            if earliest >= total {
+                break;
+            }
+            let latest = (start + target + target / 2).min(total);
+            let mut next = (earliest..latest)
+                .find(|&i| frames[i].1)
+                .unwrap_or(earliest);
+            if total - next < target.div_ceil(2) {
+                next = total;
+            }
+            start = next;
+        }
+        let chunks = starts
+            .iter()
+            .enumerate()
+            .map(|(index, &first)| {
+                let end = starts.get(index + 1).copied().unwrap_or(total);
+                let start_secs = frames[first].0;
+                Chunk {
+                    index,
+                    first_frame: first,
+                    frame_count: end - first,
+                    start_secs,
+                    seek_secs: (first > 0).then(|| (frames[first - 1].0 + start_secs) / 2.0),
+                    duration_secs: (end < total).then(|| frames[end].0 - start_secs),
+                }
+            })
+            .collect();
+        Plan {
+            version: PLAN_VERSION,
+            frame_times_secs: frames.iter().map(|f| f.0).collect(),
+            chunks,
+        }
+    }
+
+    /// Frame times of one chunk.
+    pub fn chunk_frame_times(&self, chunk: &Chunk) -> &[f64] {
+        &self.frame_times_secs[chunk.first_frame..chunk.first_frame + chunk.frame_count]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfr(n: usize, fps: f64, gop: usize) -> Vec<(f64, bool)> {
+        (0..n).map(|i| (i as f64 / fps, i % gop == 0)).collect()
+    }
+
+    fn covers_every_frame_once(plan: &Plan) {
+        let mut next = 0;
+        for (i, c) in plan.chunks.iter().enumerate() {
+            assert_eq!(c.index, i);
+            assert_eq!(c.first_frame, next, "chunks are contiguous");
+            assert!(c.frame_count > 0);
+            next += c.frame_count;
+        }
+        assert_eq!(next, plan.frame_count());
+    }
+
+    #[test]
+    fn cuts_on_keyframes_when_the_gop_allows() {
+        // 10 s at 24 fps, keyframe every 48 frames, target 5 s = 120 frames → cut at 144.
+        let plan = Plan::new(&cfr(240, 24.0, 48), 120);
+        covers_every_frame_once(&plan);
+        assert_eq!(plan.chunks.len(), 2);
+        assert_eq!(plan.chunks[1].first_frame, 144);
+        assert!(plan.chunks.iter().all(|c| c.first_frame % 48 == 0));
+    }
+
+    #[test]
+    fn cuts_at_the_target_when_keyframes_are_far_apart() {
+        let plan = Plan::new(&cfr(1000, 25.0, 250), 100);
+        covers_every_frame_once(&plan);
+        assert_eq!(plan.chunks[1].first_frame, 100);
+        assert_eq!(plan.chunks.len(), 10);
+    }
+
+    #[test]
+    fn short_tail_joins_the_previous_chunk() {
+        let plan = Plan::new(&cfr(130, 25.0, 1000), 50);
+        covers_every_frame_once(&plan);
+        // 0..50, 50..130 (a 30-frame tail would be 30 ≥ 25, so it stays separate)
+        assert_eq!(
+            plan.chunks
+                .iter()
+                .map(|c| c.frame_count)
+                .collect::<Vec<_>>(),
+            vec![50, 50, 30]
+        );
+        let plan = Plan::new(&cfr(120, 25.0, 1000), 50);
+        assert_eq!(
+            plan.chunks
+                .iter()
+                .map(|c| c.frame_count)
+                .collect::<Vec<_>>(),
+            vec![50, 70]
+        );
+    }
+
+    #[test]
+    fn seek_points_and_durations_follow_the_frame_times() {
+        // Irregular (VFR) times.
+        let times = [0.0, 0.04, 0.1, 0.12, 0.2, 0.33, 0.34, 0.5];
+        let frames: Vec<_> = times.iter().map(|&t| (t, false)).collect();
+        let plan = Plan::new(&frames, 3);
+        covers_every_frame_once(&plan);
+        let c1 = &plan.chunks[1];
+        assert_eq!(c1.first_frame, 3);
+        assert_eq!(c1.start_secs, 0.12);
+        assert!((c1.seek_secs.unwrap() - 0.11).abs() < 1e-12);
+        assert!((plan.chunks[0].duration_secs.unwrap() - 0.12).abs() < 1e-12);
+        assert_eq!(plan.chunks[0].seek_secs, None);
+        assert_eq!(plan.chunks.last().unwrap().duration_secs, None);
+        assert_eq!(plan.chunk_frame_times(c1), &times[3..3 + c1.frame_count]);
+    }
+
+    #[test]
+    fn tiny_inputs_make_one_chunk() {
+        let plan = Plan::new(&cfr(1, 25.0, 1), 100);
+        assert_eq!(plan.chunks.len(), 1);
+        assert_eq!(plan.chunks[0].frame_count, 1);
+        let plan = Plan::new(&[], 100);
+        assert!(plan.chunks.is_empty());
+    }
+}

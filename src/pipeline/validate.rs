@@ -1,0 +1,465 @@
+//! The validate step: everything checked before any encoding starts — the input (probe, frame
+//! list), the settings (preset, engine, sizes), the output path (exists? writable?), the
+//! session (resume or start over) and the free disk space.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow, bail};
+
+use super::plan::Plan;
+use super::{Context, JobFailure, Reporter, output, resume_decision};
+use crate::engine::{self, EngineInfo};
+use crate::fsutil;
+use crate::media::frames;
+use crate::media::probe::{self, MediaInfo};
+use crate::presets::{self, OutputKind, Preset, RateControl, VideoCodec};
+use crate::protocol::{JobSpec, ResumeMode};
+use crate::session::progress::{Progress, VideoSummary};
+use crate::session::{InputIdentity, Session, SessionError, Settings, session_id};
+
+/// Name of the stored chunk plan inside a session directory.
+const PLAN_FILE: &str = "plan.json";
+
+/// One output rendition: its frame size and the preset rendition it encodes.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub width: u32,
+    pub height: u32,
+    pub rendition: presets::Rendition,
+}
+
+/// A validated job: input probed, settings resolved, output decided.
+pub(crate) struct Job {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub overwrite: bool,
+    pub info: MediaInfo,
+    pub preset: Preset,
+    pub engine: EngineInfo,
+    pub settings: Settings,
+    pub identity: InputIdentity,
+    pub targets: Vec<Target>,
+    pub deinterlace: bool,
+    pub frame_rate: f64,
+    plan: Option<Plan>,
+}
+
+pub(crate) struct Prepared {
+    pub session: Session,
+    pub progress: Progress,
+    pub plan: Plan,
+    pub resumed: bool,
+}
+
+/// Check the input, settings and output; nothing is written yet.
+pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> anyhow::Result<Job> {
+    let preset = presets::resolve(&spec.preset)?;
+    let scale = if spec.height.is_some() {
+        None
+    } else {
+        Some(spec.scale.unwrap_or(2.0))
+    };
+    let engine = engine::resolve(&spec.engine, scale, spec.denoise)?;
+    let input = std::path::absolute(&spec.input)
+        .with_context(|| format!("cannot resolve the input path {}", spec.input.display()))?;
+    let info = probe::probe(&ctx.tools, &input)?;
+    let identity =
+        InputIdentity::of(&input).with_context(|| format!("cannot read {}", input.display()))?;
+
+    let (src_w, src_h) = info.video.display_size();
+    let engine_size = engine_output_size((src_w, src_h), scale, spec.height)?;
+    let targets = preset
+        .renditions()
+        .into_iter()
+        .map(|rendition| {
+            let (width, height) = match rendition.height.or(preset.height) {
+                Some(h) => presets::fit_to_height(engine_size.0, engine_size.1, h, false),
+                None => engine_size,
+            };
+            Target {
+                width,
+                height,
+                rendition,
+            }
+        })
+        .collect();
+
+    // HLS and DASH outputs are folders named like files: `clip.2x.hls`.
+    let extension = match preset.output_kind() {
+        OutputKind::File { .. } => preset.output_extension(),
+        OutputKind::Hls { .. } => "hls",
+        OutputKind::Dash { .. } => "dash",
+    };
+    let default_name = output::default_output_name(&input, scale, spec.height, extension);
+    let output_path = output::resolve(&input, spec.output.as_deref(), &default_name);
+    let output_path = std::path::absolute(&output_path).unwrap_or(output_path);
+    check_output(&output_path, &input, extension, spec.overwrite)?;
+
+    let settings = Settings {
+        engine: engine.name.to_owned(),
+        model: None,
+        scale: scale.unwrap_or(engine_size.1 as f64 / src_h.max(1) as f64),
+        target_height: spec.height,
+        denoise: spec.denoise,
+        preset: preset.name.clone(),
+        preset_digest: preset.digest(),
+        chunk_seconds: spec.chunk_seconds,
+        deinterlace: spec.deinterlace,
+    };
+    let frame_rate = info.video.frame_rate().unwrap_or(25.0);
+    warn_about_source(reporter, &info, &preset, spec.deinterlace);
+    Ok(Job {
+        input,
+        output: output_path,
+        overwrite: spec.overwrite,
+        info,
+        preset,
+        engine,
+        settings,
+        identity,
+        targets,
+        deinterlace: spec.deinterlace,
+        frame_rate,
+        plan: None,
+    })
+}
+
+/// The size the engine makes of a `src` frame: `scale ×`, or fitted to `height`; even sizes.
+fn engine_output_size(
+    (src_w, src_h): (u32, u32),
+    scale: Option<f64>,
+    height: Option<u32>,
+) -> anyhow::Result<(u32, u32)> {
+    if src_w == 0 || src_h == 0 {
+        bail!("the video stream has no frame size");
+    }
+    let even = |v: f64| ((v / 2.0).round() as u32).max(1) * 2;
+    Ok(match (height, scale) {
+        (Some(h), _) => (even(src_w as f64 * h as f64 / src_h as f64), even(h as f64)),
+        (None, Some(s)) => (even(src_w as f64 * s), even(src_h as f64 * s)),
+        (None, None) => (even(src_w as f64), even(src_h as f64)),
+    })
+}
+
+fn check_output(
+    output: &Path,
+    input: &Path,
+    extension: &str,
+    overwrite: bool,
+) -> anyhow::Result<()> {
+    if output == input {
+        bail!("the output would replace the input: choose another output path");
+    }
+    let actual = output.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !actual.eq_ignore_ascii_case(extension) {
+        bail!(
+            "this preset writes .{extension} output, but the output path ends in \"{actual}\": {}",
+            output.display()
+        );
+    }
+    if output.exists() && !overwrite {
+        bail!(
+            "the output already exists (use --overwrite to replace it): {}",
+            output.display()
+        );
+    }
+    let dir = output
+        .parent()
+        .ok_or_else(|| anyhow!("the output has no parent folder: {}", output.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    let probe = dir.join(format!(".reframe-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("the output folder is not writable: {}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+fn warn_about_source(reporter: &Reporter, info: &MediaInfo, preset: &Preset, deinterlace: bool) {
+    let v = &info.video;
+    if v.bit_depth > 8 && preset.video.pix_fmt.bit_depth() <= 8 {
+        reporter.warn(format!(
+            "the source is {}-bit; this preset encodes 8-bit, so fine gradients may band",
+            v.bit_depth
+        ));
+    }
+    if v.interlaced && !deinterlace {
+        reporter
+            .warn("the source is interlaced; add --deinterlace to deinterlace it before scaling");
+    }
+    if v.hdr {
+        reporter.warn("the source is HDR; its colours are passed through without tone mapping");
+    }
+    if v.rotation_deg != 0 {
+        reporter.warn(format!(
+            "the source is rotated by {}°; the output is stored upright",
+            v.rotation_deg
+        ));
+    }
+    if info.audio.is_empty() {
+        reporter.warn("the source has no audio track");
+    }
+}
+
+impl Job {
+    pub(crate) fn plan(&self) -> &Plan {
+        // A Job only leaves this module after `with_plan`.
+        self.plan
+            .as_ref()
+            .expect("plan is set before the steps run")
+    }
+
+    pub(crate) fn with_plan(mut self, plan: Plan) -> Job {
+        self.plan = Some(plan);
+        self
+    }
+
+    /// Take the session of this input and settings: resume it, or start it over.
+    pub(crate) fn open_session(
+        &self,
+        ctx: &Context,
+        reporter: &Reporter,
+        spec: &JobSpec,
+    ) -> Result<Prepared, JobFailure> {
+        let id = session_id(&self.identity, &self.settings);
+        for other in ctx.store.find_for_input(&self.identity) {
+            if other.id != id
+                && let Ok(p) = &other.progress
+                && p.is_resumable()
+            {
+                reporter.warn(format!(
+                    "an unfinished run of this file with other settings exists (session {}: {}); it is left as it is",
+                    other.id,
+                    p.settings.differences(&self.settings).join(", ")
+                ));
+            }
+        }
+        let session = ctx
+            .store
+            .acquire(&id)
+            .map_err(|e| JobFailure::before_session(anyhow::Error::new(e)))?;
+        let fail = |e: anyhow::Error| JobFailure::Failed {
+            error: e,
+            resumable: false,
+        };
+
+        let stored = match (session.load_progress(), spec.resume) {
+            (_, ResumeMode::Restart) => None,
+            (Ok(p), _) => p.filter(|p| p.is_resumable()),
+            (Err(SessionError::Corrupt { path, reason }), _) => {
+                return Err(fail(anyhow!(
+                    "the saved progress of this job is damaged ({reason}); run again with --restart to start over: {}",
+                    path.display()
+                )));
+            }
+            (Err(e), _) => return Err(fail(e.into())),
+        };
+        let stored_plan = match &stored {
+            Some(_) => match session.read_json::<Plan>(PLAN_FILE) {
+                Ok(Some(plan)) if plan.version == super::plan::PLAN_VERSION => Some(plan),
+                Ok(_) | Err(_) => {
+                    reporter.warn(
+                        "the saved chunk plan is missing or damaged; starting this file over",
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let resume = resume_decision(spec.resume, stored.is_some() && stored_plan.is_some())
+            .map_err(fail)?;
+        if let (true, Some(progress), Some(plan)) = (resume, stored, stored_plan) {
+            let mut progress = progress;
+            // Chunk files that the progress does not list are leftovers of chunks in flight.
+            progress.output = Some(self.output.clone());
+            return Ok(Prepared {
+                session,
+                progress,
+                plan,
+                resumed: true,
+            });
+        }
+
+        session.reset().map_err(|e| {
+            fail(anyhow::Error::new(e).context("cannot clear the session directory"))
+        })?;
+        let plan = self.make_plan(ctx).map_err(fail)?;
+        session
+            .write_json(PLAN_FILE, &plan)
+            .map_err(|e| fail(anyhow::Error::new(e).context("cannot write the chunk plan")))?;
+        let v = &self.info.video;
+        let (width, height) = v.display_size();
+        let video = VideoSummary {
+            width,
+            height,
+            duration_secs: self.info.duration_secs.unwrap_or(0.0),
+            frame_rate: self.frame_rate,
+            frame_count: plan.frame_count() as u64,
+            codec: v.codec.clone(),
+            size_bytes: self.info.size_bytes,
+            format: self.info.format_name.clone(),
+        };
+        let mut progress = Progress::new(
+            id,
+            self.identity.clone(),
+            video,
+            self.settings.clone(),
+            Some(self.output.clone()),
+        );
+        progress.chunks_total = plan.chunks.len();
+        if is_vfr(&plan) {
+            reporter.warn("the source has a variable frame rate; every frame keeps its own time");
+        }
+        Ok(Prepared {
+            session,
+            progress,
+            plan,
+            resumed: false,
+        })
+    }
+
+    fn make_plan(&self, ctx: &Context) -> anyhow::Result<Plan> {
+        let times = frames::frame_times(&ctx.tools, &self.input, self.info.video.index)?;
+        if times.frames.is_empty() {
+            bail!("the video stream has no frames: {}", self.input.display());
+        }
+        let frames: Vec<(f64, bool)> = times
+            .frames
+            .iter()
+            .map(|f| (f.time_secs, f.keyframe))
+            .collect();
+        let target = (self.settings.chunk_seconds * self.frame_rate)
+            .round()
+            .max(1.0) as usize;
+        Ok(Plan::new(&frames, target))
+    }
+}
+
+/// Frame intervals differing by more than 10 % from the typical one.
+fn is_vfr(plan: &Plan) -> bool {
+    let gaps: Vec<f64> = plan
+        .frame_times_secs
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .collect();
+    let (Some(min), Some(max)) = (
+        gaps.iter().copied().reduce(f64::min),
+        gaps.iter().copied().reduce(f64::max),
+    ) else {
+        return false;
+    };
+    max > min * 1.1 + 1e-4
+}
+
+/// Estimated bytes of the encoded video (for the free-space check).
+pub(crate) fn estimated_output_bytes(job: &Job) -> u64 {
+    let frames = job.plan().frame_count() as f64;
+    job.targets
+        .iter()
+        .map(|t| {
+            let bits_per_frame = match t.rendition.rate {
+                RateControl::BitrateKbps(kbps) => kbps as f64 * 1000.0 / job.frame_rate,
+                RateControl::Crf(_) | RateControl::Lossless => {
+                    estimated_bits_per_pixel(job.preset.video.codec, t.rendition.rate)
+                        * t.width as f64
+                        * t.height as f64
+                }
+            };
+            (bits_per_frame * frames / 8.0) as u64
+        })
+        .sum()
+}
+
+/// Generous bits per pixel of quality-based encodes (high-quality CRF on detailed sources),
+/// so the free-space check errs on the side of asking for more room.
+fn estimated_bits_per_pixel(codec: VideoCodec, rate: RateControl) -> f64 {
+    match (codec, rate) {
+        (VideoCodec::Ffv1, _) | (_, RateControl::Lossless) => 8.0,
+        (VideoCodec::H264, _) => 0.25,
+        (VideoCodec::H265 | VideoCodec::Vp9, _) => 0.15,
+        (VideoCodec::Av1, _) => 0.12,
+    }
+}
+
+/// The codec name ffprobe reports for what this preset encodes.
+pub(crate) fn probed_codec_name(codec: VideoCodec) -> &'static str {
+    match codec {
+        VideoCodec::H264 => "h264",
+        VideoCodec::H265 => "hevc",
+        VideoCodec::Av1 => "av1",
+        VideoCodec::Ffv1 => "ffv1",
+        VideoCodec::Vp9 => "vp9",
+    }
+}
+
+/// Extra room kept free while chunks are written.
+pub(crate) const SPACE_MARGIN_BYTES: u64 = 64 << 20;
+
+/// Before the first chunk: is there room for the chunks and the packaged output?
+pub(crate) fn check_space(job: &Job, session: &Session) -> Result<(), super::Stop> {
+    let estimate = estimated_output_bytes(job);
+    let chunks_free = fsutil::available_space(session.dir()).unwrap_or(u64::MAX);
+    let out_dir = job.output.parent().unwrap_or(Path::new("/"));
+    let out_free = fsutil::available_space(out_dir).unwrap_or(u64::MAX);
+    let same_fs = same_filesystem(session.dir(), out_dir);
+    let need_chunks = estimate + SPACE_MARGIN_BYTES + if same_fs { estimate } else { 0 };
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    if chunks_free < need_chunks {
+        return Err(super::Stop::Failed(anyhow!(
+            "not enough free disk space: about {:.1} GiB needed, {:.1} GiB free on {}",
+            gib(need_chunks),
+            gib(chunks_free),
+            session.dir().display()
+        )));
+    }
+    if !same_fs && out_free < estimate + SPACE_MARGIN_BYTES {
+        return Err(super::Stop::Failed(anyhow!(
+            "not enough free disk space for the output: about {:.1} GiB needed, {:.1} GiB free on {}",
+            gib(estimate + SPACE_MARGIN_BYTES),
+            gib(out_free),
+            out_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn same_filesystem(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(times: &[f64]) -> Plan {
+        Plan::new(&times.iter().map(|&t| (t, true)).collect::<Vec<_>>(), 10)
+    }
+
+    #[test]
+    fn vfr_detection() {
+        assert!(!is_vfr(&plan_of(&[0.0, 0.04, 0.08, 0.12])));
+        assert!(is_vfr(&plan_of(&[0.0, 0.04, 0.12, 0.16])));
+        assert!(!is_vfr(&plan_of(&[0.0])));
+    }
+
+    #[test]
+    fn engine_sizes_are_even() {
+        assert_eq!(
+            engine_output_size((320, 240), Some(2.0), None).unwrap(),
+            (640, 480)
+        );
+        assert_eq!(
+            engine_output_size((321, 241), Some(1.5), None).unwrap(),
+            (482, 362)
+        );
+        assert_eq!(
+            engine_output_size((640, 360), None, Some(1080)).unwrap(),
+            (1920, 1080)
+        );
+        assert!(engine_output_size((0, 0), Some(2.0), None).is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! The verify step: the packaged output is probed and compared with what the job promised —
+//! frame count, duration, frame size, codec and audio — before the session is discarded.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::anyhow;
+
+use super::package::{DASH_MANIFEST, HLS_MASTER};
+use super::validate::{Job, probed_codec_name};
+use super::{Context, Stop};
+use crate::media::probe;
+use crate::media::process;
+use crate::media::tools::file_arg;
+use crate::presets::OutputKind;
+
+pub(crate) fn run(ctx: &Context, job: &Job) -> Result<(), Stop> {
+    let expected_frames = job.plan().frame_count() as u64;
+    let frame_secs = 1.0 / job.frame_rate;
+    let times = &job.plan().frame_times_secs;
+    let expected_duration =
+        times.last().copied().unwrap_or(0.0) - times.first().copied().unwrap_or(0.0) + frame_secs;
+
+    let playable: Vec<(PathBuf, usize)> = match job.preset.output_kind() {
+        OutputKind::File { .. } => vec![(job.output.clone(), 0)],
+        OutputKind::Hls { .. } => {
+            if !job.output.join(HLS_MASTER).is_file() {
+                return Err(Stop::Failed(anyhow!(
+                    "the HLS master playlist is missing: {}",
+                    job.output.display()
+                )));
+            }
+            (0..job.targets.len())
+                .map(|r| (job.output.join(format!("stream_{r}.m3u8")), r))
+                .collect()
+        }
+        OutputKind::Dash { .. } => vec![(job.output.join(DASH_MANIFEST), 0)],
+    };
+    for (path, r) in playable {
+        let info = probe::probe(&ctx.tools, &path)
+            .map_err(|e| Stop::Failed(anyhow!("the output cannot be read back: {e}")))?;
+        let target = &job.targets[r];
+        let v = &info.video;
+        let mut problems = Vec::new();
+        if (v.width, v.height) != (target.width, target.height)
+            && !matches!(job.preset.output_kind(), OutputKind::Dash { .. })
+        {
+            problems.push(format!(
+                "frame size {}x{}, expected {}x{}",
+                v.width, v.height, target.width, target.height
+            ));
+        }
+        if v.codec != probed_codec_name(job.preset.video.codec) {
+            problems.push(format!(
+                "video codec {}, expected {}",
+                v.codec,
+                probed_codec_name(job.preset.video.codec)
+            ));
+        }
+        if !job.info.audio.is_empty() && info.audio.is_empty() {
+            problems.push("the source has audio but the output has none".to_owned());
+        }
+        let frames = count_video_packets(ctx, &path)?;
+        if frames != expected_frames {
+            problems.push(format!("{frames} frames, expected {expected_frames}"));
+        }
+        if let Some(d) = info.duration_secs
+            && matches!(job.preset.output_kind(), OutputKind::File { .. })
+            && (d - expected_duration).abs() > frame_secs + 0.05
+            && job.info.audio.is_empty()
+        {
+            problems.push(format!(
+                "duration {d:.3} s, expected {expected_duration:.3} s"
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Stop::Failed(anyhow!(
+                "the output does not match the input: {}: {}",
+                problems.join("; "),
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn count_video_packets(ctx: &Context, file: &std::path::Path) -> Result<u64, Stop> {
+    let mut cmd = Command::new(&ctx.tools.ffprobe);
+    cmd.args([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-count_packets",
+        "-show_entries",
+        "stream=nb_read_packets",
+    ])
+    .args(["-of", "csv=p=0"])
+    .arg(file_arg(file));
+    let out = process::run_capture(cmd, "verify-count")?;
+    let text = String::from_utf8_lossy(&out);
+    text.lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<u64>().ok())
+        .max()
+        .ok_or_else(|| Stop::Failed(anyhow!("cannot count the frames of {}", file.display())))
+}
