@@ -33,6 +33,13 @@ const MP4: &[&str] = &["mp4"];
 const MKV: &[&str] = &["mkv"];
 
 fn run_preset(preset: &str, expect: Expect) {
+    run_preset_scaled(preset, 2, expect);
+}
+
+/// Runs `preset` on the 320x240 clip at `--scale scale` and checks the output.
+fn run_preset_scaled(preset: &str, scale: u32, expect: Expect) {
+    let (engine_w, engine_h) = (320 * u64::from(scale), 240 * u64::from(scale));
+    let scale_arg = scale.to_string();
     let env = TestEnv::new();
     let clip = Clip::secs(CLIP_SECS);
     let input = make_plain(&env.path("clip.mp4"), clip);
@@ -42,7 +49,7 @@ fn run_preset(preset: &str, expect: Expect) {
         &input,
         &out_dir,
         CHUNK_SECS,
-        &["--json", "--preset", preset, "--scale", "2"],
+        &["--json", "--preset", preset, "--scale", &scale_arg],
     ));
     run.assert_success();
     let events = run.events();
@@ -80,7 +87,7 @@ fn run_preset(preset: &str, expect: Expect) {
             assert!(exts.contains(&ext), "extension of {}", output.display());
             assert_eq!(
                 output.file_name().and_then(|n| n.to_str()),
-                Some(format!("clip.2x.{ext}").as_str())
+                Some(format!("clip.{scale}x.{ext}").as_str())
             );
             let probe = ffprobe_json(&output);
             let v = video_stream(&probe);
@@ -90,7 +97,7 @@ fn run_preset(preset: &str, expect: Expect) {
             }
             assert_eq!(
                 (v["width"].as_u64(), v["height"].as_u64()),
-                (Some(640), Some(480)),
+                (Some(engine_w), Some(engine_h)),
                 "{v:#}"
             );
             assert_same_frame_times(&src_times, &frame_times(&output), 0.001);
@@ -107,8 +114,8 @@ fn run_preset(preset: &str, expect: Expect) {
                 vec![PathBuf::from(output.file_name().expect("name"))]
             );
         }
-        Kind::Hls => check_hls(&output, clip.frames(), preset == "hls_abr"),
-        Kind::Dash => check_dash(&output, clip.frames()),
+        Kind::Hls => check_hls(&output, scale, clip.frames(), preset == "hls_abr"),
+        Kind::Dash => check_dash(&output, scale, clip.frames()),
     }
     assert_untouched(&input, &before);
     assert!(
@@ -120,7 +127,7 @@ fn run_preset(preset: &str, expect: Expect) {
 
 /// The folder of a streaming output and its main file (`master.m3u8` / `manifest.mpd`),
 /// whichever of the two the `job-finished` event names.
-fn stream_root(output: &Path, main_name: &str, suffix: &str) -> (PathBuf, PathBuf) {
+fn stream_root(output: &Path, scale: u32, main_name: &str, suffix: &str) -> (PathBuf, PathBuf) {
     let (dir, main) = if output.is_dir() {
         (output.to_path_buf(), output.join(main_name))
     } else {
@@ -138,7 +145,7 @@ fn stream_root(output: &Path, main_name: &str, suffix: &str) -> (PathBuf, PathBu
     );
     assert_eq!(
         dir.file_name().and_then(|n| n.to_str()),
-        Some(format!("clip.2x.{suffix}").as_str()),
+        Some(format!("clip.{scale}x.{suffix}").as_str()),
         "{}",
         dir.display()
     );
@@ -161,8 +168,34 @@ fn playlist_uris(text: &str) -> Vec<String> {
     uris
 }
 
-fn check_hls(output: &Path, frames: u64, ladder: bool) {
-    let (dir, master) = stream_root(output, "master.m3u8", "hls");
+/// (BANDWIDTH, height from RESOLUTION) of every `#EXT-X-STREAM-INF` of a master playlist.
+fn stream_inf(master: &str) -> Vec<(u64, u64)> {
+    master
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-STREAM-INF:"))
+        .map(|attrs| {
+            let get = |key: &str| {
+                attrs
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(key))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let bandwidth = get("BANDWIDTH=").parse().unwrap_or(0);
+            let height = get("RESOLUTION=")
+                .split_once('x')
+                .and_then(|(_, h)| h.parse().ok())
+                .unwrap_or(0);
+            (bandwidth, height)
+        })
+        .collect()
+}
+
+/// HLS checks; `scale` applied to the 240-line clip gives the engine's height, above which no
+/// variant may go.
+fn check_hls(output: &Path, scale: u32, frames: u64, ladder: bool) {
+    let engine_h = 240 * u64::from(scale);
+    let (dir, master) = stream_root(output, scale, "master.m3u8", "hls");
     let text = fs::read_to_string(&master).expect("read master");
     assert!(text.starts_with("#EXTM3U"), "{text}");
     assert!(
@@ -208,31 +241,50 @@ fn check_hls(output: &Path, frames: u64, ladder: bool) {
         !streams_of(&probe, "audio").is_empty(),
         "audio lost: {probe:#}"
     );
-    heights.sort();
-    heights.dedup();
     assert!(
-        heights.iter().all(|h| *h <= 480),
+        heights.iter().all(|h| *h <= engine_h),
         "upscaled past the engine: {heights:?}"
     );
+    let mut distinct = heights.clone();
+    distinct.sort();
+    distinct.dedup();
     if ladder {
         assert!(
-            heights.len() >= 2,
+            distinct.len() >= 2,
             "a ladder needs several heights: {heights:?}"
         );
-        assert!(heights.contains(&360), "{heights:?}");
+        assert!(distinct.contains(&360), "{heights:?}");
+        if engine_h >= 720 {
+            assert_eq!(distinct, vec![360, 480, 720], "the whole ladder");
+        }
+        assert_eq!(
+            distinct.len(),
+            heights.len(),
+            "two variants of the same size (a rung capped to another's size is a duplicate):\n{text}"
+        );
+        // Players choose by BANDWIDTH: it must grow with the resolution.
+        let mut rungs = stream_inf(&text);
+        rungs.sort_by_key(|(_, h)| *h);
+        assert!(
+            rungs.windows(2).all(|w| w[0].0 < w[1].0),
+            "BANDWIDTH does not grow with RESOLUTION: {rungs:?}\n{text}"
+        );
     } else {
-        assert_eq!(heights, vec![480]);
+        assert_eq!(distinct, vec![engine_h.min(720)]);
     }
 }
 
-fn check_dash(output: &Path, frames: u64) {
-    let (_dir, mpd) = stream_root(output, "manifest.mpd", "dash");
+fn check_dash(output: &Path, scale: u32, frames: u64) {
+    let (_dir, mpd) = stream_root(output, scale, "manifest.mpd", "dash");
     let text = fs::read_to_string(&mpd).expect("read mpd");
     assert!(text.contains("<MPD"), "{text}");
     let probe = ffprobe_json(&mpd);
     let v = video_stream(&probe);
     assert_eq!(v["codec_name"], "h264");
-    assert_eq!(v["height"].as_u64(), Some(480));
+    assert_eq!(
+        v["height"].as_u64(),
+        Some((240 * u64::from(scale)).min(1080))
+    );
     assert!(
         !streams_of(&probe, "audio").is_empty(),
         "audio lost: {probe:#}"
@@ -348,8 +400,23 @@ fn preset_hls_720p() {
     );
 }
 
+/// The full ladder: ×3 makes 960x720, so the three rungs 720/480/360 all exist.
 #[test]
 fn preset_hls_abr() {
+    run_preset_scaled(
+        "hls_abr",
+        3,
+        Expect {
+            codec: "h264",
+            pix_fmt: None,
+            kind: Kind::Hls,
+        },
+    );
+}
+
+/// ×2 makes 640x480, under the 720p rung: no variant above 480, and no duplicate variant.
+#[test]
+fn preset_hls_abr_below_the_top_rung() {
     run_preset(
         "hls_abr",
         Expect {
