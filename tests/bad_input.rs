@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -339,7 +340,7 @@ fn in_mount_namespace(
         .arg("sh")
         .arg("-c")
         .arg(format!(
-            "set -e; D=\"$0\"; BIN=\"$1\"; shift 2; {setup}; set +e; {script}"
+            "set -e; D=\"$0\"; BIN=\"$1\"; shift; {setup}; set +e; {script}"
         ))
         .arg(dir)
         .arg(reframe_bin())
@@ -389,80 +390,129 @@ fn read_only_output_folder() {
     assert!(!out.exists());
 }
 
-/// The disk holding the session fills up during the chunks: the job fails with a clear message
-/// and keeps its session; with space again, the same command finishes (resuming what was done).
+/// Output of one `reframe` run made by a script inside a namespace (files in `logs`).
+fn scripted_run(logs: &Path, n: u32, what: &str) -> (i32, RunOutput) {
+    let read = |name: String| fs::read_to_string(logs.join(name)).unwrap_or_default();
+    let rc: i32 = read(format!("rc{n}")).trim().parse().unwrap_or(-1);
+    let out = RunOutput {
+        cmdline: what.to_string(),
+        status: std::process::ExitStatus::default(),
+        stdout: read(format!("out{n}")),
+        stderr: read(format!("err{n}")),
+        elapsed: Duration::ZERO,
+        leftovers: Vec::new(),
+    };
+    assert_ne!(rc, 101, "panic\n{}", out.describe());
+    assert_ne!(rc, -1, "the script did not run it\n{}", out.describe());
+    (rc, out)
+}
+
+/// Too little room for the session at the start: refused up front with a clear message;
+/// with room again the same command works.
+#[test]
+fn not_enough_space_at_start() {
+    let env = TestEnv::new();
+    let input = make_plain(&env.path("clip.mp4"), Clip::secs(2.0));
+    let out = env.path("clip.out.mp4");
+    let logs = env.subdir("logs");
+    let args = run_args(&input, &out, 0.5, &["--json"]);
+    let script = format!(
+        "\"$BIN\" \"$@\" >{l}/out1 2>{l}/err1; echo $? >{l}/rc1; \
+         if [ -e {o} ]; then touch {l}/output_after_run1; fi; \
+         mount -o remount,size=512m \"$D\"; \
+         \"$BIN\" \"$@\" >{l}/out2 2>{l}/err2; echo $? >{l}/rc2",
+        l = logs.display(),
+        o = out.display()
+    );
+    let wrapper = in_mount_namespace(
+        &env,
+        &env.cache_dir,
+        "mount -t tmpfs -o size=160k tmpfs \"$D\"",
+        &script,
+        &args,
+    )
+    .expect("this test needs mount namespaces (unshare -m, or unshare -Urm as a user)");
+    wrapper.assert_success();
+    let (rc1, first) = scripted_run(&logs, 1, "first run (160 KB for the session)");
+    assert_ne!(rc1, 0, "{}", first.describe());
+    first.assert_mentions_any(&["disk space", "disk is nearly full", "no space"]);
+    assert!(
+        !logs.join("output_after_run1").exists(),
+        "output written by the failed run"
+    );
+    let (rc2, second) = scripted_run(&logs, 2, "second run (512 MB)");
+    assert_eq!(rc2, 0, "{}", second.describe());
+    assert_eq!(count_video_frames(&out), 48);
+}
+
+/// The disk holding the session fills up while chunks are being made (another program takes
+/// the space): the job stops with a clear message, keeps its session, and once space is
+/// freed the same command resumes and finishes.
 #[test]
 fn disk_full_during_chunks_then_resume() {
     let env = TestEnv::new();
     let input = make_plain(&env.path("clip.mp4"), Clip::secs(4.0));
     let out = env.path("clip.out.mp4");
     let logs = env.subdir("logs");
-    let mut args = run_args(&input, &out, 0.5, &["--json"]);
-    args.push("--preset".into());
-    args.push("h264_hq".into());
-    // One 0.5 s chunk here is about 70 KB: 160 KB holds the session files and two chunks.
+    let args = run_args(&input, &out, 0.5, &["--json", "--preset", "h264_hq"]);
+    // Run 1 in the background; at its first chunk-done, fill the disk to 40 KB of free space.
     let script = format!(
-        "\"$BIN\" \"$@\" >{l}/out1 2>{l}/err1; echo $? >{l}/rc1; \
-         mount -o remount,size=64m \"$D\"; \
+        "\"$BIN\" \"$@\" >{l}/out1 2>{l}/err1 & pid=$!; \
+         while kill -0 $pid 2>/dev/null && ! grep -q chunk-done {l}/out1; do sleep 0.02; done; \
+         free=$(df -B1 --output=avail \"$D\" | tail -n 1); \
+         head -c $((free - 40960)) /dev/zero >\"$D/filler\" 2>/dev/null; \
+         df -B1 --output=avail \"$D\" | tail -n 1 >{l}/free_after_fill; \
+         wait $pid; echo $? >{l}/rc1; \
+         if [ -e {o} ]; then touch {l}/output_after_run1; fi; \
+         rm -f \"$D/filler\"; \
          \"$BIN\" \"$@\" >{l}/out2 2>{l}/err2; echo $? >{l}/rc2",
-        l = logs.display()
+        l = logs.display(),
+        o = out.display()
     );
-    let Some(wrapper) = in_mount_namespace(
+    let wrapper = in_mount_namespace(
         &env,
         &env.cache_dir,
-        "mount -t tmpfs -o size=160k tmpfs \"$D\"",
+        "mount -t tmpfs -o size=96m tmpfs \"$D\"",
         &script,
         &args,
-    ) else {
-        panic!("this test needs mount namespaces (unshare -m, or unshare -Urm as a user)");
-    };
+    )
+    .expect("this test needs mount namespaces (unshare -m, or unshare -Urm as a user)");
     wrapper.assert_success();
-    let read = |n: &str| fs::read_to_string(logs.join(n)).unwrap_or_default();
-    let first = RunOutput {
-        cmdline: "first run (160 KB cache)".into(),
-        status: wrapper.status,
-        stdout: read("out1"),
-        stderr: read("err1"),
-        elapsed: wrapper.elapsed,
-        leftovers: Vec::new(),
-    };
-    let rc1: i32 = read("rc1").trim().parse().expect("rc1");
-    assert_ne!(
-        rc1,
-        0,
-        "the first run cannot succeed in 160 KB\n{}",
-        first.describe()
-    );
-    assert_ne!(rc1, 101, "panic\n{}", first.describe());
-    first
-        .assert_no_panic()
-        .assert_mentions_any(&["space", "disk full", "no room"]);
+    let (rc1, first) = scripted_run(&logs, 1, "first run (disk filled after its first chunk)");
     let events1 = first.events();
     let done1 = chunk_done_indices(&events1);
-    if !done1.is_empty() {
-        let fails = failures(&events1);
-        assert!(
-            fails.iter().any(|(_, resumable)| *resumable),
-            "a job that ran out of space after some chunks must stay resumable: {fails:?}"
-        );
-    }
-    assert!(!out.exists());
+    let total = single_start(&events1).chunks_total;
+    assert!(
+        done1.len() < total,
+        "every chunk was done before the disk filled up: the test proves nothing\n{}",
+        first.describe()
+    );
+    assert_eq!(rc1, 1, "{}", first.describe());
+    first.assert_mentions_any(&["disk", "space"]);
+    let fails = failures(&events1);
+    assert!(
+        fails.iter().any(|(_, resumable)| *resumable),
+        "a job stopped by a full disk must stay resumable: {fails:?}"
+    );
+    assert!(
+        !logs.join("output_after_run1").exists(),
+        "output written by the failed run"
+    );
 
-    let second = RunOutput {
-        cmdline: "second run (64 MB cache)".into(),
-        status: wrapper.status,
-        stdout: read("out2"),
-        stderr: read("err2"),
-        elapsed: wrapper.elapsed,
-        leftovers: Vec::new(),
-    };
-    assert_eq!(read("rc2").trim(), "0", "{}", second.describe());
-    let events2 = second.events();
-    let s = single_start(&events2);
-    if !done1.is_empty() {
-        assert!(s.resumed, "{s:?}");
-        assert!(s.chunks_done >= done1.len(), "{s:?}");
-    }
+    let (rc2, second) = scripted_run(&logs, 2, "second run (space freed)");
+    assert_eq!(rc2, 0, "{}", second.describe());
+    let s = single_start(&second.events());
+    assert!(s.resumed, "{s:?}");
+    assert!(
+        s.chunks_done >= done1.len(),
+        "chunks reported done by the first run were lost: {s:?} after {done1:?}\n{}\n{}",
+        first.describe(),
+        second.describe()
+    );
+    assert_eq!(
+        chunk_done_indices(&second.events()).len(),
+        s.chunks_total - s.chunks_done
+    );
     assert_eq!(count_video_frames(&out), 96);
 }
 

@@ -278,6 +278,7 @@ fn resume_with_nothing_to_resume_fails() {
     let run = env.run(a);
     run.assert_failure().assert_mentions_any(&[
         "nothing to resume",
+        "no earlier run",
         "no session",
         "no previous",
         "no resumable",
