@@ -42,6 +42,26 @@ fn zero_byte_file() {
     run_bad(&env, &input, &["empty", "zero", "0 bytes"]);
 }
 
+/// The human-mode error line names the input before the reason ("error: empty.mp4: …"),
+/// also when the job fails before it started.
+#[test]
+fn error_line_names_the_input() {
+    let env = TestEnv::new();
+    let input = make_zero_byte(&env.path("empty.mp4"));
+    let run = env.run(run_args(&input, &env.path("never.mp4"), 0.5, &[]));
+    run.assert_failure();
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line\n{}", run.describe()));
+    assert!(
+        line.starts_with("error: empty.mp4")
+            || line.starts_with(&format!("error: {}", input.display())),
+        "error line without its subject: {line:?}"
+    );
+}
+
 #[test]
 fn text_file_named_mp4() {
     let env = TestEnv::new();
