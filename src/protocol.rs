@@ -141,3 +141,78 @@ impl Event {
             .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"error\":\"{e}\"}}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire format is a contract with other processes: these exact strings must not change
+    /// without bumping [`PROTOCOL_VERSION`].
+    #[test]
+    fn events_have_pinned_json() {
+        let e = Event::Progress {
+            job: 3,
+            step: Step::Upscale,
+            percent: 50.0,
+            frames_done: 10,
+            frames_total: 20,
+            fps: 12.5,
+            eta_secs: Some(0.8),
+        };
+        assert_eq!(
+            e.to_line(),
+            r#"{"type":"progress","job":3,"step":"upscale","percent":50.0,"frames_done":10,"frames_total":20,"fps":12.5,"eta_secs":0.8}"#
+        );
+        let e = Event::StepChanged {
+            job: 1,
+            step: Step::Package,
+            status: StepStatus::InProgress,
+        };
+        assert_eq!(
+            e.to_line(),
+            r#"{"type":"step-changed","job":1,"step":"package","status":"in-progress"}"#
+        );
+        let e = Event::JobFailed {
+            job: 2,
+            error: "x".into(),
+            resumable: true,
+        };
+        assert_eq!(
+            e.to_line(),
+            r#"{"type":"job-failed","job":2,"error":"x","resumable":true}"#
+        );
+    }
+
+    #[test]
+    fn requests_round_trip_and_reject_unknown_fields() {
+        let spec = JobSpec {
+            input: "/v/a b.mp4".into(),
+            engine: "lanczos".into(),
+            scale: Some(2.0),
+            height: None,
+            denoise: None,
+            preset: "h264_hq".into(),
+            output: None,
+            overwrite: false,
+            resume: ResumeMode::Auto,
+            chunk_seconds: 5.0,
+            deinterlace: false,
+        };
+        let line = serde_json::to_string(&Request::Run {
+            job: 7,
+            spec: spec.clone(),
+        })
+        .unwrap();
+        assert!(line.starts_with(r#"{"type":"run","job":7,"spec":{"input":"/v/a b.mp4""#));
+        assert_eq!(
+            serde_json::from_str::<Request>(&line).unwrap(),
+            Request::Run { job: 7, spec }
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"type":"cancel","job":7}"#).unwrap(),
+            Request::Cancel { job: 7 }
+        );
+        let bad = r#"{"type":"run","job":1,"spec":{"input":"a","engine":"lanczos","scale":2,"height":null,"denoise":null,"preset":"p","output":null,"overwrite":false,"resume":"auto","chunk_seconds":5,"deinterlace":false,"extra":1}}"#;
+        assert!(serde_json::from_str::<Request>(bad).is_err());
+    }
+}

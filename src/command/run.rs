@@ -86,7 +86,7 @@ struct Planned {
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     // Settings problems stop everything before any work (exit 2).
-    let preset = presets::resolve(&args.preset)?;
+    presets::resolve(&args.preset)?;
     engine::resolve(
         &args.engine,
         args.height.is_none().then(|| args.scale.unwrap_or(2.0)),
@@ -94,7 +94,15 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let tools = Tools::locate()?;
     let store = SessionStore::open_default()?;
-    let _ = preset;
+    let max_age = reframe::session::abandoned_after();
+    let expired = store.clean(Some(max_age));
+    if !expired.removed.is_empty() {
+        eprintln!(
+            "removed {} abandoned session(s) not touched for {:.0} hours",
+            expired.removed.len(),
+            max_age.as_secs_f64() / 3600.0
+        );
+    }
 
     let (planned, skipped, mut failures) = expand_inputs(&args)?;
     for (path, reason) in &skipped {

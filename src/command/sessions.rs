@@ -59,7 +59,10 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                             status: if e.locked {
                                 "running".into()
                             } else {
-                                format!("{:?}", p.status).to_lowercase()
+                                serde_json::to_value(p.status)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_owned))
+                                    .unwrap_or_default()
                             },
                             input: Some(p.input.path.display().to_string()),
                             chunks_done: Some(p.completed_chunks.len()),

@@ -24,6 +24,17 @@ pub use progress::{
 };
 pub use store::{CleanReport, RemovedSession, Session, SessionEntry, SessionStore};
 
+/// How long an unfinished session is kept after its last update before `reframe run` and the
+/// worker remove it (`REFRAME_SESSION_MAX_AGE_HOURS`, default 14 days).
+pub fn abandoned_after() -> std::time::Duration {
+    let hours = std::env::var("REFRAME_SESSION_MAX_AGE_HOURS")
+        .ok()
+        .and_then(|h| h.parse::<f64>().ok())
+        .filter(|h| h.is_finite() && *h > 0.0)
+        .unwrap_or(14.0 * 24.0);
+    std::time::Duration::from_secs_f64(hours * 3600.0)
+}
+
 /// Errors of the session store. Callers branch on [`SessionError::Locked`] (another process
 /// owns the session) and [`SessionError::Corrupt`] (offer a restart).
 #[derive(Debug, thiserror::Error)]
