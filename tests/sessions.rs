@@ -289,3 +289,43 @@ fn engines_lists_lanczos() {
     run.assert_success();
     assert!(run.stdout.contains("lanczos"), "{}", run.describe());
 }
+
+/// Before a run, sessions untouched for longer than REFRAME_SESSION_MAX_AGE_HOURS are removed,
+/// but never one that another process is working on.
+#[test]
+fn abandoned_sessions_are_removed_before_a_run_but_not_busy_ones() {
+    let env = TestEnv::new();
+    let old_input = make_plain(&env.path("old.mp4"), Clip::secs(3.0));
+    let busy_input = make_plain(&env.path("busy.mp4"), Clip::secs(3.0));
+    let new_input = make_plain(&env.path("new.mp4"), Clip::secs(1.0));
+    let old = interrupted_session(&env, &old_input);
+
+    let busy_out = env.path("busy.out.mp4");
+    let mut busy = env.spawn_json(run_args(&busy_input, &busy_out, 0.5, &[]));
+    let busy_started = as_started(&busy.wait_for("job-started", WAIT, is_started)).expect("busy");
+    busy.signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(1500));
+    let run = env.run_with(
+        run_args(&new_input, &env.path("new.out.mp4"), 0.5, &[]),
+        |c| {
+            // 0.36 s: both other sessions are older than that.
+            c.env("REFRAME_SESSION_MAX_AGE_HOURS", "0.0001");
+        },
+    );
+    let busy_kept = env.sessions_dir().join(&busy_started.session_id).is_dir();
+    busy.signal(libc::SIGCONT);
+    run.assert_success();
+    assert!(
+        !env.sessions_dir().join(&old.session_id).exists(),
+        "the abandoned session was kept\n{}",
+        run.describe()
+    );
+    assert!(run.stderr.contains("abandoned"), "{}", run.describe());
+    assert!(
+        busy_kept,
+        "a session in use was removed\n{}",
+        run.describe()
+    );
+    busy.finish(WAIT).assert_success();
+    assert_eq!(count_video_frames(&busy_out), 72);
+}
