@@ -178,13 +178,21 @@ pub(crate) fn run(
                     progress.mark_chunk_done(chunk);
                     let done = frames_done_before + frames_done_now;
                     progress.set_step_progress(Step::Upscale, percent(done, frames_total));
-                    if let Err(e) = session.save_progress(progress) {
-                        first_error.get_or_insert(
-                            anyhow::Error::new(e).context("cannot record a finished chunk"),
-                        );
-                        stop.store(true, Ordering::SeqCst);
+                    match session.save_progress(progress) {
+                        Ok(()) => reporter.chunk_done(
+                            chunk,
+                            progress.completed_chunks.len(),
+                            plan.chunks.len(),
+                        ),
+                        Err(e) => {
+                            // Not recorded, so not done: a resumed run encodes it again.
+                            progress.completed_chunks.remove(&chunk);
+                            first_error.get_or_insert(
+                                anyhow::Error::new(e).context("cannot record a finished chunk"),
+                            );
+                            stop.store(true, Ordering::SeqCst);
+                        }
                     }
-                    reporter.chunk_done(chunk, progress.completed_chunks.len(), plan.chunks.len());
                 }
                 Some(Msg::Failed { chunk, error }) => {
                     in_flight.remove(&chunk);
@@ -377,6 +385,10 @@ fn output_args(job: &Job, chunk: &Chunk, parts: &[PathBuf]) -> Vec<OsString> {
             chunk.frame_count.to_string().into(),
             "-fps_mode".into(),
             "passthrough".into(),
+            // Encode in the source's time base: the default, 1/frame rate, would move
+            // variable-rate frames onto a fixed grid.
+            "-enc_time_base:v".into(),
+            job.info.video.time_base.to_string().into(),
         ]);
         args.extend(
             job.preset
