@@ -152,7 +152,7 @@ fn generate(dir: &Path, name: &str, w: u32, h: u32, seconds: u32) -> PathBuf {
         Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
             .arg(format!(
-                "testsrc2=size={w}x{h}:rate=24:duration={seconds},noise=alls=12:allf=t"
+                "testsrc2=size={w}x{h}:rate=24:duration={seconds},noise=alls=3:allf=t"
             ))
             .args([
                 "-f",

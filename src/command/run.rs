@@ -2,9 +2,11 @@
 //! a progress bar (or `--json` events), a summary of what failed, and Ctrl-C handling (first:
 //! stop cleanly and keep the session resumable; second: exit at once).
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -14,7 +16,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use reframe::media::tools::Tools;
 use reframe::pipeline::{self, CancelToken, Context, Outcome};
-use reframe::protocol::{Event, JobSpec, ResumeMode};
+use reframe::protocol::{Event, JobId, JobSpec, ResumeMode};
 use reframe::session::SessionStore;
 use reframe::{engine, presets};
 
@@ -129,13 +131,16 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 
     let (tx, rx) = unbounded::<Event>();
     let json = args.json;
+    // Job id → input, for messages about a job that failed before it started.
+    let inputs: JobInputs = Arc::new(Mutex::new(HashMap::new()));
+    let printer_inputs = inputs.clone();
     let printer = std::thread::Builder::new()
         .name("events".into())
         .spawn(move || {
             if json {
                 print_json(&rx)
             } else {
-                print_human(&rx)
+                print_human(&rx, &printer_inputs)
             }
         })
         .context("cannot start the output thread")?;
@@ -171,7 +176,11 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             chunk_seconds: args.chunk_seconds,
             deinterlace: args.deinterlace,
         };
-        match pipeline::run_job(&ctx, n as u64 + 1, &spec) {
+        let id = n as u64 + 1;
+        if let Ok(mut map) = inputs.lock() {
+            map.insert(id, job.input.clone());
+        }
+        match pipeline::run_job(&ctx, id, &spec) {
             Outcome::Finished { .. } => succeeded += 1,
             Outcome::Failed { error, .. } => failures.push((job.input.clone(), error)),
             Outcome::Cancelled => {
@@ -203,6 +212,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+type JobInputs = Arc<Mutex<HashMap<JobId, PathBuf>>>;
 type Skipped = Vec<(PathBuf, String)>;
 type Failed = Vec<(PathBuf, String)>;
 
@@ -325,13 +335,12 @@ fn print_json(rx: &Receiver<Event>) {
     }
 }
 
-fn print_human(rx: &Receiver<Event>) {
+fn print_human(rx: &Receiver<Event>, inputs: &JobInputs) {
     let tty = std::io::stderr().is_terminal();
     let style = ProgressStyle::with_template("{prefix:>9} [{bar:32}] {percent:>3}% {msg}")
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     let mut bar: Option<ProgressBar> = None;
-    let mut current_input = PathBuf::new();
     for event in rx {
         match event {
             Event::JobStarted {
@@ -343,7 +352,6 @@ fn print_human(rx: &Receiver<Event>) {
                 chunks_done,
                 ..
             } => {
-                current_input = input.clone();
                 eprintln!("{} → {}", input.display(), output.display());
                 if resumed {
                     eprintln!(
@@ -399,28 +407,38 @@ fn print_human(rx: &Receiver<Event>) {
                 println!("done: {}", output.display());
             }
             Event::JobFailed {
-                error, resumable, ..
+                job,
+                error,
+                resumable,
             } => {
                 if let Some(b) = bar.take() {
                     b.abandon();
                 }
-                eprintln!("error: {}: {error}", current_input.display());
+                eprintln!("error: {}: {error}", input_of(inputs, job).display());
                 if resumable {
                     eprintln!("  the finished part is kept: run the same command again to resume");
                 }
             }
-            Event::JobCancelled { .. } => {
+            Event::JobCancelled { job } => {
                 if let Some(b) = bar.take() {
                     b.abandon();
                 }
                 eprintln!(
                     "stopped: {} (run the same command again to resume)",
-                    current_input.display()
+                    input_of(inputs, job).display()
                 );
             }
             Event::Hello { .. } | Event::ChunkDone { .. } => {}
         }
     }
+}
+
+fn input_of(inputs: &JobInputs, job: JobId) -> PathBuf {
+    inputs
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&job).cloned())
+        .unwrap_or_default()
 }
 
 fn format_eta(secs: f64) -> String {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
+use reframe::fsutil;
 use reframe::session::SessionStore;
 
 #[derive(Parser, Debug)]
@@ -111,7 +112,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                         r.id,
                         r.status,
                         chunks,
-                        human_bytes(r.disk_bytes),
+                        fsutil::human_bytes(r.disk_bytes),
                         r.last_updated.unwrap_or_else(|| "-".into()),
                         r.input.or(r.error).unwrap_or_default()
                     );
@@ -126,7 +127,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                 println!(
                     "removed {} ({})",
                     removed.id,
-                    human_bytes(removed.bytes_freed)
+                    fsutil::human_bytes(removed.bytes_freed)
                 );
             }
             for (id, error) in &report.failed {
@@ -138,24 +139,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             println!(
                 "{} session(s) removed, {} freed",
                 report.removed.len(),
-                human_bytes(freed)
+                fsutil::human_bytes(freed)
             );
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }

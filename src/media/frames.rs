@@ -240,6 +240,25 @@ fn build_frame_times(
     })
 }
 
+/// Number of packets of the first video stream of `file` (one per frame for the video
+/// reframe writes), counted by ffprobe without decoding. For a playlist or manifest, the
+/// first video stream it lists.
+pub fn count_video_packets(tools: &Tools, file: &Path) -> Result<u64, ProbeError> {
+    let mut cmd = Command::new(&tools.ffprobe);
+    cmd.args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(file_arg(file));
+    let out = run_ffprobe(cmd, file)?;
+    let text = String::from_utf8_lossy(&out);
+    text.lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<u64>().ok())
+        .next()
+        .ok_or_else(|| ProbeError::Parse {
+            path: file.to_path_buf(),
+            detail: format!("no packet count in ffprobe's answer {:?}", text.trim()),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

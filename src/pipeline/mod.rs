@@ -51,9 +51,13 @@ pub struct Context {
 }
 
 impl Context {
-    /// Chunks in parallel: one per core.
+    /// Chunks in parallel: one per core, or `REFRAME_CHUNK_WORKERS`.
     pub fn default_parallelism() -> usize {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
+        std::env::var("REFRAME_CHUNK_WORKERS")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
     }
 }
 

@@ -114,6 +114,7 @@ pub(crate) fn run(
                 }
             }
             cmd.args(["-c:v", "copy"]);
+            cmd.args(peak_bitrate_args(job, &chunks_dir));
             cmd.args(job.preset.video_mux_args());
             cmd.args(job.preset.audio_args());
             cmd.args([
@@ -165,6 +166,7 @@ pub(crate) fn run(
                 sets.push_str(" id=1,streams=a");
             }
             cmd.args(["-c:v", "copy"]);
+            cmd.args(peak_bitrate_args(job, &chunks_dir));
             cmd.args(job.preset.video_mux_args());
             cmd.args(job.preset.audio_args());
             cmd.args([
@@ -223,6 +225,33 @@ pub(crate) fn run(
         let _ = std::fs::remove_file(list);
     }
     Ok(())
+}
+
+/// `-b:v:<r> <kbps>` per rendition: the highest bitrate of any of its chunks. Copied streams
+/// carry no bitrate, and HLS `BANDWIDTH` / DASH `bandwidth` are what players choose a rung by.
+fn peak_bitrate_args(job: &Job, chunks_dir: &Path) -> Vec<String> {
+    let plan = job.plan();
+    let mut args = Vec::new();
+    for r in 0..job.targets.len() {
+        let peak_bps = plan
+            .chunks
+            .iter()
+            .filter_map(|c| {
+                let bytes = std::fs::metadata(chunk_file(chunks_dir, r, c.index))
+                    .ok()?
+                    .len();
+                let secs = c
+                    .duration_secs
+                    .unwrap_or(c.frame_count as f64 / job.frame_rate);
+                (secs > 0.0).then(|| bytes as f64 * 8.0 / secs)
+            })
+            .fold(0.0, f64::max);
+        if peak_bps > 0.0 {
+            args.push(format!("-b:v:{r}"));
+            args.push(format!("{}k", (peak_bps / 1000.0).ceil() as u64));
+        }
+    }
+    args
 }
 
 /// `clip.2x.mp4` → `clip.2x.mp4.part` (same folder, so the final rename is atomic).

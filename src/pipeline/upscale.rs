@@ -27,6 +27,7 @@ use super::validate::{Job, SPACE_MARGIN_BYTES, estimated_output_bytes};
 use super::{Context, Reporter, Stop};
 use crate::engine::{EngineKind, Frame, Upscaler};
 use crate::fsutil;
+use crate::media::frames::count_video_packets;
 use crate::media::process::{self, Spawned};
 use crate::media::progress::ProgressParser;
 use crate::media::tools::{self, file_arg};
@@ -177,13 +178,21 @@ pub(crate) fn run(
                     progress.mark_chunk_done(chunk);
                     let done = frames_done_before + frames_done_now;
                     progress.set_step_progress(Step::Upscale, percent(done, frames_total));
-                    if let Err(e) = session.save_progress(progress) {
-                        first_error.get_or_insert(
-                            anyhow::Error::new(e).context("cannot record a finished chunk"),
-                        );
-                        stop.store(true, Ordering::SeqCst);
+                    match session.save_progress(progress) {
+                        Ok(()) => reporter.chunk_done(
+                            chunk,
+                            progress.completed_chunks.len(),
+                            plan.chunks.len(),
+                        ),
+                        Err(e) => {
+                            // Not recorded, so not done: a resumed run encodes it again.
+                            progress.completed_chunks.remove(&chunk);
+                            first_error.get_or_insert(
+                                anyhow::Error::new(e).context("cannot record a finished chunk"),
+                            );
+                            stop.store(true, Ordering::SeqCst);
+                        }
                     }
-                    reporter.chunk_done(chunk, progress.completed_chunks.len(), plan.chunks.len());
                 }
                 Some(Msg::Failed { chunk, error }) => {
                     in_flight.remove(&chunk);
@@ -292,7 +301,7 @@ fn encode_chunk(
         }
     }
     for (r, part) in parts.iter().enumerate() {
-        let frames = count_frames(ctx, part)?;
+        let frames = count_video_packets(&ctx.tools, part)?;
         if frames != chunk.frame_count as u64 {
             return Err(Stop::Failed(anyhow!(
                 "frame count mismatch: expected {} frames, the encoder wrote {frames}",
@@ -376,6 +385,10 @@ fn output_args(job: &Job, chunk: &Chunk, parts: &[PathBuf]) -> Vec<OsString> {
             chunk.frame_count.to_string().into(),
             "-fps_mode".into(),
             "passthrough".into(),
+            // Encode in the source's time base: the default, 1/frame rate, would move
+            // variable-rate frames onto a fixed grid.
+            "-enc_time_base:v".into(),
+            job.info.video.time_base.to_string().into(),
         ]);
         args.extend(
             job.preset
@@ -470,30 +483,6 @@ fn supervise(
         let _ = handle.join();
     }
     result
-}
-
-fn count_frames(ctx: &Context, file: &Path) -> Result<u64, Stop> {
-    let mut cmd = Command::new(&ctx.tools.ffprobe);
-    cmd.args([
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-count_packets",
-        "-show_entries",
-        "stream=nb_read_packets",
-    ])
-    .args(["-of", "csv=p=0"])
-    .arg(file_arg(file));
-    let out = process::run_capture(cmd, "count-frames")?;
-    let text = String::from_utf8_lossy(&out);
-    text.trim().parse::<u64>().map_err(|_| {
-        Stop::Failed(anyhow!(
-            "cannot count the frames of {}: ffprobe said {:?}",
-            file.display(),
-            text.trim()
-        ))
-    })
 }
 
 /// Pipe path: decoder → engine (this thread) → encoder, each hand-off a bounded queue.

@@ -68,21 +68,29 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
 
     let (src_w, src_h) = info.video.display_size();
     let engine_size = engine_output_size((src_w, src_h), scale, spec.height)?;
-    let targets = preset
-        .renditions()
-        .into_iter()
-        .map(|rendition| {
-            let (width, height) = match rendition.height.or(preset.height) {
-                Some(h) => presets::fit_to_height(engine_size.0, engine_size.1, h, false),
-                None => engine_size,
-            };
-            Target {
-                width,
-                height,
-                rendition,
-            }
-        })
-        .collect();
+    let mut targets: Vec<Target> = Vec::new();
+    for rendition in preset.renditions() {
+        let (width, height) = match rendition.height.or(preset.height) {
+            Some(h) => presets::fit_to_height(engine_size.0, engine_size.1, h, false),
+            None => engine_size,
+        };
+        // A rung above the upscaled size would repeat the one below it.
+        if targets
+            .iter()
+            .any(|t| (t.width, t.height) == (width, height))
+        {
+            reporter.warn(format!(
+                "the {}p rendition is larger than the upscaled video ({width}x{height}); it is left out",
+                rendition.height.unwrap_or(height)
+            ));
+            continue;
+        }
+        targets.push(Target {
+            width,
+            height,
+            rendition,
+        });
+    }
 
     // HLS and DASH outputs are folders named like files: `clip.2x.hls`.
     let extension = match preset.output_kind() {
@@ -93,7 +101,8 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
     let default_name = output::default_output_name(&input, scale, spec.height, extension);
     let output_path = output::resolve(&input, spec.output.as_deref(), &default_name);
     let output_path = std::path::absolute(&output_path).unwrap_or(output_path);
-    check_output(&output_path, &input, extension, spec.overwrite)?;
+    let folder = !matches!(preset.output_kind(), OutputKind::File { .. });
+    check_output(&output_path, &input, extension, folder, spec.overwrite)?;
 
     let settings = Settings {
         engine: engine.name.to_owned(),
@@ -145,13 +154,15 @@ fn check_output(
     output: &Path,
     input: &Path,
     extension: &str,
+    folder: bool,
     overwrite: bool,
 ) -> anyhow::Result<()> {
     if output == input {
         bail!("the output would replace the input: choose another output path");
     }
     let actual = output.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if !actual.eq_ignore_ascii_case(extension) {
+    // A folder output (HLS, DASH) may have any name; a file's extension must match its format.
+    if !folder && !actual.eq_ignore_ascii_case(extension) {
         bail!(
             "this preset writes .{extension} output, but the output path ends in \"{actual}\": {}",
             output.display()
@@ -403,20 +414,19 @@ pub(crate) fn check_space(job: &Job, session: &Session) -> Result<(), super::Sto
     let out_free = fsutil::available_space(out_dir).unwrap_or(u64::MAX);
     let same_fs = same_filesystem(session.dir(), out_dir);
     let need_chunks = estimate + SPACE_MARGIN_BYTES + if same_fs { estimate } else { 0 };
-    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     if chunks_free < need_chunks {
         return Err(super::Stop::Failed(anyhow!(
-            "not enough free disk space: about {:.1} GiB needed, {:.1} GiB free on {}",
-            gib(need_chunks),
-            gib(chunks_free),
+            "not enough free disk space: about {} needed, {} free on {}",
+            fsutil::human_bytes(need_chunks),
+            fsutil::human_bytes(chunks_free),
             session.dir().display()
         )));
     }
     if !same_fs && out_free < estimate + SPACE_MARGIN_BYTES {
         return Err(super::Stop::Failed(anyhow!(
-            "not enough free disk space for the output: about {:.1} GiB needed, {:.1} GiB free on {}",
-            gib(estimate + SPACE_MARGIN_BYTES),
-            gib(out_free),
+            "not enough free disk space for the output: about {} needed, {} free on {}",
+            fsutil::human_bytes(estimate + SPACE_MARGIN_BYTES),
+            fsutil::human_bytes(out_free),
             out_dir.display()
         )));
     }
