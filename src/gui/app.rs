@@ -77,8 +77,15 @@ enum DialogResult {
     Files(Vec<PathBuf>),
     Folder(PathBuf),
     OutputFolder(PathBuf),
-    Closed,
+    /// Closed without a choice; `quick` when it came back too fast for a person, which is
+    /// what happens when no dialog could be shown at all.
+    Closed {
+        quick: bool,
+    },
 }
+
+/// A dialog answered faster than this was most likely never shown.
+const DIALOG_MIN_HUMAN_SECS: f64 = 0.3;
 
 pub struct App {
     // Persisted.
@@ -260,7 +267,11 @@ impl App {
                     self.settings.output_dir = Some(path);
                     self.save_settings();
                 }
-                DialogResult::Closed => {}
+                DialogResult::Closed { quick: false } => {}
+                DialogResult::Closed { quick: true } => self.log(
+                    LogLevel::Warning,
+                    "no file dialog could be shown (it needs xdg-desktop-portal or zenity); drop files or folders onto the window instead".into(),
+                ),
             }
         }
         while let Ok(message) = self.persist_errors.try_recv() {
@@ -948,6 +959,7 @@ impl App {
         let spawned = std::thread::Builder::new()
             .name("gui-file-dialog".into())
             .spawn(move || {
+                let started = std::time::Instant::now();
                 let dialog = rfd::FileDialog::new();
                 let result = match kind {
                     DialogKind::Files => dialog
@@ -970,7 +982,8 @@ impl App {
                         .map(DialogResult::OutputFolder)
                     }
                 };
-                let _ = tx.send(result.unwrap_or(DialogResult::Closed));
+                let quick = started.elapsed().as_secs_f64() < DIALOG_MIN_HUMAN_SECS;
+                let _ = tx.send(result.unwrap_or(DialogResult::Closed { quick }));
                 ctx.request_repaint();
             });
         match spawned {
