@@ -47,7 +47,9 @@ pub fn dialogs_ui(ctx: &egui::Context, app: &mut App) -> Vec<Command> {
             ui.add_space(6.0);
             ui.label(format!("A copy of “{preset}” under your own name:"));
             let edit = ui.add(egui::TextEdit::singleline(name).hint_text("my_preset"));
-            edit.request_focus();
+            if ui.memory(|memory| memory.focused().is_none()) {
+                edit.request_focus();
+            }
             let valid = is_valid_preset_name(name);
             if !name.is_empty() && !valid {
                 ui.label(
@@ -58,7 +60,7 @@ pub fn dialogs_ui(ctx: &egui::Context, app: &mut App) -> Vec<Command> {
             }
             ui.add_space(10.0);
             ui.horizontal(|ui| {
-                let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
                 if ui.add_enabled(valid, egui::Button::new("Save")).clicked() || (enter && valid) {
                     commands.push(Command::SavePresetAs(name.clone()));
                     close = true;

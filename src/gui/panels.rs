@@ -400,6 +400,7 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                 .map(|p| p.summary.clone());
             let combo = egui::ComboBox::from_id_salt("preset")
                 .width(180.0)
+                .height(420.0)
                 .selected_text(settings.preset.as_str())
                 .show_ui(ui, |ui| {
                     for preset in &app.presets {
