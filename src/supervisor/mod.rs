@@ -91,7 +91,7 @@ impl SupervisorConfig {
     pub fn new(worker: WorkerCommand) -> Self {
         Self {
             worker,
-            silence_timeout: Duration::from_secs(60),
+            silence_timeout: Duration::from_secs(120),
             cancel_grace: Duration::from_secs(5),
         }
     }
