@@ -28,7 +28,9 @@ const BASELINE_ENCODER: [&str; 8] = [
 ];
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("pipeline benchmark: run it with `cargo bench --bench pipeline`");
         return;
     }
     let seconds: u32 = env_or("REFRAME_BENCH_SECONDS", 20);
