@@ -8,4 +8,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The real window under Xvfb, started with a file to open; the screenshot is kept in target/.
+cargo build --bin reframe
+scripts/gui-screenshot.sh target/gui-screenshot.png
 cargo test

@@ -308,7 +308,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, skipped: &mut Skipped) {
             skipped.push((path, "an unfinished output".to_owned()));
         } else if !pipeline::is_video_path(&path) {
             skipped.push((path, "not a video file".to_owned()));
-        } else if looks_like_output(&name) {
+        } else if looks_like_output(&path) {
             skipped.push((path, "looks like a reframe output".to_owned()));
         } else {
             files.push(path);
@@ -316,14 +316,32 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, skipped: &mut Skipped) {
     }
 }
 
-/// `clip.2x.mp4`, `clip.1080p.mkv`: names reframe gives its outputs.
-fn looks_like_output(name: &str) -> bool {
-    let parts: Vec<&str> = name.rsplitn(3, '.').collect();
-    parts.len() == 3 && {
-        let label = parts[1];
+/// `clip.2x.mp4` or `clip.1080p.mkv` beside a `clip.*` video: an output of an earlier run.
+/// (`Show.S01E01.720p.mkv` alone is an input like any other.)
+fn looks_like_output(path: &Path) -> bool {
+    let (Some(name), Some(dir)) = (path.file_name().and_then(|n| n.to_str()), path.parent()) else {
+        return false;
+    };
+    let Some((stem, _extension)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let is_label = |label: &str| {
         (label.ends_with('x') && label[..label.len() - 1].parse::<f64>().is_ok())
             || (label.ends_with('p') && label[..label.len() - 1].parse::<u32>().is_ok())
-    }
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let sibling = e.path();
+        sibling != path
+            && pipeline::is_video_path(&sibling)
+            && sibling
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|source| stem.strip_prefix(source)?.strip_prefix('.'))
+                .is_some_and(is_label)
+    })
 }
 
 fn print_json(rx: &Receiver<Event>) {
@@ -455,12 +473,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn output_names_are_recognised() {
-        assert!(looks_like_output("clip.2x.mp4"));
-        assert!(looks_like_output("clip.1.5x.mp4"));
-        assert!(looks_like_output("clip.1080p.mkv"));
-        assert!(!looks_like_output("clip.mp4"));
-        assert!(!looks_like_output("my.holiday.mp4"));
+    fn output_names_are_recognised_beside_their_source() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "clip.mp4",
+            "clip.2x.mp4",
+            "clip.1.5x.mp4",
+            "clip.1080p.mkv",
+            "Show.S01E01.720p.mkv",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        assert!(looks_like_output(&dir.path().join("clip.2x.mp4")));
+        assert!(looks_like_output(&dir.path().join("clip.1080p.mkv")));
+        assert!(looks_like_output(&dir.path().join("clip.1.5x.mp4")));
+        assert!(!looks_like_output(&dir.path().join("clip.mp4")));
+        assert!(!looks_like_output(&dir.path().join("Show.S01E01.720p.mkv")));
     }
 
     #[test]

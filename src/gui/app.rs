@@ -964,7 +964,7 @@ impl App {
                 let result = match kind {
                     DialogKind::Files => dialog
                         .set_title("Add videos")
-                        .add_filter("Videos", &scan::VIDEO_EXTENSIONS)
+                        .add_filter("Videos", scan::VIDEO_EXTENSIONS)
                         .add_filter("All files", &["*"])
                         .pick_files()
                         .map(DialogResult::Files),

@@ -10,10 +10,7 @@ use crate::protocol::{Step, StepStatus};
 use crate::session::{InputIdentity, SessionStore, Settings};
 
 /// File extensions treated as videos (lower case).
-pub const VIDEO_EXTENSIONS: [&str; 20] = [
-    "mp4", "m4v", "mkv", "mov", "avi", "webm", "wmv", "flv", "mpg", "mpeg", "ts", "m2ts", "mts",
-    "vob", "ogv", "3gp", "3g2", "mxf", "asf", "divx",
-];
+pub use crate::pipeline::{VIDEO_EXTENSIONS, is_video_path};
 
 /// Most entries of one folder walk (a dropped home folder must not freeze the scan thread).
 const MAX_ENTRIES: usize = 50_000;
@@ -73,12 +70,6 @@ pub fn spawn_scan(
             notify();
         })
         .map(|_| ())
-}
-
-pub fn is_video_path(path: &Path) -> bool {
-    path.extension()
-        .and_then(|ext| ext.to_str())
-        .is_some_and(|ext| VIDEO_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
 }
 
 /// Finds the videos among `paths` (folders walked recursively, in name order).

@@ -24,7 +24,7 @@ use crate::protocol::{Event, JobId, JobSpec, ResumeMode};
 use crate::session::progress::{JobStatus, Progress, Step, StepStatus};
 use crate::session::{Session, SessionStore};
 
-pub use output::{default_output_name, is_video_path};
+pub use output::{VIDEO_EXTENSIONS, default_output_name, is_video_path};
 pub use plan::Plan;
 
 /// Shared, cloneable cancellation flag: set once, seen by every thread of a job.
@@ -204,6 +204,9 @@ fn prepare_and_run(
         ..
     } = job.open_session(ctx, reporter, spec)?;
     let job = job.with_plan(plan);
+    if resumed {
+        repair_resumed(reporter, &job, &session, &mut progress);
+    }
     reporter.send(Event::JobStarted {
         job: reporter.job,
         input: job.input.clone(),
@@ -290,6 +293,49 @@ fn run_steps(
         reporter.step(step, StepStatus::Completed);
     }
     Ok(())
+}
+
+/// Make a resumed session's record agree with its files: a chunk recorded as done whose file
+/// is gone or empty is done again, and a packaged output that is gone (or failed its check)
+/// is packaged again.
+fn repair_resumed(
+    reporter: &Reporter,
+    job: &validate::Job,
+    session: &Session,
+    progress: &mut Progress,
+) {
+    let chunks_dir = session.chunks_dir();
+    let missing: Vec<usize> = progress
+        .completed_chunks
+        .iter()
+        .copied()
+        .filter(|&i| {
+            (0..job.targets.len()).any(|r| {
+                std::fs::metadata(upscale::chunk_file(&chunks_dir, r, i))
+                    .map_or(true, |m| m.len() == 0)
+            })
+        })
+        .collect();
+    if !missing.is_empty() {
+        reporter.warn(format!(
+            "{} finished chunk(s) are missing from the session folder; they are encoded again",
+            missing.len()
+        ));
+        for i in missing {
+            progress.completed_chunks.remove(&i);
+        }
+        for step in [Step::Upscale, Step::Package, Step::Verify] {
+            *progress.steps.get_mut(step) = Default::default();
+        }
+    }
+    let packaged = package::temp_output_path(&job.output);
+    if progress.steps.get(Step::Package).status == StepStatus::Completed
+        && (!packaged.exists() || progress.steps.get(Step::Verify).status == StepStatus::Failed)
+    {
+        for step in [Step::Package, Step::Verify] {
+            *progress.steps.get_mut(step) = Default::default();
+        }
+    }
 }
 
 fn save(session: &Session, progress: &mut Progress) -> Result<(), Stop> {

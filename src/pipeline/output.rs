@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 /// File extensions taken as video when a folder is scanned.
-const VIDEO_EXTENSIONS: &[&str] = &[
+pub const VIDEO_EXTENSIONS: &[&str] = &[
     "mp4", "m4v", "mkv", "mov", "avi", "webm", "mpg", "mpeg", "m2v", "ts", "m2ts", "mts", "wmv",
-    "flv", "vob", "ogv", "3gp", "mxf", "y4m", "divx", "asf", "rm", "rmvb",
+    "flv", "vob", "ogv", "3gp", "3g2", "mxf", "y4m", "divx", "asf", "rm", "rmvb",
 ];
 
 /// Whether a folder scan should take this file as a video (by extension).

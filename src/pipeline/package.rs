@@ -4,9 +4,9 @@
 //!
 //! What a container cannot hold is converted when a faithful conversion exists (text
 //! subtitles to mov_text in MP4) or left out with a warning naming it. The output is written
-//! under a temporary name and renamed into place, so an interrupted package never leaves a
-//! half-written file under the final name, and an existing output is only replaced with
-//! `--overwrite`.
+//! under a temporary name (`<output>.part`); the verify step checks it there and only then
+//! renames it into place, so an interrupted or unverified job never leaves a file under the
+//! final name, and an existing output is only replaced with `--overwrite`.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
@@ -139,12 +139,10 @@ pub(crate) fn run(
                     "-hls_fmp4_init_filename",
                     "init_%v.mp4",
                 ]);
-                cmd.arg("-hls_segment_filename")
-                    .arg(temp.join("stream_%v_%05d.m4s"));
+                cmd.args(["-hls_segment_filename", "stream_%v_%05d.m4s"]);
             } else {
                 cmd.args(["-hls_segment_type", "mpegts"]);
-                cmd.arg("-hls_segment_filename")
-                    .arg(temp.join("stream_%v_%05d.ts"));
+                cmd.args(["-hls_segment_filename", "stream_%v_%05d.ts"]);
             }
             cmd.args([
                 "-master_pl_name",
@@ -152,7 +150,9 @@ pub(crate) fn run(
                 "-var_stream_map",
                 &var_map.join(" "),
             ]);
-            cmd.arg(temp.join("stream_%v.m3u8"));
+            // Names relative to the output folder: the HLS muxer expands % sequences in the
+            // whole path, and the folder's name comes from the user's file name.
+            cmd.arg("stream_%v.m3u8").current_dir(&temp);
         }
         OutputKind::Dash { segment_seconds } => {
             std::fs::create_dir_all(&temp)
@@ -220,7 +220,6 @@ pub(crate) fn run(
         remove_path(&temp);
         return Err(Stop::Failed(e.into()));
     }
-    move_into_place(&temp, &job.output, job.overwrite)?;
     for list in lists {
         let _ = std::fs::remove_file(list);
     }
@@ -255,7 +254,7 @@ fn peak_bitrate_args(job: &Job, chunks_dir: &Path) -> Vec<String> {
 }
 
 /// `clip.2x.mp4` → `clip.2x.mp4.part` (same folder, so the final rename is atomic).
-fn temp_output_path(output: &Path) -> PathBuf {
+pub(crate) fn temp_output_path(output: &Path) -> PathBuf {
     let mut name = output.file_name().map(OsString::from).unwrap_or_default();
     name.push(".part");
     output.with_file_name(name)
@@ -269,7 +268,9 @@ fn remove_path(path: &Path) {
     }
 }
 
-fn move_into_place(temp: &Path, output: &Path, overwrite: bool) -> Result<(), Stop> {
+/// The last act of a job: the verified output, made durable, takes its final name.
+pub(crate) fn move_into_place(temp: &Path, output: &Path, overwrite: bool) -> Result<(), Stop> {
+    sync_tree(temp).with_context(|| format!("cannot flush {} to disk", temp.display()))?;
     if output.exists() {
         if !overwrite {
             remove_path(temp);
@@ -281,11 +282,12 @@ fn move_into_place(temp: &Path, output: &Path, overwrite: bool) -> Result<(), St
         if output.is_dir() {
             // A folder cannot be replaced by rename: move the old one aside first.
             let old = output.with_file_name(format!(
-                "{}.old",
+                ".{}.reframe-old-{}",
                 output
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                std::process::id()
             ));
             remove_path(&old);
             std::fs::rename(output, &old)
@@ -294,12 +296,32 @@ fn move_into_place(temp: &Path, output: &Path, overwrite: bool) -> Result<(), St
                 format!("cannot move the output into place: {}", output.display())
             })?;
             remove_path(&old);
+            sync_parent(output);
             return Ok(());
         }
     }
     std::fs::rename(temp, output)
         .with_context(|| format!("cannot move the output into place: {}", output.display()))?;
+    sync_parent(output);
     Ok(())
+}
+
+/// fsync a file, or every file of a folder and the folder itself.
+fn sync_tree(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            sync_tree(&entry?.path())?;
+        }
+        crate::fsutil::sync_dir(path)
+    } else {
+        std::fs::File::open(path)?.sync_all()
+    }
+}
+
+fn sync_parent(path: &Path) {
+    if let Some(parent) = path.parent() {
+        let _ = crate::fsutil::sync_dir(parent);
+    }
 }
 
 /// A concat demuxer list for rendition `r`: each chunk with its duration up to the next

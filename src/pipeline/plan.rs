@@ -86,6 +86,18 @@ impl Plan {
         }
     }
 
+    /// Chunks cover every frame once, in order (a check on a plan read back from disk).
+    pub fn is_consistent(&self) -> bool {
+        let mut next = 0;
+        for (i, c) in self.chunks.iter().enumerate() {
+            if c.index != i || c.first_frame != next || c.frame_count == 0 {
+                return false;
+            }
+            next += c.frame_count;
+        }
+        next == self.frame_times_secs.len()
+    }
+
     /// Frame times of one chunk.
     pub fn chunk_frame_times(&self, chunk: &Chunk) -> &[f64] {
         &self.frame_times_secs[chunk.first_frame..chunk.first_frame + chunk.frame_count]
@@ -98,6 +110,17 @@ mod tests {
 
     fn cfr(n: usize, fps: f64, gop: usize) -> Vec<(f64, bool)> {
         (0..n).map(|i| (i as f64 / fps, i % gop == 0)).collect()
+    }
+
+    #[test]
+    fn damaged_plans_are_detected() {
+        let mut plan = Plan::new(&cfr(100, 25.0, 1000), 30);
+        assert!(plan.is_consistent());
+        plan.chunks[1].frame_count += 1;
+        assert!(!plan.is_consistent());
+        let mut plan = Plan::new(&cfr(100, 25.0, 1000), 30);
+        plan.frame_times_secs.pop();
+        assert!(!plan.is_consistent());
     }
 
     fn covers_every_frame_once(plan: &Plan) {

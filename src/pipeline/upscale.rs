@@ -27,7 +27,7 @@ use super::validate::{Job, SPACE_MARGIN_BYTES, estimated_output_bytes};
 use super::{Context, Reporter, Stop};
 use crate::engine::{EngineKind, Frame, Upscaler};
 use crate::fsutil;
-use crate::media::frames::count_video_packets;
+use crate::media::frames::frame_times;
 use crate::media::process::{self, Spawned};
 use crate::media::progress::ProgressParser;
 use crate::media::tools::{self, file_arg};
@@ -65,19 +65,6 @@ pub(crate) fn run(
         .with_context(|| format!("cannot create {}", chunks_dir.display()))?;
     remove_partial_files(&chunks_dir);
 
-    // A chunk recorded as done whose files have gone is done again.
-    let missing: Vec<usize> = progress
-        .completed_chunks
-        .iter()
-        .copied()
-        .filter(|&i| (0..job.targets.len()).any(|r| !chunk_file(&chunks_dir, r, i).is_file()))
-        .collect();
-    for i in missing {
-        reporter.warn(format!(
-            "chunk {i} was recorded as done but its file is missing; encoding it again"
-        ));
-        progress.completed_chunks.remove(&i);
-    }
     let pending: VecDeque<usize> = plan
         .chunks
         .iter()
@@ -300,17 +287,51 @@ fn encode_chunk(
             return Err(Stop::Failed(anyhow!("mkvmerge is needed for this engine")));
         }
     }
+    let expected = job.plan().chunk_frame_times(chunk);
     for (r, part) in parts.iter().enumerate() {
-        let frames = count_video_packets(&ctx.tools, part)?;
-        if frames != chunk.frame_count as u64 {
-            return Err(Stop::Failed(anyhow!(
-                "frame count mismatch: expected {} frames, the encoder wrote {frames}",
-                chunk.frame_count
-            )));
-        }
+        let written = frame_times(&ctx.tools, part, 0)?;
+        check_chunk_frames(
+            expected,
+            &written
+                .frames
+                .iter()
+                .map(|f| f.time_secs)
+                .collect::<Vec<_>>(),
+        )?;
+        // Durable before it is recorded as done.
+        std::fs::File::open(part)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot flush {} to disk", part.display()))?;
         let done = chunk_file(chunks_dir, r, chunk.index);
         std::fs::rename(part, &done)
             .with_context(|| format!("cannot move {} into place", done.display()))?;
+    }
+    crate::fsutil::sync_dir(chunks_dir)
+        .with_context(|| format!("cannot flush {} to disk", chunks_dir.display()))?;
+    Ok(())
+}
+
+/// A chunk holds exactly the planned frames: same count, and its first and last frames at the
+/// planned times (Matroska stores milliseconds). Catches sources whose listed packets do not
+/// all decode (a stream cut mid-GOP), which would otherwise shift frames between chunks.
+fn check_chunk_frames(expected_secs: &[f64], written_secs: &[f64]) -> Result<(), Stop> {
+    let (Some(first), Some(last)) = (expected_secs.first(), expected_secs.last()) else {
+        return Ok(());
+    };
+    let near = |a: f64, b: f64| (a - b).abs() <= 0.0015;
+    if written_secs.len() != expected_secs.len() {
+        return Err(Stop::Failed(anyhow!(
+            "expected {} frames, the encoder wrote {} (the source may be damaged around {first:.3} s)",
+            expected_secs.len(),
+            written_secs.len()
+        )));
+    }
+    if !near(written_secs[0], *first) || !near(written_secs[written_secs.len() - 1], *last) {
+        return Err(Stop::Failed(anyhow!(
+            "the chunk's frames are not the planned ones (first at {:.3} s instead of {first:.3} s): \
+             the source cannot be decoded exactly at that point (damaged or cut stream)",
+            written_secs[0]
+        )));
     }
     Ok(())
 }
@@ -479,6 +500,7 @@ fn supervise(
             break child.wait().map_err(|e| Stop::Failed(e.into()));
         }
     };
+    drop(rx);
     if let Some(Ok(handle)) = reader {
         let _ = handle.join();
     }
@@ -545,6 +567,8 @@ fn encode_through_engine(
         &scale_graph("0:v", None, &sizes, "lanczos", Some(&sar)),
     ]);
     encoder_cmd.args(output_args(job, chunk, raw_parts));
+    // stdout may be the event channel (`run --json`, the worker): never let a child write there.
+    encoder_cmd.stdout(Stdio::null());
 
     let mut decoder = process::spawn(decoder_cmd, &format!("decode-{}", chunk.index))?;
     let mut encoder = process::spawn_with_stdin(
@@ -581,15 +605,25 @@ fn encode_through_engine(
         let written = writer
             .join()
             .map_err(|_| anyhow!("the encoder writer thread panicked"))?;
+        // The engine's own failure first; a cancel next.
         let processed = processed?;
         if should_stop() {
             return Err(Stop::Cancelled);
         }
-        decoder.wait().map_err(anyhow::Error::from)?;
+        // Both children have seen their pipes close by now. A child's own error (with its log
+        // tail: disk full, bad arguments) explains more than the broken pipe it left behind.
+        let encoded = encoder.wait();
+        let decoded = decoder.wait();
+        encoded.map_err(anyhow::Error::from)?;
+        decoded.map_err(anyhow::Error::from)?;
         let read = read?;
         written?;
-        encoder.wait().map_err(anyhow::Error::from)?;
-        if read != chunk.frame_count as u64 || processed != read {
+        if processed != read {
+            return Err(Stop::Failed(anyhow!(
+                "the encoder stopped after {processed} of {read} frames"
+            )));
+        }
+        if read != chunk.frame_count as u64 {
             return Err(Stop::Failed(anyhow!(
                 "the decoder gave {read} frames, expected {}",
                 chunk.frame_count
@@ -622,7 +656,8 @@ fn run_engine(
                     .process(&frame)
                     .map_err(|e| Stop::Failed(e.context("the engine failed")))?;
                 if out.send(upscaled).is_err() {
-                    return Err(Stop::Failed(anyhow!("the encoder stopped taking frames")));
+                    // The encoder is gone; its exit status says why.
+                    return Ok(count);
                 }
                 count += 1;
                 report(count);
@@ -748,6 +783,15 @@ mod tests {
         assert_eq!(rx.try_iter().count(), 2);
         let torn = vec![7u8; len + 1];
         assert!(read_frames(&torn[..], 2, 2, len, &tx).is_err());
+    }
+
+    #[test]
+    fn chunk_frames_must_be_the_planned_ones() {
+        let planned = [1.0, 1.0417, 1.0833];
+        assert!(check_chunk_frames(&planned, &[1.0, 1.042, 1.083]).is_ok());
+        assert!(check_chunk_frames(&planned, &[1.0, 1.042]).is_err());
+        // Shifted by one frame: same count, wrong frames.
+        assert!(check_chunk_frames(&planned, &[0.9583, 1.0, 1.042]).is_err());
     }
 
     #[test]

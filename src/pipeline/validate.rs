@@ -266,8 +266,14 @@ impl Job {
             (Err(e), _) => return Err(fail(e.into())),
         };
         let stored_plan = match &stored {
-            Some(_) => match session.read_json::<Plan>(PLAN_FILE) {
-                Ok(Some(plan)) if plan.version == super::plan::PLAN_VERSION => Some(plan),
+            Some(progress) => match session.read_json::<Plan>(PLAN_FILE) {
+                Ok(Some(plan))
+                    if plan.version == super::plan::PLAN_VERSION
+                        && plan.chunks.len() == progress.chunks_total
+                        && plan.is_consistent() =>
+                {
+                    Some(plan)
+                }
                 Ok(_) | Err(_) => {
                     reporter.warn(
                         "the saved chunk plan is missing or damaged; starting this file over",
@@ -339,7 +345,15 @@ impl Job {
             .iter()
             .map(|f| (f.time_secs, f.keyframe))
             .collect();
-        let target = (self.settings.chunk_seconds * self.frame_rate)
+        // Frames per chunk from the frame times themselves: a variable-rate source may report
+        // a nominal rate far from its real one.
+        let span = frames.last().map_or(0.0, |f| f.0) - frames[0].0;
+        let measured_fps = if frames.len() > 1 && span > 0.0 {
+            (frames.len() - 1) as f64 / span
+        } else {
+            self.frame_rate
+        };
+        let target = (self.settings.chunk_seconds * measured_fps)
             .round()
             .max(1.0) as usize;
         Ok(Plan::new(&frames, target))

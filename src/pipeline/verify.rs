@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 
-use super::package::{DASH_MANIFEST, HLS_MASTER};
+use super::package::{DASH_MANIFEST, HLS_MASTER, move_into_place, temp_output_path};
 use super::validate::{Job, probed_codec_name};
 use super::{Context, Stop};
 use crate::media::frames::count_video_packets;
@@ -19,20 +19,29 @@ pub(crate) fn run(ctx: &Context, job: &Job) -> Result<(), Stop> {
     let expected_duration =
         times.last().copied().unwrap_or(0.0) - times.first().copied().unwrap_or(0.0) + frame_secs;
 
+    // The packaged output still has its temporary name: it gets the final one only once
+    // it is verified.
+    let packaged = temp_output_path(&job.output);
+    if !packaged.exists() {
+        return Err(Stop::Failed(anyhow!(
+            "the packaged output is missing; run again to package it anew: {}",
+            packaged.display()
+        )));
+    }
     let playable: Vec<(PathBuf, usize)> = match job.preset.output_kind() {
-        OutputKind::File { .. } => vec![(job.output.clone(), 0)],
+        OutputKind::File { .. } => vec![(packaged.clone(), 0)],
         OutputKind::Hls { .. } => {
-            if !job.output.join(HLS_MASTER).is_file() {
+            if !packaged.join(HLS_MASTER).is_file() {
                 return Err(Stop::Failed(anyhow!(
                     "the HLS master playlist is missing: {}",
-                    job.output.display()
+                    packaged.display()
                 )));
             }
             (0..job.targets.len())
-                .map(|r| (job.output.join(format!("stream_{r}.m3u8")), r))
+                .map(|r| (packaged.join(format!("stream_{r}.m3u8")), r))
                 .collect()
         }
-        OutputKind::Dash { .. } => vec![(job.output.join(DASH_MANIFEST), 0)],
+        OutputKind::Dash { .. } => vec![(packaged.join(DASH_MANIFEST), 0)],
     };
     for (path, r) in playable {
         let info = probe::probe(&ctx.tools, &path)
@@ -80,5 +89,5 @@ pub(crate) fn run(ctx: &Context, job: &Job) -> Result<(), Stop> {
             )));
         }
     }
-    Ok(())
+    move_into_place(&packaged, &job.output, job.overwrite)
 }

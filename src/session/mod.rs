@@ -39,7 +39,10 @@ pub fn abandoned_after() -> std::time::Duration {
 /// owns the session) and [`SessionError::Corrupt`] (offer a restart).
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("session {id} is being processed by another reframe process ({})", dir.display())]
+    #[error(
+        "session {id} is being processed by another reframe process: wait for it to finish or stop it ({})",
+        dir.display()
+    )]
     Locked { id: String, dir: PathBuf },
 
     #[error(
