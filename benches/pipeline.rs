@@ -97,7 +97,7 @@ fn main() {
     let input1080 = generate(dir, "in1080.mp4", 1920, 1080, seconds.min(10));
     let out4k = dir.join("out4k.mp4");
     let cache = dir.join("cache-4k");
-    let (peak_rss, peak_session) = watch(
+    let (peak_own, peak_rss, peak_session) = watch(
         Command::new(env!("CARGO_BIN_EXE_reframe"))
             .env("REFRAME_CACHE_DIR", &cache)
             .args(["run", "--scale", "2", "--preset"])
@@ -112,6 +112,10 @@ fn main() {
     println!(
         "  peak RSS, reframe + children  {:7.1} MB",
         peak_rss as f64 / 1e6
+    );
+    println!(
+        "  peak RSS, reframe process     {:7.1} MB",
+        peak_own as f64 / 1e6
     );
     println!(
         "  session high-water            {:7.1} MB  (output {:.1} MB, ratio {:.2})",
@@ -205,12 +209,13 @@ fn reframe(dir: &Path, input: &Path, preset: &Path, out: &Path, engine: &str) {
     );
 }
 
-/// Run `cmd`, sampling every 50 ms the summed RSS of it and its descendants and the size of
-/// `session_root`; returns both peaks in bytes.
-fn watch(cmd: &mut Command, session_root: &Path) -> (u64, u64) {
+/// Run `cmd`, sampling every 50 ms its RSS, the summed RSS of it and its descendants, and the
+/// size of `session_root`; returns the three peaks in bytes.
+fn watch(cmd: &mut Command, session_root: &Path) -> (u64, u64, u64) {
     let mut child = cmd.stdout(Stdio::null()).spawn().expect("spawn");
-    let (mut peak_rss, mut peak_disk) = (0u64, 0u64);
+    let (mut peak_own, mut peak_rss, mut peak_disk) = (0u64, 0u64, 0u64);
     loop {
+        peak_own = peak_own.max(rss_bytes(child.id()));
         peak_rss = peak_rss.max(tree_rss(child.id()));
         peak_disk = peak_disk.max(dir_size(session_root));
         if let Ok(Some(status)) = child.try_wait() {
@@ -219,7 +224,7 @@ fn watch(cmd: &mut Command, session_root: &Path) -> (u64, u64) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    (peak_rss, peak_disk)
+    (peak_own, peak_rss, peak_disk)
 }
 
 fn tree_rss(root: u32) -> u64 {

@@ -687,7 +687,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "session abc is being processed by another reframe process ({})",
+                "session abc is being processed by another reframe process: wait for it to finish or stop it ({})",
                 first.dir().display()
             )
         );
