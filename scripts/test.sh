@@ -11,4 +11,12 @@ cargo clippy --all-targets --quiet -- -D warnings
 # The real window under Xvfb, started with a file to open; the screenshot is kept in target/.
 cargo build --bin reframe
 scripts/gui-screenshot.sh target/gui-screenshot.png
-cargo test
+log=$(mktemp)
+set +e
+cargo test --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
