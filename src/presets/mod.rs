@@ -10,7 +10,7 @@ mod args;
 mod schema;
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 pub use args::{ContainerCaps, TextSubtitles, keyint_frames};
@@ -234,30 +234,9 @@ fn save_user_in(p: &Preset, dir: &Path) -> Result<PathBuf, PresetError> {
     };
     fs::create_dir_all(dir).map_err(io_err("create the folder for", dir))?;
     let path = dir.join(format!("{}.json", p.name));
-    write_atomic(&path, p.to_json_pretty().as_bytes()).map_err(io_err("write", &path))?;
+    crate::fsutil::write_atomic(&path, p.to_json_pretty().as_bytes())
+        .map_err(io_err("write", &path))?;
     Ok(path)
-}
-
-/// Temp file in the same folder, synced, renamed over `path`, folder synced: a reader sees the
-/// old file or the new one, never a torn one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Output size for a source of display size `w`×`h` fitted to `target_h`: aspect ratio kept,

@@ -642,7 +642,6 @@ impl Preset {
     /// order), leaving out the description: it changes whenever a setting does, so sessions
     /// made with other settings are never resumed, but rewording a description does not.
     pub fn digest(&self) -> String {
-        use md5::{Digest, Md5};
         let canonical_form = Preset {
             description: String::new(),
             ..self.clone()
@@ -650,8 +649,7 @@ impl Preset {
         // Serialising plain structs and enums cannot fail; an empty string would still give a
         // stable (if unhelpful) digest rather than a panic.
         let canonical = serde_json::to_string(&canonical_form).unwrap_or_default();
-        let hash = Md5::digest(canonical.as_bytes());
-        hash.iter().map(|b| format!("{b:02x}")).collect()
+        crate::fsutil::md5_hex(canonical.as_bytes())
     }
 
     /// The preset as a pretty JSON document (what `save_user` writes).
