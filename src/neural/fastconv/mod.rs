@@ -5,8 +5,10 @@
 //! same API replaces this file.
 
 use crate::neural::Tensor;
+use crate::neural::layers::Act;
 use crate::neural::layers::Shape;
-use crate::neural::layers::conv::Conv;
+use crate::neural::layers::conv::{Conv, Padding};
+use std::sync::OnceLock;
 
 /// Activation applied to the convolution's output.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,21 +38,10 @@ impl Conv3x3 {
         c_out: usize,
         activation: Activation,
     ) -> Self {
-        let bias = if bias.is_empty() {
-            Vec::new()
-        } else {
-            bias.to_vec()
-        };
+        let bias = bias.to_vec();
         Conv3x3 {
-            conv0: Box::new(Conv::square(
-                weights.to_vec(),
-                bias.clone(),
-                c_in,
-                c_out,
-                3,
-                0,
-            )),
-            conv1: Box::new(Conv::square(weights.to_vec(), bias, c_in, c_out, 3, 1)),
+            conv0: Box::new(square(weights.to_vec(), bias.clone(), c_in, c_out, 0)),
+            conv1: Box::new(square(weights.to_vec(), bias, c_in, c_out, 1)),
             c_in,
             c_out,
             activation,
@@ -107,5 +98,31 @@ impl Conv3x3 {
         let oh = (h + 2 * pad).saturating_sub(2);
         let ow = (w + 2 * pad).saturating_sub(2);
         self.c_out * oh * ow
+    }
+}
+
+/// A 3×3 stride-1 convolution with zero padding `pad` and no activation.
+fn square(weights: Vec<f32>, bias: Vec<f32>, c_in: usize, c_out: usize, pad: usize) -> Conv {
+    Conv {
+        c_out,
+        c_in,
+        kernel_w: 3,
+        kernel_h: 3,
+        dilation_w: 1,
+        dilation_h: 1,
+        stride_w: 1,
+        stride_h: 1,
+        padding: Padding::Explicit {
+            left: pad,
+            right: pad,
+            top: pad,
+            bottom: pad,
+        },
+        pad_value: 0.0,
+        weights,
+        bias,
+        act: Act::None,
+        fused_prelu: None,
+        fast: OnceLock::new(),
     }
 }

@@ -48,7 +48,8 @@ pub(crate) struct Conv {
     pub act: Act,
     /// Slopes of a PReLU layer fused into the fast path (set when the net is built).
     pub fused_prelu: Option<Vec<f32>>,
-    fast: OnceLock<Conv3x3>,
+    /// The fast kernel, prepared on first use.
+    pub fast: OnceLock<Conv3x3>,
 }
 
 fn positive(decl: &LayerDecl, id: i32, default: usize, what: &str) -> Result<usize, ModelError> {
@@ -194,39 +195,6 @@ impl Conv {
             fused_prelu: None,
             fast: OnceLock::new(),
         })
-    }
-
-    /// A square convolution with stride 1, dilation 1, zero padding `pad` and no activation.
-    pub(crate) fn square(
-        weights: Vec<f32>,
-        bias: Vec<f32>,
-        c_in: usize,
-        c_out: usize,
-        kernel: usize,
-        pad: usize,
-    ) -> Conv {
-        Conv {
-            c_out,
-            c_in,
-            kernel_w: kernel,
-            kernel_h: kernel,
-            dilation_w: 1,
-            dilation_h: 1,
-            stride_w: 1,
-            stride_h: 1,
-            padding: Padding::Explicit {
-                left: pad,
-                right: pad,
-                top: pad,
-                bottom: pad,
-            },
-            pad_value: 0.0,
-            weights,
-            bias,
-            act: Act::None,
-            fused_prelu: None,
-            fast: OnceLock::new(),
-        }
     }
 
     fn extent(&self) -> (usize, usize) {
