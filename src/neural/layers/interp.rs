@@ -6,9 +6,10 @@
 //! - Nearest: source index `min((int)(x · ws), w − 1)` with `ws = 1/width_scale` (or
 //!   `w/outw` for a fixed output size), in f32.
 //! - Bilinear / bicubic: source coordinate `(x + 0.5)·(w/outw) − 0.5` (f64, then f32), or
-//!   `x·(w−1)/(outw−1)` with align_corner. Bicubic uses Keys' kernel with A = −0.75 and, near
-//!   the borders, ncnn's own rule: the four taps are shifted inside the image and their
-//!   weights folded onto the edge pixels (not plain clamping).
+//!   `x·(w−1)/(outw−1)` with align_corner. Bicubic uses Keys' kernel with A = −0.75; near
+//!   the borders ncnn shifts the four taps inside the image and folds the outside weights onto
+//!   the edge pixels, which for images of 4 or more pixels is the same as clamping the tap
+//!   indices (edge replication, as ONNX Resize does with `exclude_outside = 0`).
 
 use super::{Shape, check_elements};
 use crate::neural::ModelError;
@@ -274,6 +275,37 @@ fn separable(x: &Tensor, y: &mut Tensor, xc: &[Taps], yc: &[Taps]) {
                 for (d, &r) in dst_row.iter_mut().zip(row) {
                     *d += r * b;
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ncnn's border folding equals clamping the four tap indices to the row, so a bicubic
+    /// resize matches references that replicate the edge (ONNX Resize, exclude_outside = 0).
+    #[test]
+    fn bicubic_border_rule_is_edge_clamping() {
+        let row: Vec<f32> = (0..9).map(|i| ((i * 7) % 5) as f32 - 1.5).collect();
+        for (w, outw) in [(9, 4), (9, 6), (9, 18), (4, 13), (5, 5), (9, 27)] {
+            let taps = cubic_coeffs(w, outw, false);
+            let scale = w as f64 / outw as f64;
+            for (dx, t) in taps.iter().enumerate() {
+                let ours: f32 = t
+                    .index
+                    .iter()
+                    .zip(&t.weight)
+                    .map(|(&i, &a)| row[i] * a)
+                    .sum();
+                let fx = ((dx as f64 + 0.5) * scale - 0.5) as f32;
+                let sx = fx.floor() as isize;
+                let a = interpolate_cubic(fx - sx as f32);
+                let clamped: f32 = (0..4)
+                    .map(|k| row[(sx - 1 + k as isize).clamp(0, w as isize - 1) as usize] * a[k])
+                    .sum();
+                assert!((ours - clamped).abs() < 1e-5, "w {w} → {outw}, dx {dx}");
             }
         }
     }
