@@ -383,8 +383,9 @@ impl Net {
     }
 
     /// A conservative receptive-field radius in input pixels: per blob, its scale relative to
-    /// the input and how far (in input pixels) its values reach; kernels add their full extent
-    /// and resampling layers their tap reach, each divided by the blob's scale.
+    /// the input and how far (in input pixels) its values reach. Each layer adds how far it
+    /// reads beyond an output pixel's position (a padded 3×3 convolution 1 pixel, bicubic 2
+    /// plus its border shift), divided by the scale of the blob it reads.
     fn context_radius(&self) -> usize {
         let mut scale = vec![1.0f64; self.blob_names.len()];
         let mut radius = vec![0.0f64; self.blob_names.len()];
@@ -398,11 +399,8 @@ impl Net {
             let (s_out, r_out) = match &layer.op {
                 Op::Input => (1.0, 0.0),
                 Op::Conv(c) => {
-                    let ext = (c.dilation_w * (c.kernel_w - 1) + 1)
-                        .max(c.dilation_h * (c.kernel_h - 1) + 1)
-                        as f64;
                     let stride = c.stride_w.max(c.stride_h) as f64;
-                    (s_in / stride, r_in + (ext + stride) / s_in)
+                    (s_in / stride, r_in + c.reach() as f64 / s_in)
                 }
                 Op::Deconv(d) => {
                     let ext = (d.dilation_w * (d.kernel_w - 1) + 1)

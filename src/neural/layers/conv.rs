@@ -204,6 +204,26 @@ impl Conv {
         )
     }
 
+    /// How many input pixels beyond an output pixel's own position it can read, on any side
+    /// (the kernel reach given the padding, plus stride misalignment).
+    pub(crate) fn reach(&self) -> usize {
+        let (ext_w, ext_h) = self.extent();
+        let side = |pad: usize, ext: usize| pad.max((ext - 1).saturating_sub(pad));
+        let pads = match self.padding {
+            Padding::Explicit {
+                left,
+                right,
+                top,
+                bottom,
+            } => side(left, ext_w)
+                .max(side(right, ext_w))
+                .max(side(top, ext_h))
+                .max(side(bottom, ext_h)),
+            Padding::SameUpper | Padding::SameLower => ext_w.max(ext_h) - 1,
+        };
+        pads + self.stride_w.max(self.stride_h) - 1
+    }
+
     /// (top, bottom, left, right) padding for an input of this size.
     fn pads(&self, h: usize, w: usize) -> (usize, usize, usize, usize) {
         let (ext_w, ext_h) = self.extent();
