@@ -69,7 +69,11 @@ pub(crate) fn geometry(net: &Net, channels: usize) -> Result<Geometry, ModelErro
         )));
     }
     let scale = (w2 - w1) / (N2 - N1);
-    let shrink = scale * N1 - w1;
+    let shrink = (scale * N1).checked_sub(w1).ok_or_else(|| {
+        unsupported(format!(
+            "{N1}² → {w1}×{h1}: the output grows by more than the scale"
+        ))
+    })?;
     if !shrink.is_multiple_of(2 * scale) {
         return Err(unsupported(format!(
             "it loses {shrink} output pixels, not a whole number of input pixels per side"
@@ -335,6 +339,13 @@ mod tests {
             data: vec![0.0; 5],
         };
         assert!(upscale_tiled(&net, &bad, &TileOptions::default()).is_err());
+        // out = 2n + 2: grows by more than the scale, cannot be tiled
+        let grows = "7767517\n2 2\nInput in 0 1 data\n\
+                     Deconvolution d 1 1 data out 0=3 1=4 3=2 5=0 6=144\n";
+        let bin = testutil::Bin::default().fp16(&[0.0; 144]);
+        let e =
+            upscale_tiled(&testutil::net(grows, &bin.0), &x, &TileOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("cannot be tiled"), "{e}");
         let gray = rng.tensor(1, 4, 4);
         let e = upscale_tiled(&net, &gray, &TileOptions::default()).unwrap_err();
         assert!(e.to_string().contains("input channels"), "{e}");
