@@ -337,13 +337,13 @@ impl Net {
                 },
                 Op::Deconv(deconv) => deconv.forward(&inputs[0]).map_err(err)?,
                 Op::PRelu(slopes) => {
-                    let mut x = owned(single(inputs));
+                    let mut x = owned(single(inputs).map_err(err)?);
                     layer.op.out_shapes(&[Shape::of(&x)], 1).map_err(err)?;
                     layers::prelu(&mut x, slopes);
                     x
                 }
                 Op::Relu(slope) => {
-                    let mut x = owned(single(inputs));
+                    let mut x = owned(single(inputs).map_err(err)?);
                     layers::relu(&mut x, *slope);
                     x
                 }
@@ -354,11 +354,13 @@ impl Net {
                         .map_err(err)?;
                     layers::pixel_shuffle(&inputs[0], *factor, *mode)
                 }
-                Op::Interp(interp) => interp.forward(owned(single(inputs))).map_err(err)?,
+                Op::Interp(interp) => interp
+                    .forward(owned(single(inputs).map_err(err)?))
+                    .map_err(err)?,
                 Op::Binary {
                     kind,
                     scalar: Some(s),
-                } => layers::binary_scalar(owned(single(inputs)), *s, *kind),
+                } => layers::binary_scalar(owned(single(inputs).map_err(err)?), *s, *kind),
                 Op::Binary { kind, scalar: None } => {
                     let mut it = inputs.into_iter();
                     let (a, b) = match (it.next(), it.next()) {
@@ -430,12 +432,12 @@ impl Net {
     }
 }
 
-fn single(inputs: Vec<Rc<Tensor>>) -> Rc<Tensor> {
-    // Layers with one bottom were checked at load; `inputs` has exactly one element.
+/// The one input of a single-input layer (arity is checked at load).
+fn single(inputs: Vec<Rc<Tensor>>) -> Result<Rc<Tensor>, String> {
     inputs
         .into_iter()
         .next()
-        .unwrap_or_else(|| Rc::new(Tensor::zeros(0, 0, 0)))
+        .ok_or_else(|| "has no input blob".to_string())
 }
 
 /// The tensor itself when this is the only reference, else a copy.
