@@ -12,7 +12,8 @@ fn t(c: usize, h: usize, w: usize, data: &[f32]) -> Tensor {
 fn run_both(net: &Net, x: &Tensor) -> Tensor {
     let reference = net.forward(x, Kernels::Reference).unwrap();
     let fast = net.forward(x, Kernels::Fast).unwrap();
-    assert!(max_abs_diff(&reference, &fast) < 1e-5);
+    // the contract between the two paths (a Winograd fast kernel rounds differently)
+    assert!(max_abs_diff(&reference, &fast) < 1e-4);
     reference
 }
 
