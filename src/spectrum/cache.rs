@@ -865,6 +865,14 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_can_live_in_a_worker_thread() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<AudioCache>();
+        send_sync::<Spectrogram>();
+        send_sync::<SpectrumError>();
+    }
+
+    #[test]
     fn eviction_keeps_the_newest_within_budget() {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
