@@ -164,18 +164,41 @@ impl Planner {
             Transform::Stft,
         );
         // Column-major while computing (one contiguous slice per column), transposed after.
+        // Blocks of columns per task; when their frames are dense (overlapping or close),
+        // one read covers the whole block instead of one per column.
+        const BLOCK: usize = 32;
+        let n_fft = kernel.n_fft;
+        let frame_start =
+            |column: usize| kernel.frame_start(sample_rate, start_secs, end_secs, width, column);
         let mut columns = vec![0.0f32; width * height];
         columns
-            .par_chunks_mut(height)
+            .par_chunks_mut(height * BLOCK)
             .enumerate()
             .try_for_each_init(
-                || kernel.buffers(),
-                |buffers, (column, out)| {
-                    check_cancel(cancel)?;
-                    let first =
-                        kernel.frame_start(sample_rate, start_secs, end_secs, width, column);
-                    source.read(first, &mut buffers.frame)?;
-                    kernel.column(buffers, |row, db| out[row] = db);
+                || (kernel.buffers(), Vec::<f32>::new()),
+                |(buffers, span), (block, out)| {
+                    let first_column = block * BLOCK;
+                    let count = out.len() / height;
+                    let span_start = frame_start(first_column);
+                    let span_len =
+                        (frame_start(first_column + count - 1) - span_start) as usize + n_fft;
+                    let dense = span_len <= 2 * count * n_fft;
+                    if dense {
+                        check_cancel(cancel)?;
+                        span.resize(span_len, 0.0);
+                        source.read(span_start, span)?;
+                    }
+                    for (i, out) in out.chunks_exact_mut(height).enumerate() {
+                        check_cancel(cancel)?;
+                        let first = frame_start(first_column + i);
+                        if dense {
+                            let offset = (first - span_start) as usize;
+                            buffers.frame.copy_from_slice(&span[offset..offset + n_fft]);
+                        } else {
+                            source.read(first, &mut buffers.frame)?;
+                        }
+                        kernel.column(buffers, |row, db| out[row] = db);
+                    }
                     Ok::<(), SpectrumError>(())
                 },
             )?;
