@@ -13,4 +13,5 @@ pub mod pipeline;
 pub mod presets;
 pub mod protocol;
 pub mod session;
+pub mod spectrum;
 pub mod supervisor;
