@@ -26,6 +26,7 @@ use crate::session::{Session, SessionStore};
 
 pub use output::{VIDEO_EXTENSIONS, default_output_name, is_video_path};
 pub use plan::Plan;
+pub(crate) use validate::engine_output_size;
 
 /// Shared, cloneable cancellation flag: set once, seen by every thread of a job.
 #[derive(Clone, Debug, Default)]
