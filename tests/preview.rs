@@ -373,3 +373,39 @@ fn spectrograms_overview_viewport_and_no_audio() {
         other => panic!("expected no audio, got {other:?}"),
     }
 }
+
+/// The processing pipeline reports each finished chunk's last frame as a small JPEG, on both
+/// the ffmpeg path (Lanczos) and the pipe path (a frame engine).
+#[test]
+fn running_job_emits_thumbnails_that_decode() {
+    use reframe::protocol::Event;
+    let env = TestEnv::new();
+    let clip = make_plain(&env.path("clip.mp4"), Clip::secs(6.0));
+    for engine in ["lanczos", "identity"] {
+        let out = env.path(format!("out-{engine}.mp4"));
+        let args = common::run_args(&clip, &out, 1.0, &["--engine", engine]);
+        let mut run = env.spawn_json_with(args, |cmd| {
+            cmd.env("REFRAME_TEST_ENGINES", "1");
+        });
+        let event = run.wait_for("a thumbnail", Duration::from_secs(120), |e| {
+            matches!(e, Event::Thumbnail { .. })
+        });
+        let Event::Thumbnail { path, .. } = event else {
+            unreachable!()
+        };
+        // Read at once: the session folder goes when the job is done.
+        let jpeg = fs::read(&path).unwrap();
+        let image = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg)
+            .unwrap_or_else(|e| panic!("{engine}: the thumbnail is not a JPEG: {e}"));
+        assert_eq!((image.width(), image.height()), (320, 240), "{engine}");
+        let finished = run.finish(Duration::from_secs(120));
+        finished.assert_success();
+        let thumbnails = finished
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Thumbnail { .. }))
+            .count();
+        let chunks = common::chunk_done_indices(&finished.events).len();
+        assert_eq!(thumbnails, chunks, "{engine}: one thumbnail per chunk");
+    }
+}

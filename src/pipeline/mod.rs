@@ -7,6 +7,7 @@
 mod output;
 mod package;
 pub mod plan;
+mod thumbnail;
 mod upscale;
 mod validate;
 mod verify;
@@ -130,6 +131,13 @@ impl Reporter {
             frames_total,
             fps,
             eta_secs,
+        });
+    }
+    pub(crate) fn thumbnail(&self, chunk: usize, path: PathBuf) {
+        self.send(Event::Thumbnail {
+            job: self.job,
+            chunk,
+            path,
         });
     }
     pub(crate) fn chunk_done(&self, index: usize, chunks_done: usize, chunks_total: usize) {
