@@ -294,17 +294,7 @@ fn encode_chunk(
         .collect();
     let thumbnail = match (job.engine.kind, mkvmerge) {
         (EngineKind::FfmpegScale { flags }, _) => {
-            let raw_thumb = chunks_dir.join(format!("{:05}.thumb.part.rgb", chunk.index));
-            encode_in_ffmpeg(
-                ctx,
-                job,
-                chunk,
-                flags,
-                &parts,
-                &raw_thumb,
-                should_stop,
-                report,
-            )?
+            encode_in_ffmpeg(ctx, job, chunk, flags, &parts, should_stop, report)?
         }
         (EngineKind::Frames, Some(mkvmerge)) => {
             let raw_parts: Vec<PathBuf> = (0..job.targets.len())
@@ -473,7 +463,6 @@ fn encode_in_ffmpeg(
     chunk: &Chunk,
     flags: &str,
     parts: &[PathBuf],
-    raw_thumb: &Path,
     should_stop: &(dyn Fn() -> bool + Sync),
     report: &dyn Fn(u64),
 ) -> Result<Option<Vec<u8>>, Stop> {
@@ -489,24 +478,31 @@ fn encode_in_ffmpeg(
         None,
     );
     // One more output: the chunk's last frame, small (see `thumbnail`).
+    // Beside the chunk's parts; a `.part` name, so a stopped run's leftover is swept.
+    let raw_thumb = parts
+        .first()
+        .map(|p| p.with_file_name(format!("{:05}.thumb.part.rgb", chunk.index)));
     let thumb_size = sizes
         .first()
         .map(|&(w, h)| thumbnail::thumbnail_size(w, h))
-        .filter(|_| chunk.frame_count > 0);
+        .filter(|_| chunk.frame_count > 0 && raw_thumb.is_some());
     let graph = match thumb_size {
         Some(size) => thumbnail::graph_with_thumbnail(&graph, chunk.frame_count - 1, size),
         None => graph,
     };
     cmd.args(["-filter_complex", &graph]);
     cmd.args(output_args(job, chunk, parts));
-    if thumb_size.is_some() {
+    if let (Some(_), Some(raw)) = (thumb_size, &raw_thumb) {
         cmd.args(["-map", "[thumb]", "-frames:v", "1", "-f", "rawvideo"]);
-        cmd.arg(file_arg(raw_thumb));
+        cmd.arg(file_arg(raw));
     }
     cmd.stdout(Stdio::piped());
     let child = process::spawn(cmd, &format!("chunk-{}", chunk.index))?;
     supervise(child, should_stop, report)?;
-    Ok(thumb_size.and_then(|size| thumbnail::jpeg_from_raw_file(raw_thumb, size)))
+    Ok(match (thumb_size, raw_thumb) {
+        (Some(size), Some(raw)) => thumbnail::jpeg_from_raw_file(&raw, size),
+        _ => None,
+    })
 }
 
 /// Wait for an ffmpeg that reports `-progress` on stdout, forwarding its frame count and
