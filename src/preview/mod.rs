@@ -8,7 +8,7 @@
 //! never takes the window down.
 //!
 //! * [`client`]: the GUI side: request ids, supersession per kind, timeouts, kill and respawn.
-//! * [`worker`]: the child: a frame lane and an audio lane running concurrently, each with
+//! * [`worker`]: the child: one lane per kind of request running concurrently, each with
 //!   warm caches (probe + frame list per input, a running decoder for frame stepping, engine
 //!   instances, the current input's [`crate::spectrum::AudioCache`]).
 //! * [`decode`]: frame extraction with ffmpeg (before = the decoded frame, after = the engine's
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{PreviewClient, PreviewTimeouts};
+pub use client::{PreviewClient, PreviewTimeouts, preview_worker_command};
 
 use crate::spectrum::Spectrogram;
 

@@ -1,17 +1,17 @@
 //! `reframe worker preview`: the preview child process. Reads [`WorkerRequest`]s on stdin and
 //! answers each request id with replies on stdout ([`super::wire`]); logs go to stderr.
 //!
-//! Two lanes run side by side, so a long audio decode never delays a frame: the frame lane
-//! (frame previews, with [`FramePreviewer`]'s caches) and the audio lane (overview and
-//! spectrogram requests, with the current input's [`AudioCache`]). A new request of a kind
-//! cancels the previous one of that kind at once (the client also sends `cancel`); a cancelled
-//! request answers `cancelled`, so the client knows the lane is free. The worker exits when its
+//! One lane (thread) per kind runs side by side, so a long audio decode never delays a frame or
+//! a zoom: frames (with [`FramePreviewer`]'s caches), overviews and viewports (each with the
+//! current input's [`AudioCache`]). A new request of a kind cancels the previous one of that
+//! kind at once (the client also sends `cancel`); a cancelled request answers `cancelled` —
+//! at once if it was still queued — so the client knows the lane is free. The worker exits when its
 //! stdin closes; its ffmpeg children die with it (parent-death signal).
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -32,10 +32,17 @@ struct Job {
     id: u64,
     request: PreviewRequest,
     cancel: Arc<AtomicBool>,
+    state: Arc<AtomicU8>,
 }
 
-/// Cancel flags of requests not finished yet, by id.
-type Outstanding = Arc<Mutex<HashMap<u64, Arc<AtomicBool>>>>;
+/// [`Job::state`]: waiting in its lane's queue, running, or cancelled before it started (then
+/// `cancelled` was already sent and the lane skips it).
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const DROPPED: u8 = 2;
+
+/// Cancel flags and states of requests not finished yet, by id.
+type Outstanding = Arc<Mutex<HashMap<u64, (Arc<AtomicBool>, Arc<AtomicU8>)>>>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -65,14 +72,21 @@ pub fn run(tools: Tools) -> anyhow::Result<()> {
             finish(&out, &outstanding, job.id, reply);
         }
     })?;
-    let audio_lane = spawn_lane("preview-audio", {
+    // Overviews and viewports in lanes of their own: a long overview decode never holds up a
+    // zoom, and a superseded viewport queued behind an overview is answered at once.
+    let audio_lane = |name: &str| {
         let (out, outstanding) = (out_tx.clone(), Arc::clone(&outstanding));
-        let mut audio = AudioLane { tools, cache: None };
-        move |job: Job| {
+        let mut audio = AudioLane {
+            tools: tools.clone(),
+            cache: None,
+        };
+        spawn_lane(name, move |job: Job| {
             let reply = audio.run(&job, &out);
             finish(&out, &outstanding, job.id, reply);
-        }
-    })?;
+        })
+    };
+    let overview_lane = audio_lane("preview-overview")?;
+    let spectrogram_lane = audio_lane("preview-spectrogram")?;
 
     let mut latest: [Option<u64>; 3] = [None; 3];
     let stdin = std::io::stdin();
@@ -99,45 +113,55 @@ pub fn run(tools: Tools) -> anyhow::Result<()> {
             WorkerRequest::Preview { id, request } => {
                 let kind = request.kind();
                 let cancel = Arc::new(AtomicBool::new(false));
-                {
-                    let mut outstanding = lock(&outstanding);
-                    // The previous request of this kind is stale now.
-                    if let Some(previous) = latest[kind.index()]
-                        && let Some(flag) = outstanding.get(&previous)
-                    {
-                        flag.store(true, Ordering::SeqCst);
-                    }
-                    outstanding.insert(id, Arc::clone(&cancel));
+                let state = Arc::new(AtomicU8::new(QUEUED));
+                // The previous request of this kind is stale now.
+                if let Some(previous) = latest[kind.index()] {
+                    cancel_request(&outstanding, &out_tx, previous);
                 }
+                lock(&outstanding).insert(id, (Arc::clone(&cancel), Arc::clone(&state)));
                 latest[kind.index()] = Some(id);
                 let lane = match kind {
                     RequestKind::Frame => &frame_lane,
-                    RequestKind::Overview | RequestKind::Spectrogram => &audio_lane,
+                    RequestKind::Overview => &overview_lane,
+                    RequestKind::Spectrogram => &spectrogram_lane,
                 };
                 let _ = lane.send(Job {
                     id,
                     request,
                     cancel,
+                    state,
                 });
             }
-            WorkerRequest::Cancel { id } => {
-                if let Some(flag) = lock(&outstanding).get(&id) {
-                    flag.store(true, Ordering::SeqCst);
-                }
-            }
+            WorkerRequest::Cancel { id } => cancel_request(&outstanding, &out_tx, id),
             WorkerRequest::Shutdown => break,
         }
     }
-    for flag in lock(&outstanding).values() {
+    for (flag, _) in lock(&outstanding).values() {
         flag.store(true, Ordering::SeqCst);
     }
     drop(out_tx);
     // Lanes stop at their next cancellation check; an engine call in progress is not waited
     // for: returning ends the process, and the parent-death signal ends its ffmpeg children.
-    drop(frame_lane);
-    drop(audio_lane);
+    drop((frame_lane, overview_lane, spectrogram_lane));
     let _ = writer;
     Ok(())
+}
+
+/// Stops request `id`: one still queued is answered `cancelled` now (its lane will skip it);
+/// a running one is told through its flag and answers when it stops.
+fn cancel_request(outstanding: &Outstanding, out: &Sender<Outgoing>, id: u64) {
+    let mut outstanding = lock(outstanding);
+    let Some((flag, state)) = outstanding.get(&id) else {
+        return;
+    };
+    flag.store(true, Ordering::SeqCst);
+    if state
+        .compare_exchange(QUEUED, DROPPED, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
+        outstanding.remove(&id);
+        let _ = out.send(cancelled(id));
+    }
 }
 
 fn write_replies(replies: &Receiver<Outgoing>) {
@@ -164,7 +188,14 @@ fn spawn_lane(
         .name(name.into())
         .spawn(move || {
             for job in rx {
-                handle(job);
+                // Cancelled while queued: already answered.
+                if job
+                    .state
+                    .compare_exchange(QUEUED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    handle(job);
+                }
             }
         })
         .with_context(|| format!("cannot start the {name} thread"))?;
