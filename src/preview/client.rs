@@ -430,31 +430,35 @@ impl Manager {
             log::debug!("preview worker did not stop a stale request within {CANCEL_GRACE:?}");
             restart = true;
         }
+        let mut timed_out = Vec::new();
         for kind in RequestKind::ALL {
             let Some(pending) = &self.current[kind.index()] else {
                 continue;
             };
             if now >= pending.deadline {
-                let id = pending.id;
                 let limit = self.timeouts.for_request(&pending.request);
+                timed_out.push((pending.id, kind, limit));
                 self.current[kind.index()] = None;
                 restart = true;
-                self.reply(
-                    id,
-                    kind,
-                    PreviewReply::Error {
-                        message: format!(
-                            "the preview took longer than {} s and was stopped",
-                            limit.as_secs_f64()
-                        ),
-                    },
-                );
             }
         }
         if !restart {
             return;
         }
+        // Gone before anyone hears of the timeout.
         self.kill_worker();
+        for (id, kind, limit) in timed_out {
+            self.reply(
+                id,
+                kind,
+                PreviewReply::Error {
+                    message: format!(
+                        "the preview took longer than {} s and was stopped",
+                        limit.as_secs_f64()
+                    ),
+                },
+            );
+        }
         // The requests still current were not at fault: send them to a fresh worker.
         let resend: Vec<(u64, PreviewRequest)> = self
             .current
