@@ -169,9 +169,9 @@ pub fn write_message(
     header: &WorkerReply,
     parts: &[&[u8]],
 ) -> io::Result<()> {
-    let line = serde_json::to_string(header).map_err(io::Error::other)?;
+    let mut line = serde_json::to_string(header).map_err(io::Error::other)?;
+    line.push('\n');
     out.write_all(line.as_bytes())?;
-    out.write_all(b"\n")?;
     for part in parts {
         out.write_all(part)?;
     }

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -165,14 +166,19 @@ fn cancel_request(outstanding: &Outstanding, out: &Sender<Outgoing>, id: u64) {
 }
 
 fn write_replies(replies: &Receiver<Outgoing>) {
-    let stdout = std::io::stdout();
+    // Straight to fd 1, not through std's line-buffered stdout, which would scan every
+    // multi-megabyte payload for newlines.
+    let mut out: Box<dyn Write> = match std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+    {
+        Ok(file) => Box::new(file),
+        Err(_) => Box::new(std::io::stdout()),
+    };
     for (header, parts) in replies {
         let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        let mut out = stdout.lock();
-        if wire::write_message(&mut out, &header, &parts)
-            .and_then(|()| out.flush())
-            .is_err()
-        {
+        if wire::write_message(&mut out, &header, &parts).is_err() {
             // The client is gone.
             break;
         }
