@@ -11,6 +11,7 @@ pub mod media;
 pub mod neural;
 pub mod pipeline;
 pub mod presets;
+pub mod preview;
 pub mod protocol;
 pub mod session;
 pub mod spectrum;

@@ -3,7 +3,9 @@
 //!
 //! This module is the single definition of that wire format. Every message is one line of JSON
 //! with a `type` tag; logs never go to stdout. Bump [`PROTOCOL_VERSION`] on any incompatible
-//! change: a GUI and a worker of different versions refuse each other at `hello`.
+//! change: a GUI and a worker of different versions refuse each other at `hello`. A new event
+//! type alone is compatible (readers turn a line they cannot parse into a log line, as the
+//! supervisor does); changing or removing a field is not.
 
 use std::path::PathBuf;
 
@@ -117,6 +119,13 @@ pub enum Event {
         chunks_done: usize,
         chunks_total: usize,
     },
+    /// A small JPEG of the last frame of chunk `chunk`, just finished (the session's
+    /// `thumbnail.jpg`, replaced atomically by each later chunk).
+    Thumbnail {
+        job: JobId,
+        chunk: usize,
+        path: PathBuf,
+    },
     JobFinished {
         job: JobId,
         output: PathBuf,
@@ -171,6 +180,15 @@ mod tests {
         assert_eq!(
             e.to_line(),
             r#"{"type":"step-changed","job":1,"step":"package","status":"in-progress"}"#
+        );
+        let e = Event::Thumbnail {
+            job: 4,
+            chunk: 2,
+            path: "/c/sessions/0123456789ab/thumbnail.jpg".into(),
+        };
+        assert_eq!(
+            e.to_line(),
+            r#"{"type":"thumbnail","job":4,"chunk":2,"path":"/c/sessions/0123456789ab/thumbnail.jpg"}"#
         );
         let e = Event::JobFailed {
             job: 2,

@@ -1,4 +1,5 @@
-//! `reframe worker process`: the processing worker child of the window. Reads
+//! `reframe worker process`: the processing worker child of the window (and `reframe worker
+//! preview`, the preview worker, whose loop lives in [`reframe::preview::worker`]). Reads
 //! [`Request`]s on stdin, runs one job at a time, writes [`Event`]s on stdout (one JSON
 //! object per line; logs go to stderr). Exits when its stdin closes, so a window that dies
 //! takes its worker with it, and the job's session stays resumable.
@@ -25,6 +26,8 @@ pub struct Args {
 enum Role {
     /// Run jobs sent on stdin.
     Process,
+    /// Answer frame and spectrogram preview requests sent on stdin.
+    Preview,
 }
 
 enum Input {
@@ -33,7 +36,11 @@ enum Input {
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let Role::Process = args.role;
+    if let Role::Preview = args.role {
+        let tools = Tools::locate()?;
+        reframe::preview::worker::run(tools)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let (events_tx, events_rx) = unbounded::<Event>();
     let writer = std::thread::Builder::new()
         .name("worker-stdout".into())

@@ -699,7 +699,8 @@ impl App {
         let mut log = None;
         let mut save = false;
         match event {
-            Event::Hello { .. } => {}
+            // The live thumbnail is shown by the queue panel (gui branch).
+            Event::Hello { .. } | Event::Thumbnail { .. } => {}
             Event::JobStarted {
                 job,
                 output,

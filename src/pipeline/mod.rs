@@ -7,6 +7,7 @@
 mod output;
 mod package;
 pub mod plan;
+mod thumbnail;
 mod upscale;
 mod validate;
 mod verify;
@@ -26,6 +27,7 @@ use crate::session::{Session, SessionStore};
 
 pub use output::{VIDEO_EXTENSIONS, default_output_name, is_video_path};
 pub use plan::Plan;
+pub(crate) use validate::engine_output_size;
 
 /// Shared, cloneable cancellation flag: set once, seen by every thread of a job.
 #[derive(Clone, Debug, Default)]
@@ -129,6 +131,13 @@ impl Reporter {
             frames_total,
             fps,
             eta_secs,
+        });
+    }
+    pub(crate) fn thumbnail(&self, chunk: usize, path: PathBuf) {
+        self.send(Event::Thumbnail {
+            job: self.job,
+            chunk,
+            path,
         });
     }
     pub(crate) fn chunk_done(&self, index: usize, chunks_done: usize, chunks_total: usize) {

@@ -23,6 +23,7 @@ use anyhow::{Context as _, anyhow, bail};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 
 use super::plan::Chunk;
+use super::thumbnail;
 use super::validate::{Job, SPACE_MARGIN_BYTES, estimated_output_bytes};
 use super::{Context, Reporter, Stop};
 use crate::engine::{EngineKind, Frame, Upscaler};
@@ -47,9 +48,19 @@ pub(crate) fn chunk_file(chunks_dir: &Path, rendition: usize, index: usize) -> P
 }
 
 enum Msg {
-    Frames { chunk: usize, frames: u64 },
-    Done { chunk: usize },
-    Failed { chunk: usize, error: anyhow::Error },
+    Frames {
+        chunk: usize,
+        frames: u64,
+    },
+    /// `thumbnail`: JPEG bytes of the chunk's last frame, small.
+    Done {
+        chunk: usize,
+        thumbnail: Option<Vec<u8>>,
+    },
+    Failed {
+        chunk: usize,
+        error: anyhow::Error,
+    },
 }
 
 pub(crate) fn run(
@@ -125,8 +136,11 @@ pub(crate) fn run(
                                 )
                             });
                         match result {
-                            Ok(()) => {
-                                let _ = tx.send(Msg::Done { chunk: index });
+                            Ok(thumbnail) => {
+                                let _ = tx.send(Msg::Done {
+                                    chunk: index,
+                                    thumbnail,
+                                });
                             }
                             Err(Stop::Cancelled) => return,
                             Err(Stop::Failed(error)) => {
@@ -159,18 +173,30 @@ pub(crate) fn run(
                 Some(Msg::Frames { chunk, frames }) => {
                     in_flight.insert(chunk, frames);
                 }
-                Some(Msg::Done { chunk }) => {
+                Some(Msg::Done { chunk, thumbnail }) => {
                     in_flight.remove(&chunk);
                     frames_done_now += plan.chunks[chunk].frame_count as u64;
                     progress.mark_chunk_done(chunk);
                     let done = frames_done_before + frames_done_now;
                     progress.set_step_progress(Step::Upscale, percent(done, frames_total));
                     match session.save_progress(progress) {
-                        Ok(()) => reporter.chunk_done(
-                            chunk,
-                            progress.completed_chunks.len(),
-                            plan.chunks.len(),
-                        ),
+                        Ok(()) => {
+                            reporter.chunk_done(
+                                chunk,
+                                progress.completed_chunks.len(),
+                                plan.chunks.len(),
+                            );
+                            if let Some(jpeg) = thumbnail {
+                                let path = session.dir().join(thumbnail::THUMBNAIL_FILE);
+                                match fsutil::write_atomic(&path, &jpeg) {
+                                    Ok(()) => reporter.thumbnail(chunk, path),
+                                    Err(e) => log::warn!(
+                                        "cannot write the thumbnail ({e}): {}",
+                                        path.display()
+                                    ),
+                                }
+                            }
+                        }
                         Err(e) => {
                             // Not recorded, so not done: a resumed run encodes it again.
                             progress.completed_chunks.remove(&chunk);
@@ -262,19 +288,20 @@ fn encode_chunk(
     mkvmerge: Option<&Path>,
     should_stop: &(dyn Fn() -> bool + Sync),
     report: &dyn Fn(u64),
-) -> Result<(), Stop> {
+) -> Result<Option<Vec<u8>>, Stop> {
     let parts: Vec<PathBuf> = (0..job.targets.len())
         .map(|r| chunks_dir.join(format!("r{r}_{:05}.part.mkv", chunk.index)))
         .collect();
-    match (job.engine.kind, mkvmerge) {
+    let thumbnail = match (job.engine.kind, mkvmerge) {
         (EngineKind::FfmpegScale { flags }, _) => {
-            encode_in_ffmpeg(ctx, job, chunk, flags, &parts, should_stop, report)?;
+            encode_in_ffmpeg(ctx, job, chunk, flags, &parts, should_stop, report)?
         }
         (EngineKind::Frames, Some(mkvmerge)) => {
             let raw_parts: Vec<PathBuf> = (0..job.targets.len())
                 .map(|r| chunks_dir.join(format!("r{r}_{:05}.raw.part.mkv", chunk.index)))
                 .collect();
-            encode_through_engine(ctx, job, chunk, &raw_parts, should_stop, report)?;
+            let thumbnail =
+                encode_through_engine(ctx, job, chunk, &raw_parts, should_stop, report)?;
             let stamps = chunks_dir.join(format!("{:05}.timestamps.part.txt", chunk.index));
             write_timestamps(&stamps, job.plan().chunk_frame_times(chunk))?;
             for (raw, part) in raw_parts.iter().zip(&parts) {
@@ -282,11 +309,12 @@ fn encode_chunk(
                 let _ = std::fs::remove_file(raw);
             }
             let _ = std::fs::remove_file(&stamps);
+            thumbnail
         }
         (EngineKind::Frames, None) => {
             return Err(Stop::Failed(anyhow!("mkvmerge is needed for this engine")));
         }
-    }
+    };
     let expected = job.plan().chunk_frame_times(chunk);
     for (r, part) in parts.iter().enumerate() {
         let written = frame_times(&ctx.tools, part, 0)?;
@@ -308,7 +336,7 @@ fn encode_chunk(
     }
     crate::fsutil::sync_dir(chunks_dir)
         .with_context(|| format!("cannot flush {} to disk", chunks_dir.display()))?;
-    Ok(())
+    Ok(thumbnail)
 }
 
 /// A chunk holds exactly the planned frames: same count, and its first and last frames at the
@@ -437,7 +465,7 @@ fn encode_in_ffmpeg(
     parts: &[PathBuf],
     should_stop: &(dyn Fn() -> bool + Sync),
     report: &dyn Fn(u64),
-) -> Result<(), Stop> {
+) -> Result<Option<Vec<u8>>, Stop> {
     let mut cmd = Command::new(&ctx.tools.ffmpeg);
     cmd.args(FFMPEG_COMMON).args(PROGRESS_ON_STDOUT);
     cmd.args(input_args(job, chunk));
@@ -449,11 +477,32 @@ fn encode_in_ffmpeg(
         flags,
         None,
     );
+    // One more output: the chunk's last frame, small (see `thumbnail`).
+    // Beside the chunk's parts; a `.part` name, so a stopped run's leftover is swept.
+    let raw_thumb = parts
+        .first()
+        .map(|p| p.with_file_name(format!("{:05}.thumb.part.rgb", chunk.index)));
+    let thumb_size = sizes
+        .first()
+        .map(|&(w, h)| thumbnail::thumbnail_size(w, h))
+        .filter(|_| chunk.frame_count > 0 && raw_thumb.is_some());
+    let graph = match thumb_size {
+        Some(size) => thumbnail::graph_with_thumbnail(&graph, chunk.frame_count - 1, size),
+        None => graph,
+    };
     cmd.args(["-filter_complex", &graph]);
     cmd.args(output_args(job, chunk, parts));
+    if let (Some(_), Some(raw)) = (thumb_size, &raw_thumb) {
+        cmd.args(["-map", "[thumb]", "-frames:v", "1", "-f", "rawvideo"]);
+        cmd.arg(file_arg(raw));
+    }
     cmd.stdout(Stdio::piped());
     let child = process::spawn(cmd, &format!("chunk-{}", chunk.index))?;
-    supervise(child, should_stop, report)
+    supervise(child, should_stop, report)?;
+    Ok(match (thumb_size, raw_thumb) {
+        (Some(size), Some(raw)) => thumbnail::jpeg_from_raw_file(&raw, size),
+        _ => None,
+    })
 }
 
 /// Wait for an ffmpeg that reports `-progress` on stdout, forwarding its frame count and
@@ -515,7 +564,7 @@ fn encode_through_engine(
     raw_parts: &[PathBuf],
     should_stop: &(dyn Fn() -> bool + Sync),
     report: &dyn Fn(u64),
-) -> Result<(), Stop> {
+) -> Result<Option<Vec<u8>>, Stop> {
     let mut engine: Box<dyn Upscaler> = job
         .engine
         .instantiate()
@@ -586,6 +635,8 @@ fn encode_through_engine(
     let frame_len = Frame::yuv420p_len(src_w, src_h);
     let (frames_tx, frames_rx) = bounded::<Frame>(PIPE_QUEUE_FRAMES);
     let (out_tx, out_rx) = bounded::<Frame>(PIPE_QUEUE_FRAMES);
+    let mut thumb: Option<(u32, u32, Vec<u8>)> = None;
+    let last_frame = (chunk.frame_count as u64).saturating_sub(1);
     let result = std::thread::scope(|scope| -> Result<(), Stop> {
         let reader = std::thread::Builder::new()
             .name(format!("decode-reader-{}", chunk.index))
@@ -597,7 +648,15 @@ fn encode_through_engine(
             .name(format!("encode-writer-{}", chunk.index))
             .spawn_scoped(scope, move || write_frames(encoder_in, &out_rx))
             .context("cannot start the encoder writer thread")?;
-        let processed = run_engine(engine.as_mut(), &frames_rx, out_tx, should_stop, report);
+        let mut at_last = |frame: &Frame| thumb = thumbnail::thumbnail_from_yuv420p(frame);
+        let processed = run_engine(
+            engine.as_mut(),
+            &frames_rx,
+            out_tx,
+            should_stop,
+            report,
+            (last_frame, &mut at_last),
+        );
         drop(frames_rx);
         let read = reader
             .join()
@@ -635,7 +694,8 @@ fn encode_through_engine(
         let _ = decoder.kill();
         let _ = encoder.kill();
     }
-    result
+    result?;
+    Ok(thumb.and_then(|(w, h, rgb)| thumbnail::encode_jpeg(w, h, &rgb)))
 }
 
 fn run_engine(
@@ -644,6 +704,7 @@ fn run_engine(
     out: Sender<Frame>,
     should_stop: &(dyn Fn() -> bool + Sync),
     report: &dyn Fn(u64),
+    (last_frame, at_last): (u64, &mut dyn FnMut(&Frame)),
 ) -> Result<u64, Stop> {
     let mut count = 0u64;
     loop {
@@ -655,6 +716,9 @@ fn run_engine(
                 let upscaled = engine
                     .process(&frame)
                     .map_err(|e| Stop::Failed(e.context("the engine failed")))?;
+                if count == last_frame {
+                    at_last(&upscaled);
+                }
                 if out.send(upscaled).is_err() {
                     // The encoder is gone; its exit status says why.
                     return Ok(count);

@@ -134,7 +134,7 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
 }
 
 /// The size the engine makes of a `src` frame: `scale ×`, or fitted to `height`; even sizes.
-fn engine_output_size(
+pub(crate) fn engine_output_size(
     (src_w, src_h): (u32, u32),
     scale: Option<f64>,
     height: Option<u32>,
