@@ -10,6 +10,8 @@ pub mod gui;
 pub mod media;
 pub mod pipeline;
 pub mod presets;
+pub mod preview;
 pub mod protocol;
 pub mod session;
+pub mod spectrum;
 pub mod supervisor;

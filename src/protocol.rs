@@ -131,6 +131,12 @@ pub enum Event {
     JobCancelled {
         job: JobId,
     },
+    /// A small image (JPEG or PNG) of the latest finished chunk's last frame, in the session
+    /// folder; each one replaces the previous.
+    Thumbnail {
+        job: JobId,
+        path: PathBuf,
+    },
 }
 
 impl Event {

@@ -446,7 +446,7 @@ fn print_human(rx: &Receiver<Event>, inputs: &JobInputs) {
                     input_of(inputs, job).display()
                 );
             }
-            Event::Hello { .. } | Event::ChunkDone { .. } => {}
+            Event::Hello { .. } | Event::ChunkDone { .. } | Event::Thumbnail { .. } => {}
         }
     }
 }
