@@ -136,12 +136,21 @@ fn shortcuts_ui(ui: &mut Ui) {
 /// A message in the middle of `rect` (a label, so that screen readers and tests find it).
 fn centered_message(ui: &mut Ui, rect: Rect, text: &str, color: Color32) {
     let line = Rect::from_center_size(rect.center(), vec2(rect.width() - 16.0, 40.0));
-    ui.put(
+    overlay_label(
+        ui,
         line,
         egui::Label::new(RichText::new(text).size(14.0).color(color))
             .selectable(false)
             .wrap(),
     );
+}
+
+/// A label placed over what is already drawn, without taking room in the layout.
+fn overlay_label(ui: &mut Ui, rect: Rect, label: egui::Label) {
+    let mut child = ui.new_child(egui::UiBuilder::new().max_rect(rect).layout(
+        egui::Layout::centered_and_justified(egui::Direction::TopDown),
+    ));
+    child.add(label);
 }
 
 /// Sum of this frame's wheel movement (in points) while the pointer is over `rect`, with the
@@ -453,7 +462,8 @@ fn spectrum_ui(
             let strip =
                 Rect::from_min_max(plot.left_bottom() - vec2(0.0, 26.0), plot.right_bottom());
             plot_painter.rect_filled(strip, 0.0, Color32::from_black_alpha(170));
-            ui.put(
+            overlay_label(
+                ui,
                 strip,
                 egui::Label::new(RichText::new(error).color(RED))
                     .selectable(false)
