@@ -353,6 +353,12 @@ fn a_stale_answer_is_dropped_and_the_current_one_shown() {
     );
     let error = harness.state().preview_frame_error().unwrap_or_default();
     assert!(error.contains("timed out"), "{error:?}");
+    // "Try again" asks for the same frame once more.
+    harness.get_by_label("⟲ Try again").click();
+    harness.run_steps(2);
+    let (fourth, index, _) = fake.last_frame().unwrap();
+    assert!(fourth > third && index == 2);
+    assert!(harness.state().preview_frame_error().is_none());
 }
 
 #[test]

@@ -530,6 +530,11 @@ impl App {
                 self.ctx.request_repaint();
             }
             Command::ToggleDetails => self.details_open = !self.details_open,
+            Command::RetryPreview => {
+                let now = self.ctx.input(|input| input.time);
+                self.preview.retry(now);
+                self.ctx.request_repaint();
+            }
         }
     }
 

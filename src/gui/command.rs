@@ -61,6 +61,8 @@ pub enum Command {
     SetFrameView(FrameView),
     /// The spectrogram's time window (zoom and pan).
     SetSpectrumWindow(TimeWindow),
+    /// Asks the preview worker again for what failed.
+    RetryPreview,
     /// Shows or hides the selected job's details above the preview.
     ToggleDetails,
 }

@@ -331,6 +331,8 @@ pub struct PreviewPanel {
     pub overview: Option<SpecTexture>,
     detail_request: Option<(u64, TimeWindow)>,
     pub detail: Option<SpecTexture>,
+    /// A window request is out and not answered.
+    detail_waiting: bool,
     pub spectrum_error: Option<String>,
     /// Pixel size of the spectrogram area, for sizing window requests.
     pub spectrum_px: [u32; 2],
@@ -359,6 +361,7 @@ impl PreviewPanel {
             overview: None,
             detail_request: None,
             detail: None,
+            detail_waiting: false,
             spectrum_error: None,
             spectrum_px: [0, 0],
             layout: PreviewLayout::default(),
@@ -379,9 +382,11 @@ impl PreviewPanel {
 
     /// True while a spectrogram (overview or window) has been asked for and not answered.
     pub fn spectrum_pending(&self) -> bool {
-        self.detail_request.is_some_and(|_| self.detail.is_none())
+        self.detail_waiting
             || self.window_changed_at.is_some()
-            || self.overview_request.is_some() && self.overview.is_none()
+            || self.overview_request.is_some()
+                && self.overview.is_none()
+                && self.spectrum_error.is_none()
     }
 
     /// Moves the cursor; `immediate` asks at once, else once the cursor rests.
@@ -405,9 +410,25 @@ impl PreviewPanel {
             self.window_changed_at = None;
             self.detail_request = None;
             self.detail = None;
+            self.detail_waiting = false;
         } else {
             self.window = Some(window);
             self.window_changed_at = Some(now);
+        }
+    }
+
+    /// Asks again for what failed (a crashed worker is started afresh by the next request).
+    pub fn retry(&mut self, now: f64) {
+        if self.frame_error.take().is_some() {
+            self.frame_sent = None;
+        }
+        if self.spectrum_error.take().is_some() {
+            if self.overview.is_none() {
+                self.overview_request = None;
+            }
+            if self.detail_request.take().is_some() {
+                self.window_changed_at = Some(now - WINDOW_SETTLE_SECS);
+            }
         }
     }
 
@@ -495,6 +516,7 @@ impl PreviewPanel {
                             height,
                         });
                         self.detail_request = Some((id, window));
+                        self.detail_waiting = true;
                     }
                 }
             }
@@ -592,6 +614,7 @@ impl PreviewPanel {
                 }
             }
             PreviewReply::Spectrogram(spectrogram) if is_detail => {
+                self.detail_waiting = false;
                 match spec_texture(ctx, "preview-spectrogram", &spectrogram) {
                     Ok(texture) => {
                         self.detail = Some(texture);
@@ -608,6 +631,7 @@ impl PreviewPanel {
                 if is_detail {
                     // Asking again for the same window after an error needs a new change.
                     self.detail_request = self.detail_request.map(|(_, w)| (u64::MAX, w));
+                    self.detail_waiting = false;
                 }
                 self.spectrum_error = Some(message);
             }

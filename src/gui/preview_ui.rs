@@ -115,6 +115,14 @@ fn toolbar_ui(
         if preview.frame_pending() {
             ui.spinner();
         }
+        if (preview.frame_error.is_some() || preview.spectrum_error.is_some())
+            && ui
+                .small_button("⟲ Try again")
+                .on_hover_text("Ask the preview worker again for what failed")
+                .clicked()
+        {
+            commands.push(Command::RetryPreview);
+        }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             ui.label(RichText::new("⌨ Keys").weak())
                 .on_hover_ui(shortcuts_ui);
