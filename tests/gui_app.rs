@@ -65,6 +65,10 @@ impl Env {
             config_dir: Some(self.config_dir()),
             sessions_root: Some(self.sessions_root()),
             supervisor,
+            preview_worker: WorkerCommand::new(env!("CARGO_BIN_EXE_reframe"))
+                .arg("worker")
+                .arg("preview")
+                .env("REFRAME_CACHE_DIR", self.cache_dir()),
         }
     }
 

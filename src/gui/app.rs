@@ -10,10 +10,13 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::command::Command;
 use super::persist::Persister;
+use super::preview::{MediaFacts, PreviewPanel};
 use super::scan::{self, ResumeOffer, ScanContext, ScanResult};
+use super::source::PreviewSource;
 use super::state::{
     self, JobState, OutputSize, QUEUE_FILE, Queue, SETTINGS_FILE, UserSettings, engine_has_denoise,
 };
+use super::thumbs::Thumbnails;
 use super::{dialogs, panels};
 use crate::protocol::{Event, JobId, JobSpec, PROTOCOL_VERSION, ResumeMode, StepStatus};
 use crate::session::Settings;
@@ -32,6 +35,8 @@ pub struct AppConfig {
     /// Session store root; `None` is the store's default (`$REFRAME_CACHE_DIR`, …).
     pub sessions_root: Option<PathBuf>,
     pub supervisor: SupervisorConfig,
+    /// How to start the preview worker.
+    pub preview_worker: WorkerCommand,
 }
 
 impl AppConfig {
@@ -40,10 +45,13 @@ impl AppConfig {
         use anyhow::Context as _;
         let worker = WorkerCommand::processing_worker()
             .context("cannot find this program's own path to start its processing worker")?;
+        let exe = std::env::current_exe()
+            .context("cannot find this program's own path to start its preview worker")?;
         Ok(Self {
             config_dir: state::default_config_dir(),
             sessions_root: None,
             supervisor: SupervisorConfig::new(worker),
+            preview_worker: WorkerCommand::new(exe).arg("worker").arg("preview"),
         })
     }
 }
@@ -119,11 +127,30 @@ pub struct App {
     /// A one-line notice for the status bar (e.g. what a scan skipped).
     pub(super) notice: Option<String>,
     pub(super) save_preset_name: Option<String>,
+    /// The preview panel (frame, timeline, spectrogram) of the selected job.
+    pub(super) preview: PreviewPanel,
+    pub(super) thumbnails: Thumbnails,
+    /// The selected job's details are shown above the preview.
+    pub(super) details_open: bool,
 }
 
 impl App {
     /// Loads the saved state, looks for ffmpeg and queues `files` (command-line arguments).
     pub fn new(ctx: egui::Context, config: AppConfig, files: Vec<PathBuf>) -> Self {
+        let repaint_ctx = ctx.clone();
+        let client = crate::preview::PreviewClient::new(config.preview_worker.clone(), move || {
+            repaint_ctx.request_repaint();
+        });
+        Self::with_preview_source(ctx, config, files, Box::new(client))
+    }
+
+    /// [`App::new`] with previews answered by `source` (tests pass a fake).
+    pub fn with_preview_source(
+        ctx: egui::Context,
+        config: AppConfig,
+        files: Vec<PathBuf>,
+        source: Box<dyn PreviewSource>,
+    ) -> Self {
         ctx.options_mut(|options| options.theme_preference = egui::ThemePreference::System);
         ctx.set_fonts(fonts());
         let mut messages = Vec::new();
@@ -173,6 +200,9 @@ impl App {
             allow_close: false,
             notice: None,
             save_preset_name: None,
+            preview: PreviewPanel::new(source),
+            thumbnails: Thumbnails::new(),
+            details_open: false,
         };
         for message in messages {
             app.log(LogLevel::Warning, message);
@@ -222,6 +252,46 @@ impl App {
 
     pub fn selected(&self) -> Option<JobId> {
         self.selected
+    }
+
+    /// The timeline cursor (frame index).
+    pub fn preview_cursor(&self) -> u64 {
+        self.preview.cursor
+    }
+
+    /// What ffprobe said about the previewed file, once it has.
+    pub fn preview_facts(&self) -> Option<&MediaFacts> {
+        self.preview.facts()
+    }
+
+    /// Where the preview's parts were drawn last frame.
+    pub fn preview_layout(&self) -> &super::preview::PreviewLayout {
+        &self.preview.layout
+    }
+
+    /// The spectrogram's time window.
+    pub fn spectrum_window(&self) -> Option<super::preview::TimeWindow> {
+        self.preview.window
+    }
+
+    /// The before/after view (zoom, pan).
+    pub fn frame_view(&self) -> super::preview::FrameView {
+        self.preview.view
+    }
+
+    /// The frame index of the before/after images shown, if any.
+    pub fn shown_frame(&self) -> Option<u64> {
+        self.preview.frame.as_ref().map(|frame| frame.frame_index)
+    }
+
+    /// The message of the last failed frame preview, while it is the latest answer.
+    pub fn preview_frame_error(&self) -> Option<&str> {
+        self.preview.frame_error.as_deref()
+    }
+
+    /// The size of the live thumbnail shown for `job`, if any.
+    pub fn thumbnail_size(&self, job: JobId) -> Option<[usize; 2]> {
+        self.thumbnails.get(job).map(egui::TextureHandle::size)
     }
 
     /// Pid of the live processing worker, if any.
@@ -291,6 +361,23 @@ impl App {
         for command in self.shortcuts(ctx) {
             self.apply(command);
         }
+        for message in self.thumbnails.update(ctx) {
+            self.log(LogLevel::Warning, message);
+        }
+        let queue = &self.queue;
+        self.thumbnails.retain(|id| {
+            queue
+                .get(id)
+                .is_some_and(|job| job.state == JobState::Running)
+        });
+        let now = ctx.input(|input| input.time);
+        let selected = self.selected_job().map(|job| job.input.clone());
+        if let Some(wait_secs) = self
+            .preview
+            .update(ctx, now, selected.as_deref(), &self.settings)
+        {
+            ctx.request_repaint_after(std::time::Duration::from_secs_f64(wait_secs.max(0.001)));
+        }
         if ctx.input(|input| input.viewport().close_requested())
             && self.is_running()
             && !self.allow_close
@@ -325,7 +412,47 @@ impl App {
                 Command::StartQueue
             });
         }
+        if let Some(facts) = self.preview.facts() {
+            let cursor = self.preview.cursor;
+            let second = facts.frame_rate.round().max(1.0) as u64;
+            // Shift first: a plain-key match would also take the shifted key.
+            let keys = [
+                (
+                    egui::Modifiers::SHIFT,
+                    egui::Key::ArrowLeft,
+                    cursor.saturating_sub(second),
+                ),
+                (
+                    egui::Modifiers::SHIFT,
+                    egui::Key::ArrowRight,
+                    cursor + second,
+                ),
+                (
+                    egui::Modifiers::NONE,
+                    egui::Key::ArrowLeft,
+                    cursor.saturating_sub(1),
+                ),
+                (egui::Modifiers::NONE, egui::Key::ArrowRight, cursor + 1),
+                (egui::Modifiers::NONE, egui::Key::Home, 0),
+                (egui::Modifiers::NONE, egui::Key::End, facts.last_frame()),
+            ];
+            for (modifiers, key, frame_index) in keys {
+                if ctx.input_mut(|input| input.consume_key(modifiers, key)) {
+                    commands.push(Command::Seek {
+                        frame_index,
+                        immediate: true,
+                    });
+                }
+            }
+        }
         commands
+    }
+
+    /// The job whose file the preview shows: the selected one, else the first.
+    pub(super) fn selected_job(&self) -> Option<&super::state::Job> {
+        self.selected
+            .and_then(|id| self.queue.get(id))
+            .or_else(|| self.queue.jobs.first())
     }
 
     // ---- Commands --------------------------------------------------------------------------
@@ -385,6 +512,29 @@ impl App {
             }
             Command::KeepOpen => self.confirm_close = false,
             Command::SavePresetAs(name) => self.save_preset_as(&name),
+            Command::Seek {
+                frame_index,
+                immediate,
+            } => {
+                let now = self.ctx.input(|input| input.time);
+                self.preview.seek(frame_index, immediate, now);
+                self.ctx.request_repaint();
+            }
+            Command::SetSplit(fraction) => {
+                self.settings.preview_split = fraction.clamp(0.0, 1.0);
+            }
+            Command::SetFrameView(view) => self.preview.view = view,
+            Command::SetSpectrumWindow(window) => {
+                let now = self.ctx.input(|input| input.time);
+                self.preview.set_window(window, now);
+                self.ctx.request_repaint();
+            }
+            Command::ToggleDetails => self.details_open = !self.details_open,
+            Command::RetryPreview => {
+                let now = self.ctx.input(|input| input.time);
+                self.preview.retry(now);
+                self.ctx.request_repaint();
+            }
         }
     }
 
@@ -700,7 +850,7 @@ impl App {
         let mut save = false;
         match event {
             // The live thumbnail is shown by the queue panel (gui branch).
-            Event::Hello { .. } | Event::Thumbnail { .. } => {}
+            Event::Hello { .. } => {}
             Event::JobStarted {
                 job,
                 output,
@@ -818,6 +968,16 @@ impl App {
                         }
                     }
                     save = true;
+                }
+            }
+            Event::Thumbnail { job, path, .. } => {
+                if self.queue.get(job).is_some()
+                    && let Err(error) = self.thumbnails.load(&self.ctx, job, path)
+                {
+                    log = Some((
+                        LogLevel::Warning,
+                        format!("could not start reading a live thumbnail: {error}"),
+                    ));
                 }
             }
             Event::JobCancelled { job } => {
@@ -1119,6 +1279,7 @@ impl eframe::App for App {
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.supervisor.shutdown();
+        self.preview.shutdown();
         self.save_queue();
         self.save_settings();
         self.persister.flush();

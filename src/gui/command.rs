@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::preview::{FrameView, TimeWindow};
 use crate::protocol::JobId;
 
 #[must_use]
@@ -48,4 +49,20 @@ pub enum Command {
     KeepOpen,
     /// Saves the selected preset under a new user preset name.
     SavePresetAs(String),
+    /// Moves the timeline cursor; `immediate` asks for the frame at once (keys, clicks), else
+    /// once the cursor rests (dragging).
+    Seek {
+        frame_index: u64,
+        immediate: bool,
+    },
+    /// The before/after split line, as a fraction of the view's width (0 = all after).
+    SetSplit(f32),
+    /// Zoom and pan of the before/after view.
+    SetFrameView(FrameView),
+    /// The spectrogram's time window (zoom and pan).
+    SetSpectrumWindow(TimeWindow),
+    /// Asks the preview worker again for what failed.
+    RetryPreview,
+    /// Shows or hides the selected job's details above the preview.
+    ToggleDetails,
 }

@@ -6,7 +6,11 @@
 //! * `state` — what is remembered across restarts (settings, queue);
 //! * `command` — what the user asked for; `App::apply` carries it out;
 //! * `app` — the application: logic step, worker events, commands;
-//! * `panels`, `dialogs` — drawing;
+//! * `panels`, `dialogs`, `preview_ui` — drawing;
+//! * `preview` — the preview panel's state: file facts, timeline cursor, zoom, spectrogram
+//!   window, requests in flight and their textures;
+//! * `source` — the seam to the preview worker ([`PreviewSource`]);
+//! * `thumbs` — live thumbnails of running jobs;
 //! * `scan`, `persist` — background file discovery and atomic saves.
 
 mod app;
@@ -14,14 +18,23 @@ mod command;
 mod dialogs;
 mod panels;
 mod persist;
+mod preview;
+mod preview_ui;
 mod scan;
+mod source;
 mod state;
+mod thumbs;
 
 use std::path::PathBuf;
 
 pub use app::{App, AppConfig, LogLevel, LogLine};
 pub use command::Command;
+pub use preview::{
+    FRAME_SETTLE_SECS, FrameView, LayerKind, MediaFacts, PreviewLayout, ProbeState, TimeWindow,
+    WINDOW_SETTLE_SECS,
+};
 pub use scan::{ResumeOffer, VIDEO_EXTENSIONS};
+pub use source::PreviewSource;
 pub use state::{Job, JobState, OutputSize, Queue, StepProgress, UserSettings};
 
 /// Opens the window with `files` queued and runs until it is closed.

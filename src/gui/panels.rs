@@ -13,6 +13,8 @@ use crate::protocol::{Step, StepStatus};
 pub const GREEN: Color32 = Color32::from_rgb(0x3f, 0xa8, 0x5a);
 pub const RED: Color32 = Color32::from_rgb(0xd9, 0x4a, 0x45);
 pub const AMBER: Color32 = Color32::from_rgb(0xd8, 0x9b, 0x2b);
+/// Height of a running job's live thumbnail in the queue.
+const THUMBNAIL_HEIGHT: f32 = 72.0;
 
 pub fn main_ui(ui: &mut Ui, app: &mut App) -> Vec<Command> {
     let mut commands = Vec::new();
@@ -56,15 +58,19 @@ pub fn main_ui(ui: &mut Ui, app: &mut App) -> Vec<Command> {
         .resizable(false)
         .exact_size(290.0)
         .show(ui, |ui| settings_ui(ui, app, &mut commands));
-    egui::CentralPanel::default().show(ui, |ui| {
-        let selected = app
-            .selected
-            .and_then(|id| app.queue.get(id))
-            .or_else(|| app.queue.jobs.first());
-        match selected {
-            Some(job) => job_details_ui(ui, job, &app.settings, &mut commands),
-            None => empty_state_ui(ui, app, &mut commands),
+    egui::CentralPanel::default().show(ui, |ui| match app.selected_job().cloned() {
+        Some(job) => {
+            job_header_ui(ui, &job, app.details_open, &mut commands);
+            if app.details_open || job.error.is_some() {
+                egui::ScrollArea::vertical()
+                    .id_salt("job-details")
+                    .max_height(ui.available_height() * 0.45)
+                    .show(ui, |ui| job_details_ui(ui, &job, &app.settings));
+                ui.separator();
+            }
+            super::preview_ui::preview_ui(ui, app, &mut commands);
         }
+        None => empty_state_ui(ui, app, &mut commands),
     });
     drop_overlay_ui(ui.ctx());
     commands
@@ -265,6 +271,18 @@ fn job_row_ui(
                         || job.resume == crate::protocol::ResumeMode::Resume
                     {
                         mini_steps_ui(ui, job);
+                    }
+                    if job.state == JobState::Running
+                        && let Some(texture) = app.thumbnails.get(job.id)
+                    {
+                        ui.add_space(4.0);
+                        ui.add(
+                            egui::Image::new(texture)
+                                .max_height(THUMBNAIL_HEIGHT)
+                                .max_width(ui.available_width())
+                                .corner_radius(3.0)
+                                .alt_text(format!("Live thumbnail of {}", job.file_name())),
+                        );
                     }
                 });
         })
@@ -621,146 +639,152 @@ fn spec_summary(spec: &crate::protocol::JobSpec) -> String {
     )
 }
 
-fn job_details_ui(ui: &mut Ui, job: &Job, panel: &UserSettings, commands: &mut Vec<Command>) {
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            ui.add_space(4.0);
-            let (icon, color) = state_icon(job);
-            ui.horizontal(|ui| {
-                ui.label(RichText::new(icon).color(color).size(20.0));
-                ui.label(RichText::new(job.file_name()).size(20.0).strong());
-            });
-            ui.label(RichText::new(job_summary(job)).color(color));
-            ui.add_space(8.0);
-            egui::Grid::new("job-facts")
-                .num_columns(2)
-                .spacing([12.0, 6.0])
-                .show(ui, |ui| {
-                    ui.label(RichText::new("Input").weak());
-                    ui.add(egui::Label::new(job.input.display().to_string()).truncate());
-                    ui.end_row();
-                    ui.label(RichText::new("Output").weak());
-                    match &job.output {
-                        Some(output) => {
-                            ui.horizontal(|ui| {
-                                if ui.button("Show in folder").clicked() {
-                                    commands.push(Command::ShowInFolder(output.clone()));
-                                }
-                                ui.add(egui::Label::new(output.display().to_string()).truncate());
-                            });
-                        }
-                        None => {
-                            ui.label(RichText::new("decided when the job starts").weak());
-                        }
-                    }
-                    ui.end_row();
-                    ui.label(RichText::new("Settings").weak());
-                    match &job.spec {
-                        Some(spec) => {
-                            ui.label(spec_summary(spec));
-                        }
-                        None => {
-                            let spec = panel.job_spec(&job.input, job.resume);
-                            ui.label(format!("{} (from the panel)", spec_summary(&spec)));
-                        }
-                    }
-                    ui.end_row();
-                    if job.chunks_total > 0 {
-                        ui.label(RichText::new("Chunks").weak());
-                        ui.label(format!("{} of {} done", job.chunks_done, job.chunks_total));
-                        ui.end_row();
-                    }
-                    if job.state == JobState::Running && job.fps > 0.0 {
-                        ui.label(RichText::new("Speed").weak());
-                        ui.label(format!("{:.1} frames/s", job.fps));
-                        ui.end_row();
-                    }
-                    if let Some(eta) = job.eta_secs {
-                        ui.label(RichText::new("Time left").weak());
-                        ui.label(format_duration(eta));
-                        ui.end_row();
-                    }
-                    if let Some(session) = &job.session_id {
-                        ui.label(RichText::new("Session").weak());
-                        ui.label(RichText::new(session).monospace());
-                        ui.end_row();
-                    }
-                });
-            ui.add_space(12.0);
-            ui.label(RichText::new("Progress").strong());
-            ui.add_space(4.0);
-            let steps: Vec<_> = Step::ALL
-                .iter()
-                .map(|step| {
-                    let progress = job.step(*step);
-                    (*step, progress.status, progress.percent)
-                })
-                .collect();
-            steps_ui(ui, "job-steps", &steps);
-            ui.add_space(12.0);
-            ui.horizontal(|ui| {
-                if job.state.is_unfinished() {
-                    let (label, hint) = if job.resumable {
-                        (
-                            "⟲ Resume",
-                            "Queue it again; it goes on from the last finished chunk",
-                        )
-                    } else {
-                        ("⟲ Retry", "Queue it again")
-                    };
-                    if ui.button(label).on_hover_text(hint).clicked() {
-                        commands.push(Command::Retry(job.id));
-                    }
-                }
-                if ui
-                    .add_enabled(job.state != JobState::Running, egui::Button::new("Remove"))
-                    .on_hover_text("Remove from the queue (Delete)")
-                    .clicked()
-                {
-                    commands.push(Command::Remove(job.id));
-                }
-                if ui.button("Move up").clicked() {
-                    commands.push(Command::MoveUp(job.id));
-                }
-                if ui.button("Move down").clicked() {
-                    commands.push(Command::MoveDown(job.id));
-                }
-            });
-            if let Some(error) = &job.error {
-                ui.add_space(12.0);
-                egui::Frame::new()
-                    .fill(RED.gamma_multiply(0.15))
-                    .stroke(Stroke::new(1.0, RED))
-                    .corner_radius(4.0)
-                    .inner_margin(10.0)
-                    .show(ui, |ui| {
-                        ui.set_width(ui.available_width());
-                        ui.label(RichText::new("What went wrong").strong().color(RED));
-                        ui.label(error);
-                        if let Some(tail) = &job.log_tail {
-                            ui.add_space(6.0);
-                            egui::CollapsingHeader::new("Worker log (last lines)")
-                                .default_open(true)
-                                .show(ui, |ui| {
-                                    egui::ScrollArea::vertical()
-                                        .max_height(160.0)
-                                        .stick_to_bottom(true)
-                                        .show(ui, |ui| {
-                                            ui.label(RichText::new(tail).monospace().small());
-                                        });
-                                });
-                        }
-                    });
+/// The selected job's name, state and actions, above its preview.
+fn job_header_ui(ui: &mut Ui, job: &Job, details_open: bool, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            if ui
+                .selectable_label(details_open, "Details")
+                .on_hover_text("Input, output, settings and per-step progress of this job")
+                .clicked()
+            {
+                commands.push(Command::ToggleDetails);
             }
-            if !job.warnings.is_empty() {
-                ui.add_space(12.0);
-                ui.label(RichText::new("Warnings").strong().color(AMBER));
-                for warning in &job.warnings {
-                    ui.label(format!("• {warning}"));
+            if ui
+                .add_enabled(job.state != JobState::Running, egui::Button::new("Remove"))
+                .on_hover_text("Remove from the queue (Delete)")
+                .clicked()
+            {
+                commands.push(Command::Remove(job.id));
+            }
+            if let Some(output) = &job.output
+                && ui
+                    .button("Show in folder")
+                    .on_hover_text(output.display().to_string())
+                    .clicked()
+            {
+                commands.push(Command::ShowInFolder(output.clone()));
+            }
+            if job.state.is_unfinished() {
+                let (label, hint) = if job.resumable {
+                    (
+                        "⟲ Resume",
+                        "Queue it again; it goes on from the last finished chunk",
+                    )
+                } else {
+                    ("⟲ Retry", "Queue it again")
+                };
+                if ui.button(label).on_hover_text(hint).clicked() {
+                    commands.push(Command::Retry(job.id));
                 }
+            }
+            ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                let (icon, color) = state_icon(job);
+                ui.label(RichText::new(icon).color(color).size(18.0));
+                ui.add(
+                    egui::Label::new(RichText::new(job.file_name()).size(18.0).strong()).truncate(),
+                )
+                .on_hover_text(job.input.display().to_string());
+                ui.add(egui::Label::new(RichText::new(job_summary(job)).color(color)).truncate());
+            });
+        });
+    });
+    ui.add_space(2.0);
+}
+
+fn job_details_ui(ui: &mut Ui, job: &Job, panel: &UserSettings) {
+    egui::Grid::new("job-facts")
+        .num_columns(2)
+        .spacing([12.0, 6.0])
+        .show(ui, |ui| {
+            ui.label(RichText::new("Input").weak());
+            ui.add(egui::Label::new(job.input.display().to_string()).truncate());
+            ui.end_row();
+            ui.label(RichText::new("Output").weak());
+            match &job.output {
+                Some(output) => {
+                    ui.add(egui::Label::new(output.display().to_string()).truncate());
+                }
+                None => {
+                    ui.label(RichText::new("decided when the job starts").weak());
+                }
+            }
+            ui.end_row();
+            ui.label(RichText::new("Settings").weak());
+            match &job.spec {
+                Some(spec) => {
+                    ui.label(spec_summary(spec));
+                }
+                None => {
+                    let spec = panel.job_spec(&job.input, job.resume);
+                    ui.label(format!("{} (from the panel)", spec_summary(&spec)));
+                }
+            }
+            ui.end_row();
+            if job.chunks_total > 0 {
+                ui.label(RichText::new("Chunks").weak());
+                ui.label(format!("{} of {} done", job.chunks_done, job.chunks_total));
+                ui.end_row();
+            }
+            if job.state == JobState::Running && job.fps > 0.0 {
+                ui.label(RichText::new("Speed").weak());
+                ui.label(format!("{:.1} frames/s", job.fps));
+                ui.end_row();
+            }
+            if let Some(eta) = job.eta_secs {
+                ui.label(RichText::new("Time left").weak());
+                ui.label(format_duration(eta));
+                ui.end_row();
+            }
+            if let Some(session) = &job.session_id {
+                ui.label(RichText::new("Session").weak());
+                ui.label(RichText::new(session).monospace());
+                ui.end_row();
             }
         });
+    ui.add_space(8.0);
+    let steps: Vec<_> = Step::ALL
+        .iter()
+        .map(|step| {
+            let progress = job.step(*step);
+            (*step, progress.status, progress.percent)
+        })
+        .collect();
+    steps_ui(ui, "job-steps", &steps);
+    if let Some(error) = &job.error {
+        ui.add_space(8.0);
+        egui::Frame::new()
+            .fill(RED.gamma_multiply(0.15))
+            .stroke(Stroke::new(1.0, RED))
+            .corner_radius(4.0)
+            .inner_margin(10.0)
+            .show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.label(RichText::new("What went wrong").strong().color(RED));
+                ui.label(error);
+                if let Some(tail) = &job.log_tail {
+                    ui.add_space(6.0);
+                    egui::CollapsingHeader::new("Worker log (last lines)")
+                        .default_open(true)
+                        .show(ui, |ui| {
+                            egui::ScrollArea::vertical()
+                                .id_salt("worker-log-tail")
+                                .max_height(160.0)
+                                .stick_to_bottom(true)
+                                .show(ui, |ui| {
+                                    ui.label(RichText::new(tail).monospace().small());
+                                });
+                        });
+                }
+            });
+    }
+    if !job.warnings.is_empty() {
+        ui.add_space(8.0);
+        ui.label(RichText::new("Warnings").strong().color(AMBER));
+        for warning in &job.warnings {
+            ui.label(format!("• {warning}"));
+        }
+    }
 }
 
 fn status_bar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {

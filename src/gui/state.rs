@@ -70,6 +70,8 @@ pub struct UserSettings {
     pub deinterlace: bool,
     pub overwrite: bool,
     pub show_log: bool,
+    /// Where the before/after split line sits: share of the view showing "before".
+    pub preview_split: f32,
 }
 
 impl Default for UserSettings {
@@ -84,6 +86,7 @@ impl Default for UserSettings {
             deinterlace: false,
             overwrite: false,
             show_log: false,
+            preview_split: 0.5,
         }
     }
 }

@@ -1,0 +1,992 @@
+//! The preview panel's state and logic, apart from its drawing (`preview_ui.rs`): which file
+//! is shown, what ffprobe said about it, the timeline cursor, the before/after view (zoom,
+//! pan), the spectrogram's time window, the requests in flight and the textures of their
+//! answers.
+//!
+//! Requests go out from [`PreviewPanel::update`], once per frame, by comparing what should be
+//! shown with what was last asked for: a cursor dragged along the timeline is asked for once
+//! it rests for [`FRAME_SETTLE_SECS`] (key steps at once), a zoomed or panned spectrogram window
+//! once it rests for [`WINDOW_SETTLE_SECS`]. Answers are matched to the id of the current
+//! request, so a late answer to an older one is dropped. Each answer is uploaded as a texture
+//! once. The zoom state lives only as long as the window; the split position is a setting.
+
+use std::path::{Path, PathBuf};
+
+use crossbeam_channel::{Receiver, Sender};
+use egui::{Rect, Vec2};
+
+use super::source::PreviewSource;
+use super::state::{OutputSize, UserSettings, engine_has_denoise};
+use crate::preview::{PreviewReply, PreviewRequest, RgbaImage};
+use crate::spectrum::{FreqAxis, Spectrogram, Transform};
+
+/// A dragged timeline cursor is requested once it rests this long.
+pub const FRAME_SETTLE_SECS: f64 = 0.08;
+/// A zoomed or panned spectrogram window is requested once it rests this long.
+pub const WINDOW_SETTLE_SECS: f64 = 0.1;
+/// Size of the whole-track overview asked for when a file is selected.
+pub const OVERVIEW_WIDTH: u32 = 2048;
+pub const OVERVIEW_HEIGHT: u32 = 256;
+/// The colour map's ends (dB, full scale = 0).
+pub const FLOOR_DB: f32 = -90.0;
+pub const CEIL_DB: f32 = 0.0;
+/// The narrowest spectrogram window.
+pub const MIN_WINDOW_SECS: f64 = 0.05;
+/// Zoom limits of the before/after view, in screen points per output pixel.
+pub const MIN_FRAME_SCALE: f32 = 0.02;
+pub const MAX_FRAME_SCALE: f32 = 64.0;
+
+/// What the timeline needs to know about a file (from ffprobe).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaFacts {
+    pub duration_secs: f64,
+    pub frame_rate: f64,
+    pub frame_count: u64,
+    /// Display size of the source.
+    pub width: u32,
+    pub height: u32,
+    pub has_audio: bool,
+}
+
+impl MediaFacts {
+    pub fn from_info(info: &crate::media::probe::MediaInfo) -> Self {
+        let video = &info.video;
+        let duration = info
+            .duration_secs
+            .or(video.duration_secs)
+            .filter(|d| d.is_finite() && *d > 0.0);
+        let rate = video.frame_rate().filter(|r| r.is_finite() && *r > 0.0);
+        let counted = video.frame_count.filter(|n| *n > 0);
+        let frame_rate = match (rate, counted, duration) {
+            (Some(rate), _, _) => rate,
+            (None, Some(count), Some(duration)) => count as f64 / duration,
+            // Nothing says: a common rate keeps Shift+arrow steps about a second.
+            _ => 25.0,
+        };
+        let frame_count = counted
+            .or_else(|| duration.map(|d| (d * frame_rate).round().max(1.0) as u64))
+            .unwrap_or(1);
+        let duration_secs = duration.unwrap_or(frame_count as f64 / frame_rate);
+        let (width, height) = video.display_size();
+        Self {
+            duration_secs,
+            frame_rate,
+            frame_count,
+            width,
+            height,
+            has_audio: !info.audio.is_empty(),
+        }
+    }
+
+    pub fn last_frame(&self) -> u64 {
+        self.frame_count.saturating_sub(1)
+    }
+
+    /// Approximate time of a frame (the worker's answer carries the exact one).
+    pub fn time_of(&self, frame_index: u64) -> f64 {
+        frame_index as f64 / self.frame_rate
+    }
+
+    pub fn frame_at(&self, secs: f64) -> u64 {
+        let frame = (secs.max(0.0) * self.frame_rate).round() as u64;
+        frame.min(self.last_frame())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeState {
+    Probing,
+    Ready(MediaFacts),
+    Failed(String),
+}
+
+/// A span of the audio track shown by the spectrogram.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeWindow {
+    pub start_secs: f64,
+    pub end_secs: f64,
+}
+
+impl TimeWindow {
+    pub fn whole(duration_secs: f64) -> Self {
+        Self {
+            start_secs: 0.0,
+            end_secs: duration_secs.max(MIN_WINDOW_SECS),
+        }
+    }
+
+    pub fn len_secs(&self) -> f64 {
+        self.end_secs - self.start_secs
+    }
+
+    /// True when it shows the whole track (the overview covers it).
+    pub fn is_whole(&self, duration_secs: f64) -> bool {
+        self.start_secs <= 1e-9 && self.end_secs >= duration_secs - 1e-9
+    }
+
+    /// Narrower by `factor` (> 1 zooms in) about `anchor_secs`, which stays where it is on
+    /// screen; kept inside the track.
+    pub fn zoom(self, anchor_secs: f64, factor: f64, duration_secs: f64) -> Self {
+        let duration = duration_secs.max(MIN_WINDOW_SECS);
+        let len = self.len_secs();
+        if !(factor.is_finite() && factor > 0.0 && len > 0.0) {
+            return self;
+        }
+        let new_len = (len / factor).clamp(MIN_WINDOW_SECS.min(duration), duration);
+        let anchor = anchor_secs.clamp(self.start_secs, self.end_secs);
+        let fraction = (anchor - self.start_secs) / len;
+        let start = anchor - fraction * new_len;
+        Self {
+            start_secs: start,
+            end_secs: start + new_len,
+        }
+        .clamped(duration)
+    }
+
+    /// Moved by `delta_secs`, kept inside the track.
+    pub fn pan(self, delta_secs: f64, duration_secs: f64) -> Self {
+        Self {
+            start_secs: self.start_secs + delta_secs,
+            end_secs: self.end_secs + delta_secs,
+        }
+        .clamped(duration_secs.max(MIN_WINDOW_SECS))
+    }
+
+    fn clamped(self, duration: f64) -> Self {
+        let len = self.len_secs().min(duration);
+        let start = self.start_secs.clamp(0.0, duration - len);
+        Self {
+            start_secs: start,
+            end_secs: start + len,
+        }
+    }
+
+    /// Screen x of `secs` in `rect`.
+    pub fn x_of(&self, secs: f64, rect: Rect) -> f32 {
+        rect.left() + ((secs - self.start_secs) / self.len_secs()) as f32 * rect.width()
+    }
+
+    /// Time at screen x in `rect`.
+    pub fn secs_at(&self, x: f32, rect: Rect) -> f64 {
+        self.start_secs + f64::from((x - rect.left()) / rect.width().max(1.0)) * self.len_secs()
+    }
+}
+
+/// How the before/after images sit in their viewport.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameView {
+    /// Follows the viewport: the whole image, as large as fits.
+    pub fit: bool,
+    /// Screen points per output pixel (when not `fit`).
+    pub scale: f32,
+    /// The output pixel at the viewport's centre (when not `fit`).
+    pub center: Vec2,
+}
+
+impl Default for FrameView {
+    fn default() -> Self {
+        Self {
+            fit: true,
+            scale: 1.0,
+            center: Vec2::ZERO,
+        }
+    }
+}
+
+impl FrameView {
+    /// Scale and centre for a viewport of `viewport` points showing an `image` of pixels.
+    pub fn resolve(&self, viewport: Vec2, image: Vec2) -> (f32, Vec2) {
+        if self.fit || image.x <= 0.0 || image.y <= 0.0 {
+            let scale = (viewport.x / image.x.max(1.0)).min(viewport.y / image.y.max(1.0));
+            (scale.max(MIN_FRAME_SCALE), image / 2.0)
+        } else {
+            (self.scale, self.center)
+        }
+    }
+
+    /// The screen rectangle of the whole image in `viewport`.
+    pub fn image_rect(&self, viewport: Rect, image: Vec2) -> Rect {
+        let (scale, center) = self.resolve(viewport.size(), image);
+        let min = viewport.center() - center * scale;
+        Rect::from_min_size(min, image * scale)
+    }
+
+    /// Zoomed by `factor` about the screen point `pointer`, which keeps showing the same pixel.
+    pub fn zoom_about(
+        &self,
+        viewport: Rect,
+        image: Vec2,
+        pointer: egui::Pos2,
+        factor: f32,
+    ) -> Self {
+        let (scale, center) = self.resolve(viewport.size(), image);
+        let offset = pointer - viewport.center();
+        let under_pointer = center + offset / scale;
+        let new_scale = (scale * factor).clamp(MIN_FRAME_SCALE, MAX_FRAME_SCALE);
+        Self {
+            fit: false,
+            scale: new_scale,
+            center: under_pointer - offset / new_scale,
+        }
+    }
+
+    /// Moved by `delta` screen points (the image follows the pointer).
+    pub fn pan(&self, viewport: Rect, image: Vec2, delta: Vec2) -> Self {
+        let (scale, center) = self.resolve(viewport.size(), image);
+        Self {
+            fit: false,
+            scale,
+            center: center - delta / scale,
+        }
+    }
+
+    /// One output pixel per screen pixel, about the viewport's centre.
+    pub fn one_to_one(&self, viewport: Rect, image: Vec2, pixels_per_point: f32) -> Self {
+        let (_, center) = self.resolve(viewport.size(), image);
+        Self {
+            fit: false,
+            scale: 1.0 / pixels_per_point.max(0.01),
+            center,
+        }
+    }
+
+    /// Zoom in percent of screen pixels per output pixel ("100%" at 1:1).
+    pub fn percent(&self, viewport: Rect, image: Vec2, pixels_per_point: f32) -> f32 {
+        self.resolve(viewport.size(), image).0 * pixels_per_point * 100.0
+    }
+}
+
+/// What the frame request depends on.
+#[derive(Debug, Clone, PartialEq)]
+struct FrameKey {
+    input: PathBuf,
+    frame_index: u64,
+    engine: String,
+    scale: f64,
+    denoise: Option<u8>,
+}
+
+/// The before/after pair of the current frame, as textures.
+pub struct FrameTextures {
+    pub before: egui::TextureHandle,
+    pub after: egui::TextureHandle,
+    /// Size of the after image in pixels: the coordinates both are drawn in.
+    pub size: Vec2,
+    pub before_size: Vec2,
+    pub frame_index: u64,
+    pub time_secs: f64,
+}
+
+/// One spectrogram answer, as a texture with what its pixels mean.
+pub struct SpecTexture {
+    pub texture: egui::TextureHandle,
+    pub start_secs: f64,
+    pub end_secs: f64,
+    pub freq_axis: FreqAxis,
+    pub transform: Transform,
+    /// Share of the columns filled (an overview still streaming is < 1).
+    pub done_fraction: f32,
+}
+
+/// Which texture a painted spectrogram layer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerKind {
+    Overview,
+    Detail,
+}
+
+/// Where the panel's parts were drawn last frame (requests are sized from these; tests
+/// point at them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PreviewLayout {
+    pub frame: Option<Rect>,
+    pub split_x: Option<f32>,
+    pub timeline: Option<Rect>,
+    pub spectrum: Option<Rect>,
+    /// Spectrogram layers painted, bottom first: the texture and the screen rect it was
+    /// stretched to (which may reach beyond the panel; it is clipped).
+    pub spectrum_layers: Vec<(LayerKind, Rect)>,
+}
+
+type ProbeResult = (PathBuf, Result<MediaFacts, String>);
+
+pub struct PreviewPanel {
+    source: Box<dyn PreviewSource>,
+    probe_tx: Sender<ProbeResult>,
+    probe_rx: Receiver<ProbeResult>,
+    pub input: Option<PathBuf>,
+    pub probe: Option<ProbeState>,
+    /// The timeline cursor.
+    pub cursor: u64,
+    /// egui time at which a moved cursor is requested.
+    seek_due: Option<f64>,
+    frame_sent: Option<FrameKey>,
+    frame_request: Option<u64>,
+    pub frame: Option<FrameTextures>,
+    pub frame_error: Option<String>,
+    pub view: FrameView,
+    pub window: Option<TimeWindow>,
+    window_changed_at: Option<f64>,
+    overview_request: Option<u64>,
+    pub overview: Option<SpecTexture>,
+    detail_request: Option<(u64, TimeWindow)>,
+    pub detail: Option<SpecTexture>,
+    /// A window request is out and not answered.
+    detail_waiting: bool,
+    pub spectrum_error: Option<String>,
+    /// Pixel size of the spectrogram area, for sizing window requests.
+    pub spectrum_px: [u32; 2],
+    pub layout: PreviewLayout,
+}
+
+impl PreviewPanel {
+    pub fn new(source: Box<dyn PreviewSource>) -> Self {
+        let (probe_tx, probe_rx) = crossbeam_channel::unbounded();
+        Self {
+            source,
+            probe_tx,
+            probe_rx,
+            input: None,
+            probe: None,
+            cursor: 0,
+            seek_due: None,
+            frame_sent: None,
+            frame_request: None,
+            frame: None,
+            frame_error: None,
+            view: FrameView::default(),
+            window: None,
+            window_changed_at: None,
+            overview_request: None,
+            overview: None,
+            detail_request: None,
+            detail: None,
+            detail_waiting: false,
+            spectrum_error: None,
+            spectrum_px: [0, 0],
+            layout: PreviewLayout::default(),
+        }
+    }
+
+    pub fn facts(&self) -> Option<&MediaFacts> {
+        match &self.probe {
+            Some(ProbeState::Ready(facts)) => Some(facts),
+            _ => None,
+        }
+    }
+
+    /// True while the frame at the cursor has been asked for and not answered.
+    pub fn frame_pending(&self) -> bool {
+        self.frame_request.is_some() || self.seek_due.is_some()
+    }
+
+    /// True while a spectrogram (overview or window) has been asked for and not answered.
+    pub fn spectrum_pending(&self) -> bool {
+        self.detail_waiting
+            || self.window_changed_at.is_some()
+            || self.overview_request.is_some()
+                && self.overview.is_none()
+                && self.spectrum_error.is_none()
+    }
+
+    /// Moves the cursor; `immediate` asks at once, else once the cursor rests.
+    pub fn seek(&mut self, frame_index: u64, immediate: bool, now: f64) {
+        let last = self.facts().map_or(0, MediaFacts::last_frame);
+        self.cursor = frame_index.min(last);
+        self.seek_due = Some(if immediate {
+            now
+        } else {
+            now + FRAME_SETTLE_SECS
+        });
+    }
+
+    /// A new spectrogram window; asked for once it rests.
+    pub fn set_window(&mut self, window: TimeWindow, now: f64) {
+        let Some(facts) = self.facts() else {
+            return;
+        };
+        if window.is_whole(facts.duration_secs) {
+            self.window = Some(TimeWindow::whole(facts.duration_secs));
+            self.window_changed_at = None;
+            self.detail_request = None;
+            self.detail = None;
+            self.detail_waiting = false;
+        } else {
+            self.window = Some(window);
+            self.window_changed_at = Some(now);
+        }
+    }
+
+    /// Asks again for what failed (a crashed worker is started afresh by the next request).
+    pub fn retry(&mut self, now: f64) {
+        if self.frame_error.take().is_some() {
+            self.frame_sent = None;
+        }
+        if self.spectrum_error.take().is_some() {
+            if self.overview.is_none() {
+                self.overview_request = None;
+            }
+            if self.detail_request.take().is_some() {
+                self.window_changed_at = Some(now - WINDOW_SETTLE_SECS);
+            }
+        }
+    }
+
+    pub fn shutdown(&mut self) {
+        self.source.shutdown();
+    }
+
+    /// Reads answers and sends what is due. `now` is egui's time; returns the seconds until
+    /// something else falls due (the caller asks for a repaint then).
+    pub fn update(
+        &mut self,
+        ctx: &egui::Context,
+        now: f64,
+        selected: Option<&Path>,
+        settings: &UserSettings,
+    ) -> Option<f64> {
+        if self.input.as_deref() != selected {
+            self.select(ctx, selected.map(Path::to_owned));
+        }
+        while let Ok((path, result)) = self.probe_rx.try_recv() {
+            if self.input.as_ref() == Some(&path) {
+                self.on_probe(result);
+            }
+        }
+        for (id, reply) in self.source.poll() {
+            self.on_reply(ctx, id, reply);
+        }
+        let facts = self.facts().cloned()?;
+        let input = self.input.clone()?;
+        let mut next_due: Option<f64> = None;
+        let mut due_in = |secs: f64| {
+            next_due = Some(next_due.map_or(secs, |d: f64| d.min(secs)));
+        };
+
+        // The frame at the cursor with the panel's engine settings.
+        let key = FrameKey {
+            input: input.clone(),
+            frame_index: self.cursor,
+            engine: settings.engine.clone(),
+            scale: match settings.size {
+                OutputSize::Scale(scale) => scale,
+                OutputSize::Height(height) => f64::from(height) / f64::from(facts.height.max(1)),
+            },
+            denoise: engine_has_denoise(&settings.engine).then_some(settings.denoise),
+        };
+        match self.seek_due {
+            Some(due) if due > now => due_in(due - now),
+            _ => {
+                self.seek_due = None;
+                if self.frame_sent.as_ref() != Some(&key) {
+                    let id = self.source.request(PreviewRequest::Frame {
+                        input: key.input.clone(),
+                        frame_index: key.frame_index,
+                        engine: key.engine.clone(),
+                        scale: key.scale,
+                        denoise: key.denoise,
+                    });
+                    self.frame_request = Some(id);
+                    self.frame_sent = Some(key);
+                }
+            }
+        }
+
+        // The spectrogram: the overview once, the window once it rests.
+        if facts.has_audio {
+            if self.overview_request.is_none() {
+                self.overview_request = Some(self.source.request(PreviewRequest::Overview {
+                    input: input.clone(),
+                    width: OVERVIEW_WIDTH,
+                    height: OVERVIEW_HEIGHT,
+                }));
+            }
+            if let (Some(window), Some(changed)) = (self.window, self.window_changed_at) {
+                let [width, height] = self.spectrum_px;
+                if now - changed < WINDOW_SETTLE_SECS {
+                    due_in(changed + WINDOW_SETTLE_SECS - now);
+                } else if width > 0 && height > 0 {
+                    self.window_changed_at = None;
+                    if self.detail_request.map(|(_, w)| w) != Some(window) {
+                        let id = self.source.request(PreviewRequest::Spectrogram {
+                            input,
+                            start_secs: window.start_secs,
+                            end_secs: window.end_secs,
+                            width,
+                            height,
+                        });
+                        self.detail_request = Some((id, window));
+                        self.detail_waiting = true;
+                    }
+                }
+            }
+        }
+        next_due
+    }
+
+    fn select(&mut self, ctx: &egui::Context, input: Option<PathBuf>) {
+        let source = std::mem::replace(&mut self.source, Box::new(NoSource));
+        *self = Self {
+            source,
+            probe_tx: self.probe_tx.clone(),
+            probe_rx: self.probe_rx.clone(),
+            ..Self::new(Box::new(NoSource))
+        };
+        self.input = input.clone();
+        let Some(input) = input else {
+            return;
+        };
+        self.probe = Some(ProbeState::Probing);
+        let tx = self.probe_tx.clone();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("gui-preview-probe".into())
+            .spawn(move || {
+                let result = crate::media::tools::Tools::locate()
+                    .map_err(|error| format!("{error:#}"))
+                    .and_then(|tools| {
+                        crate::media::probe::probe(&tools, &input)
+                            .map(|info| MediaFacts::from_info(&info))
+                            .map_err(|error| error.to_string())
+                    });
+                let _ = tx.send((input, result));
+                ctx.request_repaint();
+            });
+        if let Err(error) = spawned {
+            self.probe = Some(ProbeState::Failed(format!(
+                "could not start looking at the file: {error}"
+            )));
+        }
+    }
+
+    fn on_probe(&mut self, result: Result<MediaFacts, String>) {
+        match result {
+            Ok(facts) => {
+                self.window = Some(TimeWindow::whole(facts.duration_secs));
+                self.cursor = self.cursor.min(facts.last_frame());
+                self.probe = Some(ProbeState::Ready(facts));
+            }
+            Err(message) => self.probe = Some(ProbeState::Failed(message)),
+        }
+    }
+
+    fn on_reply(&mut self, ctx: &egui::Context, id: u64, reply: PreviewReply) {
+        let is_frame = self.frame_request == Some(id);
+        let is_overview = self.overview_request == Some(id);
+        let is_detail = self
+            .detail_request
+            .is_some_and(|(current, _)| current == id);
+        match reply {
+            PreviewReply::Frame {
+                before,
+                after,
+                frame_index,
+                time_secs,
+            } if is_frame => {
+                self.frame_request = None;
+                let max_side = ctx.input(|i| i.max_texture_side);
+                match (color_image(before, max_side), color_image(after, max_side)) {
+                    (Ok(before), Ok(after)) => {
+                        let size = |image: &egui::ColorImage| {
+                            Vec2::new(image.size[0] as f32, image.size[1] as f32)
+                        };
+                        let (before_size, after_size) = (size(&before), size(&after));
+                        self.frame = Some(FrameTextures {
+                            before: ctx.load_texture("preview-before", before, FRAME_FILTER),
+                            after: ctx.load_texture("preview-after", after, FRAME_FILTER),
+                            size: after_size,
+                            before_size,
+                            frame_index,
+                            time_secs,
+                        });
+                        self.frame_error = None;
+                    }
+                    (Err(error), _) | (_, Err(error)) => self.frame_error = Some(error),
+                }
+            }
+            PreviewReply::Overview(spectrogram) if is_overview => {
+                match spec_texture(ctx, "preview-overview", &spectrogram) {
+                    Ok(texture) => {
+                        self.overview = Some(texture);
+                        self.spectrum_error = None;
+                    }
+                    Err(error) => self.spectrum_error = Some(error),
+                }
+            }
+            PreviewReply::Spectrogram(spectrogram) if is_detail => {
+                self.detail_waiting = false;
+                match spec_texture(ctx, "preview-spectrogram", &spectrogram) {
+                    Ok(texture) => {
+                        self.detail = Some(texture);
+                        self.spectrum_error = None;
+                    }
+                    Err(error) => self.spectrum_error = Some(error),
+                }
+            }
+            PreviewReply::Error { message } if is_frame => {
+                self.frame_request = None;
+                self.frame_error = Some(message);
+            }
+            PreviewReply::Error { message } if is_overview || is_detail => {
+                if is_detail {
+                    // Asking again for the same window after an error needs a new change.
+                    self.detail_request = self.detail_request.map(|(_, w)| (u64::MAX, w));
+                    self.detail_waiting = false;
+                }
+                self.spectrum_error = Some(message);
+            }
+            // An answer to a request that has been superseded: never shown.
+            _ => log::debug!("preview answer {id} is stale; dropped"),
+        }
+    }
+}
+
+/// Before/after: smooth when shrunk, square pixels when enlarged (pixel peeping).
+const FRAME_FILTER: egui::TextureOptions = egui::TextureOptions {
+    magnification: egui::TextureFilter::Nearest,
+    minification: egui::TextureFilter::Linear,
+    wrap_mode: egui::TextureWrapMode::ClampToEdge,
+    mipmap_mode: None,
+};
+
+/// Checks an image from the worker and shrinks it (by whole factors) to fit a texture.
+pub fn color_image(image: RgbaImage, max_side: usize) -> Result<egui::ColorImage, String> {
+    let (width, height) = (image.width as usize, image.height as usize);
+    if width == 0 || height == 0 || image.pixels.len() != width * height * 4 {
+        return Err(format!(
+            "the preview worker sent a malformed image ({width}×{height}, {} bytes)",
+            image.pixels.len()
+        ));
+    }
+    let factor = width.max(height).div_ceil(max_side.max(1)).max(1);
+    if factor == 1 {
+        return Ok(egui::ColorImage::from_rgba_unmultiplied(
+            [width, height],
+            &image.pixels,
+        ));
+    }
+    let (out_w, out_h) = (width.div_ceil(factor), height.div_ceil(factor));
+    let mut out = Vec::with_capacity(out_w * out_h * 4);
+    for y in 0..out_h {
+        for x in 0..out_w {
+            let mut sum = [0u32; 4];
+            let mut n = 0u32;
+            for sy in y * factor..((y + 1) * factor).min(height) {
+                for sx in x * factor..((x + 1) * factor).min(width) {
+                    let at = (sy * width + sx) * 4;
+                    for (c, total) in sum.iter_mut().enumerate() {
+                        *total += u32::from(image.pixels[at + c]);
+                    }
+                    n += 1;
+                }
+            }
+            out.extend(sum.iter().map(|total| (total / n.max(1)) as u8));
+        }
+    }
+    Ok(egui::ColorImage::from_rgba_unmultiplied(
+        [out_w, out_h],
+        &out,
+    ))
+}
+
+fn spec_texture(
+    ctx: &egui::Context,
+    name: &str,
+    spectrogram: &Spectrogram,
+) -> Result<SpecTexture, String> {
+    let image = RgbaImage {
+        width: spectrogram.width as u32,
+        height: spectrogram.height as u32,
+        pixels: spectrogram.to_rgba(FLOOR_DB, CEIL_DB),
+    };
+    let max_side = ctx.input(|i| i.max_texture_side);
+    let image = color_image(image, max_side)?;
+    let done_fraction = if spectrogram.width == 0 {
+        0.0
+    } else {
+        (spectrogram.columns_done.min(spectrogram.width) as f32) / spectrogram.width as f32
+    };
+    Ok(SpecTexture {
+        texture: ctx.load_texture(name, image, egui::TextureOptions::LINEAR),
+        start_secs: spectrogram.start_secs,
+        end_secs: spectrogram.end_secs,
+        freq_axis: spectrogram.freq_axis,
+        transform: spectrogram.transform,
+        done_fraction,
+    })
+}
+
+/// Stands in for the real source while the panel is being reset.
+struct NoSource;
+
+impl PreviewSource for NoSource {
+    fn request(&mut self, _request: PreviewRequest) -> u64 {
+        0
+    }
+
+    fn poll(&mut self) -> Vec<(u64, PreviewReply)> {
+        Vec::new()
+    }
+
+    fn shutdown(&mut self) {}
+}
+
+/// Frequency of the point `fraction` down from the top of the axis.
+pub fn freq_at(axis: FreqAxis, fraction_from_top: f32) -> f32 {
+    let up = 1.0 - fraction_from_top.clamp(0.0, 1.0);
+    match axis {
+        FreqAxis::Linear { max_hz } => max_hz * up,
+        FreqAxis::Log { min_hz, max_hz } => {
+            let min = min_hz.max(1.0);
+            min * (max_hz.max(min) / min).powf(up)
+        }
+    }
+}
+
+/// Where `hz` sits on the axis, as a fraction from the top (`None` outside it).
+pub fn fraction_of_freq(axis: FreqAxis, hz: f32) -> Option<f32> {
+    let up = match axis {
+        FreqAxis::Linear { max_hz } => hz / max_hz.max(1.0),
+        FreqAxis::Log { min_hz, max_hz } => {
+            let min = min_hz.max(1.0);
+            (hz.max(f32::MIN_POSITIVE) / min).ln() / (max_hz.max(min * 1.0001) / min).ln()
+        }
+    };
+    (0.0..=1.0).contains(&up).then_some(1.0 - up)
+}
+
+/// Frequencies worth a label on `axis`, at most `max_ticks`.
+pub fn freq_ticks(axis: FreqAxis, max_ticks: usize) -> Vec<f32> {
+    let max_ticks = max_ticks.max(2);
+    match axis {
+        FreqAxis::Linear { max_hz } => {
+            let step = nice_step(f64::from(max_hz), max_ticks) as f32;
+            (0..)
+                .map(|i| i as f32 * step)
+                .take_while(|hz| *hz <= max_hz)
+                .collect()
+        }
+        FreqAxis::Log { min_hz, max_hz } => {
+            let mut ticks: Vec<f32> = [1.0f32, 2.0, 5.0]
+                .iter()
+                .flat_map(|m| (0..6).map(move |e| m * 10f32.powi(e)))
+                .filter(|hz| *hz >= min_hz && *hz <= max_hz)
+                .collect();
+            ticks.sort_by(f32::total_cmp);
+            while ticks.len() > max_ticks {
+                // Keep the decades, drop the 2s then the 5s.
+                let before = ticks.len();
+                if ticks.iter().any(|hz| leading_digit(*hz) == 2) {
+                    ticks.retain(|hz| leading_digit(*hz) != 2);
+                } else {
+                    ticks.retain(|hz| leading_digit(*hz) != 5);
+                }
+                if ticks.len() == before {
+                    break;
+                }
+            }
+            ticks
+        }
+    }
+}
+
+fn leading_digit(hz: f32) -> u32 {
+    let exponent = hz.log10().floor();
+    (hz / 10f32.powf(exponent)).round() as u32
+}
+
+/// "500 Hz", "2 kHz", "12.5 kHz".
+pub fn format_hz(hz: f32) -> String {
+    if hz >= 1000.0 {
+        let khz = hz / 1000.0;
+        if (khz - khz.round()).abs() < 0.05 {
+            format!("{:.0} kHz", khz)
+        } else {
+            format!("{:.1} kHz", khz)
+        }
+    } else {
+        format!("{:.0} Hz", hz)
+    }
+}
+
+/// A step of 1, 2 or 5 × 10ⁿ giving at most `max_ticks` ticks over `span`.
+pub fn nice_step(span: f64, max_ticks: usize) -> f64 {
+    let raw = span.max(1e-9) / max_ticks.max(1) as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| *step >= raw)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// Times worth a label in `window` (at most `max_ticks`).
+pub fn time_ticks(window: TimeWindow, max_ticks: usize) -> Vec<f64> {
+    let step = nice_step(window.len_secs(), max_ticks);
+    let first = (window.start_secs / step).ceil() as i64;
+    (first..)
+        .map(|i| i as f64 * step)
+        .take_while(|t| *t <= window.end_secs + 1e-9)
+        .collect()
+}
+
+/// "1:05", or with fractions of a second when `step_secs` needs them ("0:01.25").
+pub fn format_time(secs: f64, step_secs: f64) -> String {
+    let secs = secs.max(0.0);
+    let decimals = if step_secs >= 1.0 {
+        0
+    } else {
+        (-step_secs.log10()).ceil().clamp(1.0, 3.0) as usize
+    };
+    let minutes = (secs / 60.0).floor();
+    let rest = secs - minutes * 60.0;
+    let width = if decimals == 0 { 2 } else { 3 + decimals };
+    let text = format!("{rest:0width$.decimals$}");
+    // Rounding up to 60 s carries into the minutes.
+    if text.starts_with("60") {
+        format!("{}:{:0width$.decimals$}", minutes as u64 + 1, 0.0)
+    } else {
+        format!("{}:{text}", minutes as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egui::{pos2, vec2};
+
+    #[test]
+    fn zooming_keeps_the_anchor_and_stays_inside_the_track() {
+        let whole = TimeWindow::whole(100.0);
+        let zoomed = whole.zoom(25.0, 4.0, 100.0);
+        assert!((zoomed.len_secs() - 25.0).abs() < 1e-9);
+        // 25 s was a quarter of the way in and still is.
+        assert!(((25.0 - zoomed.start_secs) / zoomed.len_secs() - 0.25).abs() < 1e-9);
+        // Zooming out past the whole track gives the whole track.
+        assert_eq!(zoomed.zoom(50.0, 0.01, 100.0), whole);
+        assert!(whole.is_whole(100.0) && !zoomed.is_whole(100.0));
+        // The narrowest window is MIN_WINDOW_SECS.
+        let narrow = whole.zoom(10.0, 1e9, 100.0);
+        assert!((narrow.len_secs() - MIN_WINDOW_SECS).abs() < 1e-9);
+        // Near the end the window is pushed back inside.
+        let end = whole.zoom(100.0, 10.0, 100.0);
+        assert!((end.end_secs - 100.0).abs() < 1e-9 && (end.len_secs() - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn panning_stops_at_the_ends() {
+        let window = TimeWindow {
+            start_secs: 10.0,
+            end_secs: 20.0,
+        };
+        assert_eq!(window.pan(5.0, 100.0).start_secs, 15.0);
+        let left = window.pan(-50.0, 100.0);
+        assert_eq!((left.start_secs, left.end_secs), (0.0, 10.0));
+        let right = window.pan(500.0, 100.0);
+        assert_eq!((right.start_secs, right.end_secs), (90.0, 100.0));
+    }
+
+    #[test]
+    fn frame_zoom_keeps_the_pixel_under_the_pointer() {
+        let viewport = Rect::from_min_size(pos2(100.0, 50.0), vec2(400.0, 300.0));
+        let image = vec2(1280.0, 720.0);
+        let fit = FrameView::default();
+        let rect = fit.image_rect(viewport, image);
+        assert!(
+            (rect.width() - 400.0).abs() < 1e-3,
+            "fit by width: {rect:?}"
+        );
+        assert!((rect.center() - viewport.center()).length() < 1e-3);
+
+        let pointer = pos2(180.0, 120.0);
+        let pixel = |view: &FrameView| {
+            let rect = view.image_rect(viewport, image);
+            (pointer - rect.min) / rect.width() * image.x
+        };
+        let zoomed = fit.zoom_about(viewport, image, pointer, 3.0);
+        assert!(!zoomed.fit);
+        assert!((pixel(&fit) - pixel(&zoomed)).length() < 1e-2);
+        let back = zoomed.zoom_about(viewport, image, pointer, 0.5);
+        assert!((pixel(&fit) - pixel(&back)).length() < 1e-2);
+
+        let panned = zoomed.pan(viewport, image, vec2(10.0, -4.0));
+        let moved = panned.image_rect(viewport, image).min - zoomed.image_rect(viewport, image).min;
+        assert!((moved - vec2(10.0, -4.0)).length() < 1e-3);
+
+        let one = zoomed.one_to_one(viewport, image, 2.0);
+        assert!((one.percent(viewport, image, 2.0) - 100.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn big_images_are_shrunk_to_fit_a_texture_and_bad_ones_refused() {
+        let image = RgbaImage {
+            width: 5,
+            height: 3,
+            pixels: [200, 200, 200, 255].repeat(5 * 3),
+        };
+        let shrunk = color_image(image, 2).unwrap();
+        assert_eq!(shrunk.size, [2, 1]);
+        assert_eq!(shrunk.pixels[0].r(), 200);
+        let bad = RgbaImage {
+            width: 4,
+            height: 4,
+            pixels: vec![0; 7],
+        };
+        assert!(color_image(bad, 64).unwrap_err().contains("malformed"));
+    }
+
+    #[test]
+    fn frequency_axes_and_labels() {
+        let linear = FreqAxis::Linear { max_hz: 24_000.0 };
+        assert_eq!(freq_at(linear, 0.0), 24_000.0);
+        assert_eq!(freq_at(linear, 1.0), 0.0);
+        assert_eq!(fraction_of_freq(linear, 12_000.0), Some(0.5));
+        assert_eq!(
+            freq_ticks(linear, 6),
+            vec![0.0, 5000.0, 10000.0, 15000.0, 20000.0]
+        );
+
+        let log = FreqAxis::Log {
+            min_hz: 20.0,
+            max_hz: 20_000.0,
+        };
+        assert!((freq_at(log, 0.5) - 632.455).abs() < 0.01);
+        assert!((fraction_of_freq(log, 632.455).unwrap() - 0.5).abs() < 1e-4);
+        assert_eq!(fraction_of_freq(log, 10.0), None);
+        assert_eq!(freq_ticks(log, 12).len(), 10);
+        assert_eq!(freq_ticks(log, 4), vec![100.0, 1000.0, 10_000.0]);
+
+        assert_eq!(format_hz(440.0), "440 Hz");
+        assert_eq!(format_hz(2000.0), "2 kHz");
+        assert_eq!(format_hz(12_500.0), "12.5 kHz");
+    }
+
+    #[test]
+    fn time_ticks_and_labels() {
+        let window = TimeWindow {
+            start_secs: 0.3,
+            end_secs: 2.1,
+        };
+        assert_eq!(nice_step(1.8, 5), 0.5);
+        assert_eq!(time_ticks(window, 5), vec![0.5, 1.0, 1.5, 2.0]);
+        assert_eq!(format_time(65.0, 10.0), "1:05");
+        assert_eq!(format_time(1.25, 0.05), "0:01.25");
+        assert_eq!(format_time(59.999, 1.0), "1:00");
+    }
+
+    #[test]
+    fn facts_count_frames_from_duration_when_the_container_does_not() {
+        let facts = MediaFacts {
+            duration_secs: 2.0,
+            frame_rate: 24.0,
+            frame_count: 48,
+            width: 320,
+            height: 180,
+            has_audio: false,
+        };
+        assert_eq!(facts.last_frame(), 47);
+        assert_eq!(facts.frame_at(1.0), 24);
+        assert_eq!(facts.frame_at(99.0), 47);
+        assert!((facts.time_of(12) - 0.5).abs() < 1e-12);
+    }
+}
