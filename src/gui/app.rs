@@ -849,7 +849,6 @@ impl App {
         let mut log = None;
         let mut save = false;
         match event {
-            // The live thumbnail is shown by the queue panel (gui branch).
             Event::Hello { .. } => {}
             Event::JobStarted {
                 job,
