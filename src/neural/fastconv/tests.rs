@@ -200,4 +200,16 @@ fn repeated_runs_reuse_scratch_and_agree() {
     conv.run(&big, 40, 40, 1, &mut b);
     conv.run(&small, 6, 6, 1, &mut c);
     assert_eq!(a, c);
+    // The padded copy's zero border is kept between calls of one layout: a call with another
+    // layout in between (pad 0 writes data where pad 1 has border) must not leak into it.
+    let mut d = vec![0.0; conv.out_len(40, 40, 0)];
+    conv.run(&big, 40, 40, 0, &mut d);
+    conv.run(&big, 40, 40, 1, &mut b);
+    let want = direct(&big, &weights, &[], &Activation::Relu, 4, 8, 40, 40, 1);
+    let worst = b
+        .iter()
+        .zip(&want)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-4, "{worst}");
 }
