@@ -305,6 +305,12 @@ fn bench_frame(rng: &mut Rng, runs: usize) {
          {secs:.2} s/frame (load {})",
         load_average()
     );
+    let (a, b) = &mut buffers[0];
+    let one = median_secs(runs.min(5), || net.run(&inputs[0], h, w, a, b));
+    println!(
+        "measured: one such tile alone on one thread: {one:.2} s (load {})",
+        load_average()
+    );
 }
 
 fn main() {
