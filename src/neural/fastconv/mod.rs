@@ -186,7 +186,8 @@ impl Conv3x3 {
         self.c_out * h_out * w_out
     }
 
-    /// input CHW (`c_in`×`h`×`w`), zero padding `pad` on every side, stride 1; output CHW
+    /// input CHW (`c_in`×`h`×`w`), zero padding `pad` on every side (the models use 0 and 1;
+    /// any value works), stride 1; output CHW
     /// (`c_out` × (h+2pad-2) × (w+2pad-2)) written into `out`.
     ///
     /// # Panics
@@ -318,15 +319,18 @@ fn run_generic<S: Simd>(
         padded.fill(0.0);
         scratch.padded_layout = Some(layout);
     }
-    for (dst, src) in padded
-        .chunks_exact_mut(plane)
-        .zip(input.chunks_exact(h * w))
-    {
-        for (dst_row, src_row) in dst[pad * geo.padded_w..]
-            .chunks_mut(geo.padded_w)
-            .zip(src.chunks_exact(w))
+    // (With pad ≥ 2 an empty input still has an output: all border.)
+    if h * w > 0 {
+        for (dst, src) in padded
+            .chunks_exact_mut(plane)
+            .zip(input.chunks_exact(h * w))
         {
-            dst_row[pad..pad + w].copy_from_slice(src_row);
+            for (dst_row, src_row) in dst[pad * geo.padded_w..]
+                .chunks_mut(geo.padded_w)
+                .zip(src.chunks_exact(w))
+            {
+                dst_row[pad..pad + w].copy_from_slice(src_row);
+            }
         }
     }
     let v = grow(&mut scratch.v, POINTS * point_stride(block_chunks, c_in));

@@ -176,6 +176,14 @@ fn many_blocks_with_few_channels() {
 }
 
 #[test]
+fn any_padding_works() {
+    // The contract needs pad 0 and 1; wider padding costs nothing to support.
+    let mut rng = Rng(11);
+    check(&mut rng, 2, 3, 5, 6, 2, Activation::LeakyRelu(0.1));
+    check(&mut rng, 2, 3, 0, 3, 2, Activation::None);
+}
+
+#[test]
 fn output_geometry() {
     let conv = Conv3x3::new(&[0.0; 2 * 3 * 9], &[], 3, 2, Activation::None);
     assert_eq!(conv.out_len(10, 20, 1), 2 * 10 * 20);
