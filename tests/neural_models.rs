@@ -140,11 +140,11 @@ fn flat_colour_survives_the_engine() {
         let back = yuv420p_to_rgb(&out, ColorMatrix::Bt709);
         // Away from the borders (the network may treat the frame edge differently).
         let mut worst = 0f32;
-        for c in 0..3 {
+        for (c, want) in rgb.iter().enumerate() {
             for y in 4..28 {
                 for x in 4..36 {
                     let v = back.data[c * 40 * 32 + y * 40 + x];
-                    worst = worst.max((v - rgb[c]).abs());
+                    worst = worst.max((v - want).abs());
                 }
             }
         }
