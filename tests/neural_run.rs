@@ -66,7 +66,15 @@ fn decode_yuv(path: &Path, width: u32, height: u32) -> Vec<Frame> {
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(ff_path(path))
         .args([
-            "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-",
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-",
         ])
         .output()
         .expect("run ffmpeg");
