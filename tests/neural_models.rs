@@ -132,7 +132,9 @@ fn flat_colour_survives_the_engine() {
             channels: 3,
             height: 16,
             width: 20,
-            data: (0..3).flat_map(|c| std::iter::repeat_n(rgb[c], 320)).collect(),
+            data: (0..3)
+                .flat_map(|c| std::iter::repeat_n(rgb[c], 320))
+                .collect(),
         };
         let direct = neural.upscale_rgb(&flat).expect("rgb path");
         let frame = rgb_to_yuv420p(&flat, ColorMatrix::Bt709);
