@@ -8,6 +8,7 @@ pub mod engine;
 pub mod fsutil;
 pub mod gui;
 pub mod media;
+pub mod neural;
 pub mod pipeline;
 pub mod presets;
 pub mod protocol;

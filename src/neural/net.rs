@@ -1,0 +1,446 @@
+//! The graph executor: a loaded model (layers in file order, blobs by index), its forward
+//! pass and shape inference.
+//!
+//! Blobs are reference-counted during a pass, so Split costs nothing and a blob is freed right
+//! after its last consumer; pointwise layers work in place when they hold the only reference.
+//! The one input blob is the Input layer's; the output is the one blob no layer consumes (or
+//! the one named `output` when there are several).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+
+use super::layers::{self, Op, Shape};
+use super::param::{self, LayerDecl};
+use super::weights::WeightReader;
+use super::{Kernels, ModelError, Tensor};
+
+struct Layer {
+    line: usize,
+    name: String,
+    bottoms: Vec<usize>,
+    tops: Vec<usize>,
+    op: Op,
+    /// Fast path: this layer is a PReLU folded into the convolution before it.
+    fused_away: bool,
+}
+
+/// A loaded ncnn model, immutable after loading (`Send + Sync`: share it between threads).
+pub struct Net {
+    layers: Vec<Layer>,
+    blob_names: Vec<String>,
+    input_blob: usize,
+    output_blob: usize,
+    /// Per blob, the index of the last layer that reads it.
+    last_use: Vec<usize>,
+    /// Per convolution layer, the PReLU layer fused into it on the fast path.
+    fused_prelu: Vec<Option<usize>>,
+    /// Input pixels of context an output pixel depends on (conservative), see `tile.rs`.
+    context_px: usize,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Net")
+            .field("layers", &self.layers.len())
+            .field("blobs", &self.blob_names.len())
+            .field("input", &self.blob_names[self.input_blob])
+            .field("output", &self.blob_names[self.output_blob])
+            .finish()
+    }
+}
+
+fn shape_error(layer: &Layer, reason: String) -> ModelError {
+    ModelError::Shape {
+        line: layer.line,
+        layer: layer.name.clone(),
+        reason,
+    }
+}
+
+fn graph_error(decl: &LayerDecl, reason: String) -> ModelError {
+    ModelError::Param {
+        line: decl.line,
+        layer: Some(decl.name.clone()),
+        reason,
+        file: None,
+    }
+}
+
+impl Net {
+    /// Reads a `.param` / `.bin` pair.
+    pub fn load(param: &Path, bin: &Path) -> Result<Net, ModelError> {
+        let text = std::fs::read(param).map_err(|source| ModelError::Io {
+            path: param.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8(text).map_err(|_| {
+            ModelError::Param {
+                line: 1,
+                layer: None,
+                reason: "the file is not text (a binary .param is not supported)".to_string(),
+                file: None,
+            }
+            .in_file(param)
+        })?;
+        let weights = std::fs::read(bin).map_err(|source| ModelError::Io {
+            path: bin.to_path_buf(),
+            source,
+        })?;
+        Net::parse(&text, &weights).map_err(|e| match e {
+            ModelError::Weights { .. } => e.in_file(bin),
+            _ => e.in_file(param),
+        })
+    }
+
+    /// Builds a model from `.param` text and `.bin` bytes.
+    pub fn parse(param_text: &str, bin: &[u8]) -> Result<Net, ModelError> {
+        let file = param::parse(param_text)?;
+        let mut reader = WeightReader::new(bin);
+        let mut blob_index: HashMap<String, usize> = HashMap::new();
+        let mut blob_names = Vec::new();
+        let mut producers = Vec::new();
+        let mut layers = Vec::with_capacity(file.layers.len());
+        let mut input_blob = None;
+        for (i, decl) in file.layers.iter().enumerate() {
+            let op = Op::load(decl, &mut reader)?;
+            let mut bottoms = Vec::new();
+            for name in &decl.bottoms {
+                let index = blob_index.get(name).ok_or_else(|| {
+                    graph_error(
+                        decl,
+                        format!("reads blob `{name}` before any layer produces it"),
+                    )
+                })?;
+                bottoms.push(*index);
+            }
+            let mut tops = Vec::new();
+            for name in &decl.tops {
+                if blob_index.contains_key(name) {
+                    return Err(graph_error(
+                        decl,
+                        format!("produces blob `{name}`, which an earlier layer produces already"),
+                    ));
+                }
+                blob_index.insert(name.clone(), blob_names.len());
+                tops.push(blob_names.len());
+                blob_names.push(name.clone());
+                producers.push(i);
+            }
+            if matches!(op, Op::Input) {
+                if input_blob.is_some() {
+                    return Err(graph_error(
+                        decl,
+                        "a second Input layer: only single-input models are supported".into(),
+                    ));
+                }
+                input_blob = Some(tops[0]);
+            }
+            layers.push(Layer {
+                line: decl.line,
+                name: decl.name.clone(),
+                bottoms,
+                tops,
+                op,
+                fused_away: false,
+            });
+        }
+        if reader.remaining() != 0 {
+            return Err(ModelError::Weights {
+                line: file.layers.last().map_or(1, |d| d.line),
+                layer: file.layers.last().map_or(String::new(), |d| d.name.clone()),
+                reason: format!(
+                    "{} bytes are left after the last layer's weights; this .bin does not \
+                     belong to this .param",
+                    reader.remaining()
+                ),
+                file: None,
+            });
+        }
+        let input_blob = input_blob.ok_or_else(|| ModelError::Param {
+            line: 2,
+            layer: None,
+            reason: "the model has no Input layer".to_string(),
+            file: None,
+        })?;
+
+        let mut last_use = vec![0; blob_names.len()];
+        let mut consumers = vec![Vec::new(); blob_names.len()];
+        for (i, layer) in layers.iter().enumerate() {
+            for &b in &layer.bottoms {
+                last_use[b] = i;
+                consumers[b].push(i);
+            }
+        }
+        let unconsumed: Vec<usize> = (0..blob_names.len())
+            .filter(|&b| consumers[b].is_empty())
+            .collect();
+        let output_blob = match unconsumed.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(ModelError::Param {
+                    line: 2,
+                    layer: None,
+                    reason: "every blob is consumed: the model has no output".to_string(),
+                    file: None,
+                });
+            }
+            several => *several
+                .iter()
+                .find(|&&b| blob_names[b] == "output")
+                .ok_or_else(|| ModelError::Param {
+                    line: 2,
+                    layer: None,
+                    reason: format!(
+                        "the model has {} outputs ({}) and none is named `output`",
+                        several.len(),
+                        several
+                            .iter()
+                            .map(|&b| blob_names[b].as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    file: None,
+                })?,
+        };
+
+        // Fast path: a PReLU that is the only reader of a fast convolution's output is folded
+        // into it.
+        let mut fused_prelu = vec![None; layers.len()];
+        for i in 0..layers.len() {
+            let (slopes, j) = {
+                let layer = &layers[i];
+                let Op::Conv(conv) = &layer.op else { continue };
+                if conv.fast_pad().is_none() || conv.act != layers::Act::None {
+                    continue;
+                }
+                let top = layer.tops[0];
+                let [j] = consumers[top].as_slice() else {
+                    continue;
+                };
+                if top == output_blob {
+                    continue;
+                }
+                let Op::PRelu(slopes) = &layers[*j].op else {
+                    continue;
+                };
+                if slopes.len() != 1 && slopes.len() != conv.c_out {
+                    continue;
+                }
+                (slopes.clone(), *j)
+            };
+            if let Op::Conv(conv) = &mut layers[i].op {
+                conv.fused_prelu = Some(slopes);
+            }
+            layers[j].fused_away = true;
+            fused_prelu[i] = Some(j);
+        }
+
+        let mut net = Net {
+            layers,
+            blob_names,
+            input_blob,
+            output_blob,
+            last_use,
+            fused_prelu,
+            context_px: 0,
+        };
+        net.context_px = net.context_radius();
+        Ok(net)
+    }
+
+    /// Output geometry for an input of this size, without running: (channels, h, w).
+    pub fn output_shape(
+        &self,
+        c: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<(usize, usize, usize), ModelError> {
+        let shapes = self.blob_shapes(c, h, w)?;
+        let out = shapes[self.output_blob];
+        Ok((out.c, out.h, out.w))
+    }
+
+    /// Every blob's shape for an input of this size.
+    pub(crate) fn blob_shapes(
+        &self,
+        c: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<Shape>, ModelError> {
+        if c == 0 || h == 0 || w == 0 {
+            return Err(ModelError::Input(format!(
+                "the input is empty ({c}×{h}×{w})"
+            )));
+        }
+        let mut shapes = vec![Shape { c: 0, h: 0, w: 0 }; self.blob_names.len()];
+        for layer in &self.layers {
+            let outs = if matches!(layer.op, Op::Input) {
+                vec![Shape { c, h, w }]
+            } else {
+                let inputs: Vec<Shape> = layer.bottoms.iter().map(|&b| shapes[b]).collect();
+                layer
+                    .op
+                    .out_shapes(&inputs, layer.tops.len())
+                    .map_err(|reason| shape_error(layer, reason))?
+            };
+            for (&t, s) in layer.tops.iter().zip(outs) {
+                shapes[t] = s;
+            }
+        }
+        Ok(shapes)
+    }
+
+    /// Runs the model on one image.
+    pub fn forward(&self, input: &Tensor, kernels: Kernels) -> Result<Tensor, ModelError> {
+        input.check()?;
+        let mut blobs: Vec<Option<Rc<Tensor>>> = vec![None; self.blob_names.len()];
+        for (i, layer) in self.layers.iter().enumerate() {
+            if kernels == Kernels::Fast && layer.fused_away {
+                continue;
+            }
+            let mut inputs = Vec::with_capacity(layer.bottoms.len());
+            for &b in &layer.bottoms {
+                let blob = blobs[b].clone().ok_or_else(|| {
+                    shape_error(layer, format!("blob `{}` is missing", self.blob_names[b]))
+                })?;
+                inputs.push(blob);
+            }
+            for &b in &layer.bottoms {
+                if self.last_use[b] == i && b != self.output_blob {
+                    blobs[b] = None;
+                }
+            }
+            let err = |reason: String| shape_error(layer, reason);
+            let mut top = layer.tops[0];
+            let out = match &layer.op {
+                Op::Input => {
+                    if layer.tops[0] != self.input_blob {
+                        return Err(err("unexpected Input layer".to_string()));
+                    }
+                    input.clone()
+                }
+                Op::Split => {
+                    for &t in &layer.tops {
+                        blobs[t] = Some(inputs[0].clone());
+                    }
+                    continue;
+                }
+                Op::Conv(conv) => match (kernels, conv.fast_pad()) {
+                    (Kernels::Fast, Some(pad)) => {
+                        if let Some(j) = self.fused_prelu[i] {
+                            top = self.layers[j].tops[0];
+                        }
+                        conv.forward_fast(&inputs[0], pad).map_err(err)?
+                    }
+                    _ => conv.forward_reference(&inputs[0]).map_err(err)?,
+                },
+                Op::Deconv(deconv) => deconv.forward(&inputs[0]).map_err(err)?,
+                Op::PRelu(slopes) => {
+                    let mut x = owned(single(inputs).map_err(err)?);
+                    layer.op.out_shapes(&[Shape::of(&x)], 1).map_err(err)?;
+                    layers::prelu(&mut x, slopes);
+                    x
+                }
+                Op::Relu(slope) => {
+                    let mut x = owned(single(inputs).map_err(err)?);
+                    layers::relu(&mut x, *slope);
+                    x
+                }
+                Op::PixelShuffle { factor, mode } => {
+                    layer
+                        .op
+                        .out_shapes(&[Shape::of(&inputs[0])], 1)
+                        .map_err(err)?;
+                    layers::pixel_shuffle(&inputs[0], *factor, *mode)
+                }
+                Op::Interp(interp) => interp
+                    .forward(owned(single(inputs).map_err(err)?))
+                    .map_err(err)?,
+                Op::Binary {
+                    kind,
+                    scalar: Some(s),
+                } => layers::binary_scalar(owned(single(inputs).map_err(err)?), *s, *kind),
+                Op::Binary { kind, scalar: None } => {
+                    let mut it = inputs.into_iter();
+                    let (a, b) = match (it.next(), it.next()) {
+                        (Some(a), Some(b)) => (a, b),
+                        _ => return Err(err("needs two input blobs".to_string())),
+                    };
+                    layers::binary(owned(a), &b, *kind).map_err(err)?
+                }
+            };
+            blobs[top] = Some(Rc::new(out));
+        }
+        let out = blobs[self.output_blob]
+            .take()
+            .ok_or_else(|| ModelError::Input("the model produced no output blob".to_string()))?;
+        Ok(owned(out))
+    }
+
+    /// Input pixels of context that tiles need around them (conservative receptive-field
+    /// radius, see [`Net::context_radius`]).
+    pub(crate) fn context_px(&self) -> usize {
+        self.context_px
+    }
+
+    /// A conservative receptive-field radius in input pixels: per blob, its scale relative to
+    /// the input and how far (in input pixels) its values reach. Each layer adds how far it
+    /// reads beyond an output pixel's position (a padded 3×3 convolution 1 pixel, bicubic 2
+    /// plus its border shift), divided by the scale of the blob it reads.
+    fn context_radius(&self) -> usize {
+        let mut scale = vec![1.0f64; self.blob_names.len()];
+        let mut radius = vec![0.0f64; self.blob_names.len()];
+        for layer in &self.layers {
+            let s_in = layer.bottoms.first().map_or(1.0, |&b| scale[b]);
+            let r_in = layer
+                .bottoms
+                .iter()
+                .map(|&b| radius[b])
+                .fold(0.0f64, f64::max);
+            let (s_out, r_out) = match &layer.op {
+                Op::Input => (1.0, 0.0),
+                Op::Conv(c) => {
+                    let stride = c.stride_w.max(c.stride_h) as f64;
+                    (s_in / stride, r_in + c.reach() as f64 / s_in)
+                }
+                Op::Deconv(d) => {
+                    let ext = (d.dilation_w * (d.kernel_w - 1) + 1)
+                        .max(d.dilation_h * (d.kernel_h - 1) + 1)
+                        as f64;
+                    let stride = d.stride_w.min(d.stride_h) as f64;
+                    (s_in * stride, r_in + (ext / stride + 1.0) / s_in)
+                }
+                Op::PixelShuffle { factor, .. } => (s_in * *factor as f64, r_in + 1.0 / s_in),
+                Op::Interp(interp) => {
+                    let factor = if interp.output_height > 0 {
+                        1.0
+                    } else {
+                        f64::from(interp.width_scale.min(interp.height_scale))
+                    };
+                    // Bicubic reads 2 pixels each way and shifts taps by up to 2 at borders.
+                    (s_in * factor, r_in + 4.0 / s_in + 1.0 / (s_in * factor))
+                }
+                _ => (s_in, r_in),
+            };
+            for &t in &layer.tops {
+                scale[t] = s_out;
+                radius[t] = r_out;
+            }
+        }
+        radius[self.output_blob].ceil() as usize + 1
+    }
+}
+
+/// The one input of a single-input layer (arity is checked at load).
+fn single(inputs: Vec<Rc<Tensor>>) -> Result<Rc<Tensor>, String> {
+    inputs
+        .into_iter()
+        .next()
+        .ok_or_else(|| "has no input blob".to_string())
+}
+
+/// The tensor itself when this is the only reference, else a copy.
+fn owned(t: Rc<Tensor>) -> Tensor {
+    Rc::try_unwrap(t).unwrap_or_else(|shared| (*shared).clone())
+}
