@@ -30,6 +30,7 @@ fn check_against_onnx(family: Family, name: &str, scale: u32, pad_edge: usize) {
     let (param, bin) = model(name);
     let reference = onnx_reference(&param, &bin, &input, pad_edge, 2);
     let diff = max_abs_diff(&ours, &reference);
+    println!("{name} x{scale}: max abs diff {diff:e} against onnxruntime");
     assert!(
         diff <= ONNX_TOLERANCE,
         "{name} x{scale}: max abs diff {diff} against onnxruntime"
@@ -52,12 +53,14 @@ fn animevideov3_x2_matches_the_shipped_x2_model() {
     let (param, bin) = model("realesr-animevideov3-x2");
     let reference = onnx_reference(&param, &bin, &input, 0, 2);
     let diff = max_abs_diff(&ours, &reference);
+    println!("x2: max abs diff {diff:e} against onnxruntime on the shipped x2");
     assert!(diff <= ONNX_TOLERANCE, "x2 vs onnxruntime: {diff}");
 
     // And the shipped x2 network run whole by our own inference (its Interp layer included).
     let shipped = reframe::neural::Net::load(&param, &bin).expect("load x2");
     let whole = shipped.forward(&input, Kernels::Fast).expect("forward");
     let diff = max_abs_diff(&ours, &whole);
+    println!("x2: max abs diff {diff:e} against the shipped x2 run whole here");
     assert!(diff <= SAME_TOLERANCE, "x2 vs the shipped x2 net: {diff}");
 }
 
@@ -71,6 +74,7 @@ fn animevideov3_x3_matches_the_shipped_x3_model() {
     let reference = onnx_reference(&param, &bin, &input, 0, 2);
     assert_eq!((ours.height, ours.width), (72, 96));
     let diff = max_abs_diff(&ours, &reference);
+    println!("x3: max abs diff {diff:e} against onnxruntime on the shipped x3");
     assert!(diff <= ONNX_TOLERANCE, "x3 vs onnxruntime: {diff}");
 }
 
@@ -98,6 +102,7 @@ fn tiled_equals_untiled() {
         let whole = neural.upscale_rgb_tiled(&input, 64).expect("one tile");
         let tiled = neural.upscale_rgb_tiled(&input, 16).expect("tiles");
         let diff = max_abs_diff(&whole, &tiled);
+        println!("{name}: tiled vs untiled max abs diff {diff:e}");
         assert!(diff <= SAME_TOLERANCE, "{name}: tiled vs untiled {diff}");
     }
 }
@@ -114,6 +119,7 @@ fn fast_kernels_equal_reference_kernels() {
         neural.set_reference_kernels(true);
         let reference = neural.upscale_rgb(&input).expect("reference");
         let diff = max_abs_diff(&fast, &reference);
+        println!("{name}: fast vs reference max abs diff {diff:e}");
         assert!(diff <= SAME_TOLERANCE, "{name}: fast vs reference {diff}");
     }
 }
