@@ -2,20 +2,28 @@
 # Installs the system packages reframe needs, if any is missing (Debian/Ubuntu, apt).
 #   scripts/deps.sh          what the app needs at run time: ffmpeg, mkvtoolnix, window libraries
 #   scripts/deps.sh --test   plus what the test suite needs: Xvfb, xauth, ImageMagick, Mesa's
-#                            software Vulkan/GL drivers
+#                            software Vulkan/GL drivers, Python's venv, and then the neural
+#                            models and the onnxruntime reference (scripts/fetch-models.sh)
 set -euo pipefail
 
 packages=(ffmpeg mkvtoolnix libvulkan1 mesa-vulkan-drivers libgl1-mesa-dri libegl1 libegl-mesa0
           libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(xvfb xauth imagemagick xdotool)
+  packages+=(xvfb xauth imagemagick xdotool python3 python3-venv python3-pip)
 fi
+
+fetch_models() {
+  if [[ "${1:-}" == "--test" ]]; then
+    "$(dirname "$0")/fetch-models.sh" --python
+  fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
+  fetch_models "$@"
   exit 0
 fi
 if ! command -v apt-get >/dev/null; then
@@ -31,3 +39,4 @@ echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fetch_models "$@"

@@ -33,8 +33,8 @@ enum Cmd {
     Presets(command::presets::Args),
     /// List or clean saved sessions (resumable jobs).
     Sessions(command::sessions::Args),
-    /// List the upscaling engines available here.
-    Engines,
+    /// List the upscaling engines available here (and the models that are missing).
+    Engines(command::engines::Args),
     /// Child roles started by the window (not for direct use).
     #[command(hide = true)]
     Worker(command::worker::Args),
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         Some(Cmd::Run(args)) => command::run::main(args),
         Some(Cmd::Presets(args)) => command::presets::main(args),
         Some(Cmd::Sessions(args)) => command::sessions::main(args),
-        Some(Cmd::Engines) => command::engines::main(),
+        Some(Cmd::Engines(args)) => command::engines::main(args),
         Some(Cmd::Worker(args)) => command::worker::main(args),
         None => command::gui::main(cli.files),
     };

@@ -1,9 +1,24 @@
-//! `reframe engines`: the upscaling engines available on this machine.
+//! `reframe engines`: the upscaling engines available on this machine, the neural models found
+//! in the models folder (scales, denoise levels), and where to put the ones that are missing.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn main() -> anyhow::Result<ExitCode> {
-    for engine in reframe::engine::available() {
+use clap::Parser;
+
+use reframe::engine::{self, models};
+
+#[derive(Parser, Debug)]
+pub struct Args {
+    /// Folder of the neural engines' model files (default: $REFRAME_MODELS_DIR, else
+    /// <config dir>/models).
+    #[arg(long, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+}
+
+pub fn main(args: Args) -> anyhow::Result<ExitCode> {
+    let dir = models::models_dir(args.models_dir.as_deref());
+    for engine in engine::available_in(dir.as_deref()) {
         let scales: Vec<String> = engine.scales.iter().map(|s| format!("{s}x")).collect();
         let denoise = if engine.denoise_levels.is_empty() {
             String::new()
@@ -11,11 +26,54 @@ pub fn main() -> anyhow::Result<ExitCode> {
             format!("  denoise {:?}", engine.denoise_levels)
         };
         println!(
-            "{:<12} {}  (scales {}){denoise}",
+            "{:<14} {}  (scales {}){denoise}",
             engine.name,
             engine.description,
             scales.join(" ")
         );
     }
+    let Some(dir) = dir else {
+        println!(
+            "\nno models folder: no home directory; set REFRAME_MODELS_DIR or use --models-dir"
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!("\nmodels folder: {}", dir.display());
+    for installed in models::scan_all(&dir) {
+        let family = installed.family;
+        let name = family.engine_name();
+        if installed.is_empty() {
+            println!("  {name:<14} missing: {}", family.install_hint(&dir));
+            continue;
+        }
+        let mut found = Vec::new();
+        if let Some(files) = &installed.plain {
+            found.push(format!("upscale ({})", file_name(&files.param)));
+        }
+        for (level, files) in &installed.denoise {
+            found.push(format!("denoise {level} ({})", file_name(&files.param)));
+        }
+        println!("  {name:<14} {}", found.join(", "));
+        let missing = installed.missing_denoise();
+        if installed.plain.is_none() || !missing.is_empty() {
+            let mut what = Vec::new();
+            if installed.plain.is_none() {
+                what.push("no-denoise".to_owned());
+            }
+            what.extend(missing.iter().map(|n| format!("denoise {n}")));
+            println!(
+                "  {:<14} not found: {} ({})",
+                "",
+                what.join(", "),
+                family.install_hint(&dir)
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

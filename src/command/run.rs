@@ -37,6 +37,10 @@ pub struct Args {
     /// Denoise level, for engines that have one.
     #[arg(long)]
     denoise: Option<u8>,
+    /// Folder of the neural engines' model files (default: $REFRAME_MODELS_DIR, else
+    /// <config dir>/models).
+    #[arg(long, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
     /// Output preset name (see `reframe presets list`) or path to a preset JSON file.
     #[arg(long, default_value = "h264_hq")]
     preset: String,
@@ -89,7 +93,9 @@ struct Planned {
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     // Settings problems stop everything before any work (exit 2).
     presets::resolve(&args.preset)?;
-    engine::resolve(
+    let models_dir = engine::models::models_dir(args.models_dir.as_deref());
+    engine::resolve_in(
+        models_dir.as_deref(),
         &args.engine,
         args.height.is_none().then(|| args.scale.unwrap_or(2.0)),
         args.denoise,
@@ -151,6 +157,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         cancel: cancel.clone(),
         events: tx,
         parallel_chunks: Context::default_parallelism(),
+        models_dir: args.models_dir.clone(),
     };
     let mut succeeded = 0usize;
     let mut cancelled = false;

@@ -7,12 +7,21 @@
 //!   encoding ffmpeg (the "pipe path"). Neural engines are frame engines.
 //!
 //! The registry here is the one place that knows which engines exist and what they accept.
+//! Neural engines are listed only when their model files are in the models folder
+//! ([`models`]); asking for one that is not there says where to put its files.
 
 mod identity;
+pub mod models;
+pub mod neural;
 
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
 use thiserror::Error;
 
 pub use identity::Identity;
+pub use models::Family;
+pub use neural::ColorMatrix;
 
 /// One planar yuv420p frame (the pipe path's wire format: 1.5 bytes per pixel, half of rgb24).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,15 +67,73 @@ pub struct EngineInfo {
     pub scales: &'static [f64],
     /// Available denoise levels (empty: the engine has no denoise setting).
     pub denoise_levels: &'static [u8],
+    /// Neural engines: the model family and the folder its files were found in.
+    pub model: Option<(Family, PathBuf)>,
+}
+
+/// What a frame engine needs to know about the job to start.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameSetup {
+    /// The engine's own scale factor (one of [`EngineInfo::scales`]).
+    pub scale: f64,
+    pub denoise: Option<u8>,
+    /// Matrix of the yuv420p frames on the pipe.
+    pub matrix: ColorMatrix,
 }
 
 impl EngineInfo {
-    /// A fresh frame engine instance; `None` for filter engines.
-    pub fn instantiate(&self) -> Option<Box<dyn Upscaler>> {
-        match self.name {
-            "identity" => Some(Box::new(Identity)),
-            _ => None,
+    /// A fresh frame engine instance (loads the model of a neural engine).
+    pub fn instantiate(&self, setup: &FrameSetup) -> anyhow::Result<Box<dyn Upscaler>> {
+        if let Some((family, dir)) = &self.model {
+            let installed = models::scan(dir, *family);
+            let files = installed.model(setup.denoise).ok_or_else(|| {
+                anyhow!(
+                    "the {} model files are missing; {}",
+                    self.name,
+                    family.install_hint(dir)
+                )
+            })?;
+            let engine = neural::Neural::load(*family, files, setup.scale as u32, setup.matrix)?;
+            return Ok(Box::new(engine));
         }
+        match self.name {
+            "identity" => Ok(Box::new(Identity)),
+            _ => Err(anyhow!("engine {} does not run on frames", self.name)),
+        }
+    }
+
+    /// Identity of the model weights used for `denoise` (file name and content digest), for
+    /// the session id; `None` for engines without model files.
+    pub fn model_identity(&self, denoise: Option<u8>) -> anyhow::Result<Option<String>> {
+        let Some((family, dir)) = &self.model else {
+            return Ok(None);
+        };
+        let installed = models::scan(dir, *family);
+        let Some(files) = installed.model(denoise) else {
+            return Ok(None);
+        };
+        let id = files
+            .identity()
+            .map_err(|e| anyhow!("cannot read {}: {e}", files.bin.display()))?;
+        Ok(Some(id))
+    }
+
+    /// Neural engines use every core inside one frame, so chunks run one at a time.
+    pub fn uses_all_cores(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// The engine's own scale for a job wanting `wanted` (a `--height` fit may ask for any
+    /// factor): the smallest supported scale at least as large, else the largest.
+    pub fn engine_scale(&self, wanted: f64) -> f64 {
+        let mut scales = self.scales.to_vec();
+        scales.sort_by(f64::total_cmp);
+        scales
+            .iter()
+            .copied()
+            .find(|s| *s >= wanted - 1e-9)
+            .or_else(|| scales.last().copied())
+            .unwrap_or(1.0)
     }
 }
 
@@ -88,6 +155,13 @@ pub enum EngineError {
         level: u8,
         supported: String,
     },
+    /// A neural engine whose model files are not in the models folder.
+    #[error("the {what} is not installed: {hint}")]
+    ModelMissing {
+        engine: String,
+        what: String,
+        hint: String,
+    },
 }
 
 const SCALES: &[f64] = &[1.5, 2.0, 3.0, 4.0];
@@ -98,6 +172,7 @@ const LANCZOS: EngineInfo = EngineInfo {
     kind: EngineKind::FfmpegScale { flags: "lanczos" },
     scales: SCALES,
     denoise_levels: &[],
+    model: None,
 };
 
 /// Pass-through frame engine that exercises the pipe path; offered only when
@@ -108,28 +183,89 @@ const IDENTITY: EngineInfo = EngineInfo {
     kind: EngineKind::Frames,
     scales: SCALES,
     denoise_levels: &[],
+    model: None,
 };
 
 fn test_engines_enabled() -> bool {
     std::env::var_os("REFRAME_TEST_ENGINES").is_some_and(|v| v == "1")
 }
 
-/// Engines available on this machine, in display order.
+/// Engines available on this machine, in display order, with the models of the default
+/// models folder ([`models::models_dir`]).
 pub fn available() -> Vec<EngineInfo> {
+    available_in(models::models_dir(None).as_deref())
+}
+
+/// Engines available with the models in `models_dir`.
+pub fn available_in(models_dir: Option<&Path>) -> Vec<EngineInfo> {
     let mut engines = vec![LANCZOS];
     if test_engines_enabled() {
         engines.push(IDENTITY);
     }
+    if let Some(dir) = models_dir {
+        for installed in models::scan_all(dir) {
+            if installed.is_empty() {
+                continue;
+            }
+            let family = installed.family;
+            engines.push(EngineInfo {
+                name: family.engine_name(),
+                description: family.description(),
+                kind: EngineKind::Frames,
+                scales: family.scales(),
+                denoise_levels: models::static_levels(&installed.denoise_levels()),
+                model: Some((family, dir.to_owned())),
+            });
+        }
+    }
     engines
 }
 
-/// Look up an engine and check the requested scale and denoise level against it.
+/// Look up an engine (models from the default models folder) and check the requested scale
+/// and denoise level against it.
 pub fn resolve(
     name: &str,
     scale: Option<f64>,
     denoise: Option<u8>,
 ) -> Result<EngineInfo, EngineError> {
-    let engines = available();
+    resolve_in(models::models_dir(None).as_deref(), name, scale, denoise)
+}
+
+/// [`resolve`] with the models of `models_dir`.
+pub fn resolve_in(
+    models_dir: Option<&Path>,
+    name: &str,
+    scale: Option<f64>,
+    denoise: Option<u8>,
+) -> Result<EngineInfo, EngineError> {
+    let engines = available_in(models_dir);
+    let dir_or_default = || {
+        models_dir
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("the models folder (set REFRAME_MODELS_DIR)"))
+    };
+    if let Some(family) = Family::from_engine_name(name) {
+        let dir = dir_or_default();
+        let installed = models::scan(&dir, family);
+        if installed.is_empty() {
+            return Err(EngineError::ModelMissing {
+                engine: name.to_owned(),
+                what: format!("{name} model"),
+                hint: family.install_hint(&dir),
+            });
+        }
+        if installed.model(denoise).is_none() && family.denoise_known(denoise) {
+            let what = match denoise {
+                None => format!("{name} model without denoise"),
+                Some(n) => format!("{name} model for denoise level {n}"),
+            };
+            return Err(EngineError::ModelMissing {
+                engine: name.to_owned(),
+                what,
+                hint: family.install_hint(&dir),
+            });
+        }
+    }
     let Some(info) = engines.iter().find(|e| e.name == name).cloned() else {
         return Err(EngineError::Unknown {
             name: name.to_owned(),
@@ -204,6 +340,56 @@ mod tests {
                 engine: "lanczos".into()
             }
         );
+    }
+
+    #[test]
+    fn neural_engines_follow_the_models_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let err = resolve_in(Some(d), "animevideov3", Some(2.0), None).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "the animevideov3 model is not installed: put realesr-animevideov3-x4.param"
+            ) && text.ends_with(&d.display().to_string()),
+            "{text}"
+        );
+        assert!(available_in(Some(d)).iter().all(|e| e.model.is_none()));
+
+        for ext in ["param", "bin"] {
+            std::fs::write(d.join(format!("realesr-animevideov3-x4.{ext}")), b"x").unwrap();
+            std::fs::write(d.join(format!("WAIFU2X_PHOTO_UP2X_DENOISE2X.{ext}")), b"x").unwrap();
+        }
+        let info = resolve_in(Some(d), "animevideov3", Some(3.0), None).unwrap();
+        assert_eq!(info.scales, &[2.0, 3.0, 4.0]);
+        assert!(info.uses_all_cores());
+        assert_eq!(info.engine_scale(2.5), 3.0);
+        assert_eq!(info.engine_scale(6.0), 4.0);
+        assert!(matches!(
+            resolve_in(Some(d), "animevideov3", Some(1.5), None),
+            Err(EngineError::UnsupportedScale { .. })
+        ));
+        assert!(matches!(
+            resolve_in(Some(d), "animevideov3", Some(2.0), Some(1)),
+            Err(EngineError::NoDenoise { .. })
+        ));
+
+        let photo = resolve_in(Some(d), "waifu2x-photo", Some(2.0), Some(2)).unwrap();
+        assert_eq!(photo.denoise_levels, &[2]);
+        let err = resolve_in(Some(d), "waifu2x-photo", Some(2.0), None).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the waifu2x-photo model without denoise is not installed"),
+            "{err}"
+        );
+        let err = resolve_in(Some(d), "waifu2x-photo", Some(2.0), Some(1)).unwrap_err();
+        assert!(err.to_string().contains("denoise level 1"), "{err}");
+        assert!(matches!(
+            resolve_in(Some(d), "waifu2x", Some(2.0), None),
+            Err(EngineError::ModelMissing { .. })
+        ));
+        let names: Vec<_> = available_in(Some(d)).iter().map(|e| e.name).collect();
+        assert_eq!(names[names.len() - 2..], ["animevideov3", "waifu2x-photo"]);
     }
 
     #[test]

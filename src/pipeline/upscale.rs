@@ -26,7 +26,7 @@ use super::plan::Chunk;
 use super::thumbnail;
 use super::validate::{Job, SPACE_MARGIN_BYTES, estimated_output_bytes};
 use super::{Context, Reporter, Stop};
-use crate::engine::{EngineKind, Frame, Upscaler};
+use crate::engine::{ColorMatrix, EngineKind, Frame, FrameSetup, Upscaler};
 use crate::fsutil;
 use crate::media::frames::frame_times;
 use crate::media::process::{self, Spawned};
@@ -94,7 +94,13 @@ pub(crate) fn run(
         .map(|&i| plan.chunks[i].frame_count as u64)
         .sum();
     let chunk_bytes_estimate = estimated_output_bytes(job) / plan.chunks.len().max(1) as u64;
-    let workers = ctx.parallel_chunks.clamp(1, pending.len().max(1));
+    // A neural engine already keeps every core busy inside each frame.
+    let parallel = if job.engine.uses_all_cores() {
+        1
+    } else {
+        ctx.parallel_chunks
+    };
+    let workers = parallel.clamp(1, pending.len().max(1));
     let queue = Mutex::new(pending);
     let stop = AtomicBool::new(false);
     let should_stop = || stop.load(Ordering::SeqCst) || ctx.cancel.is_cancelled();
@@ -565,11 +571,13 @@ fn encode_through_engine(
     should_stop: &(dyn Fn() -> bool + Sync),
     report: &dyn Fn(u64),
 ) -> Result<Option<Vec<u8>>, Stop> {
-    let mut engine: Box<dyn Upscaler> = job
-        .engine
-        .instantiate()
-        .ok_or_else(|| anyhow!("engine {} cannot run on frames", job.engine.name))?;
     let (src_w, src_h) = job.info.video.display_size();
+    let setup = FrameSetup {
+        scale: job.engine_scale,
+        denoise: job.settings.denoise,
+        matrix: ColorMatrix::for_source(job.info.video.color_space.as_deref(), src_h),
+    };
+    let mut engine: Box<dyn Upscaler> = job.engine.instantiate(&setup)?;
     let (eng_w, eng_h) = engine.output_size(src_w, src_h);
 
     let mut decoder_cmd = Command::new(&ctx.tools.ffmpeg);

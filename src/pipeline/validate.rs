@@ -41,6 +41,8 @@ pub(crate) struct Job {
     pub targets: Vec<Target>,
     pub deinterlace: bool,
     pub frame_rate: f64,
+    /// Scale the engine itself runs at (a `--height` fit then resizes its output).
+    pub engine_scale: f64,
     plan: Option<Plan>,
 }
 
@@ -59,7 +61,8 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
     } else {
         Some(spec.scale.unwrap_or(2.0))
     };
-    let engine = engine::resolve(&spec.engine, scale, spec.denoise)?;
+    let models_dir = engine::models::models_dir(ctx.models_dir.as_deref());
+    let engine = engine::resolve_in(models_dir.as_deref(), &spec.engine, scale, spec.denoise)?;
     let input = std::path::absolute(&spec.input)
         .with_context(|| format!("cannot resolve the input path {}", spec.input.display()))?;
     let info = probe::probe(&ctx.tools, &input)?;
@@ -106,7 +109,7 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
 
     let settings = Settings {
         engine: engine.name.to_owned(),
-        model: None,
+        model: engine.model_identity(spec.denoise)?,
         scale: scale.unwrap_or(engine_size.1 as f64 / src_h.max(1) as f64),
         target_height: spec.height,
         denoise: spec.denoise,
@@ -116,6 +119,7 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
         deinterlace: spec.deinterlace,
     };
     let frame_rate = info.video.frame_rate().unwrap_or(25.0);
+    let engine_scale = engine.engine_scale(scale.unwrap_or(engine_size.1 as f64 / src_h as f64));
     warn_about_source(reporter, &info, &preset, spec.deinterlace);
     Ok(Job {
         input,
@@ -129,6 +133,7 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
         targets,
         deinterlace: spec.deinterlace,
         frame_rate,
+        engine_scale,
         plan: None,
     })
 }

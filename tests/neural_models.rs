@@ -1,0 +1,168 @@
+//! The neural engines on the real models against an independent reference: the same ncnn
+//! files converted to ONNX by `tools/ncnn_onnx.py` and run by onnxruntime. Also: tiled ==
+//! untiled, fast kernels == reference kernels, and x2/x3 (x4 body + our bicubic) == the
+//! shipped x2/x3 models, all on small images with real texture.
+
+mod neural_support;
+
+use neural_support::*;
+use reframe::engine::Family;
+use reframe::engine::neural::Neural;
+use reframe::neural::{Kernels, Tensor};
+
+const ONNX_TOLERANCE: f32 = 1e-3;
+const SAME_TOLERANCE: f32 = 1e-4;
+
+fn engine(family: Family, name: &str, scale: u32) -> Neural {
+    let (param, bin) = model(name);
+    Neural::load_paths(family, &param, &bin, scale).expect("load model")
+}
+
+fn texture() -> Tensor {
+    lavfi_image("mandelbrot", 48, 40)
+}
+
+fn check_against_onnx(family: Family, name: &str, scale: u32, pad_edge: usize) {
+    let input = texture();
+    let ours = engine(family, name, scale)
+        .upscale_rgb(&input)
+        .expect("upscale");
+    let (param, bin) = model(name);
+    let reference = onnx_reference(&param, &bin, &input, pad_edge, 2);
+    let diff = max_abs_diff(&ours, &reference);
+    println!("{name} x{scale}: max abs diff {diff:e} against onnxruntime");
+    assert!(
+        diff <= ONNX_TOLERANCE,
+        "{name} x{scale}: max abs diff {diff} against onnxruntime"
+    );
+}
+
+#[test]
+fn animevideov3_x4_matches_onnxruntime() {
+    check_against_onnx(Family::AnimeVideoV3, "realesr-animevideov3-x4", 4, 0);
+}
+
+/// x2 here = x4 body + bicubic 0.5× in Rust; the reference runs the shipped x2 .param, whose
+/// own Interp layer does the resize.
+#[test]
+fn animevideov3_x2_matches_the_shipped_x2_model() {
+    let input = texture();
+    let ours = engine(Family::AnimeVideoV3, "realesr-animevideov3-x4", 2)
+        .upscale_rgb(&input)
+        .expect("upscale");
+    let (param, bin) = model("realesr-animevideov3-x2");
+    let reference = onnx_reference(&param, &bin, &input, 0, 2);
+    let diff = max_abs_diff(&ours, &reference);
+    println!("x2: max abs diff {diff:e} against onnxruntime on the shipped x2");
+    assert!(diff <= ONNX_TOLERANCE, "x2 vs onnxruntime: {diff}");
+
+    // And the shipped x2 network run whole by our own inference (its Interp layer included).
+    let shipped = reframe::neural::Net::load(&param, &bin).expect("load x2");
+    let whole = shipped.forward(&input, Kernels::Fast).expect("forward");
+    let diff = max_abs_diff(&ours, &whole);
+    println!("x2: max abs diff {diff:e} against the shipped x2 run whole here");
+    assert!(diff <= SAME_TOLERANCE, "x2 vs the shipped x2 net: {diff}");
+}
+
+#[test]
+fn animevideov3_x3_matches_the_shipped_x3_model() {
+    let input = lavfi_image("testsrc2", 32, 24);
+    let ours = engine(Family::AnimeVideoV3, "realesr-animevideov3-x4", 3)
+        .upscale_rgb(&input)
+        .expect("upscale");
+    let (param, bin) = model("realesr-animevideov3-x3");
+    let reference = onnx_reference(&param, &bin, &input, 0, 2);
+    assert_eq!((ours.height, ours.width), (72, 96));
+    let diff = max_abs_diff(&ours, &reference);
+    println!("x3: max abs diff {diff:e} against onnxruntime on the shipped x3");
+    assert!(diff <= ONNX_TOLERANCE, "x3 vs onnxruntime: {diff}");
+}
+
+/// upconv_7's convolutions are unpadded: the reference gets the input edge-padded by 7 px,
+/// as waifu2x-ncnn-vulkan feeds it.
+#[test]
+fn waifu2x_anime_denoise1_matches_onnxruntime() {
+    check_against_onnx(Family::Waifu2xAnime, "WAIFU2X_ANIME_UP2X_DENOISE1X", 2, 7);
+}
+
+#[test]
+fn waifu2x_photo_matches_onnxruntime() {
+    check_against_onnx(Family::Waifu2xPhoto, "WAIFU2X_PHOTO_UP2X", 2, 7);
+}
+
+#[test]
+fn tiled_equals_untiled() {
+    let input = lavfi_image("testsrc2", 40, 36);
+    for (family, name) in [
+        (Family::AnimeVideoV3, "realesr-animevideov3-x4"),
+        (Family::Waifu2xAnime, "WAIFU2X_ANIME_UP2X"),
+    ] {
+        let mut neural = engine(family, name, 2);
+        neural.set_threads(2);
+        let whole = neural.upscale_rgb_tiled(&input, 64).expect("one tile");
+        let tiled = neural.upscale_rgb_tiled(&input, 16).expect("tiles");
+        let diff = max_abs_diff(&whole, &tiled);
+        println!("{name}: tiled vs untiled max abs diff {diff:e}");
+        assert!(diff <= SAME_TOLERANCE, "{name}: tiled vs untiled {diff}");
+    }
+}
+
+#[test]
+fn fast_kernels_equal_reference_kernels() {
+    let input = lavfi_image("mandelbrot", 24, 20);
+    for (family, name) in [
+        (Family::AnimeVideoV3, "realesr-animevideov3-x4"),
+        (Family::Waifu2xPhoto, "WAIFU2X_PHOTO_UP2X_DENOISE3X"),
+    ] {
+        let mut neural = engine(family, name, 2);
+        let fast = neural.upscale_rgb(&input).expect("fast");
+        neural.set_reference_kernels(true);
+        let reference = neural.upscale_rgb(&input).expect("reference");
+        let diff = max_abs_diff(&fast, &reference);
+        println!("{name}: fast vs reference max abs diff {diff:e}");
+        assert!(diff <= SAME_TOLERANCE, "{name}: fast vs reference {diff}");
+    }
+}
+
+/// A flat colour through the whole engine (yuv420p in and out) comes back as the network
+/// makes it from the exact RGB colour: the conversions around the network cost no more than
+/// 8-bit rounding. (The network itself moves flat colours by up to ~0.025.)
+#[test]
+fn flat_colour_survives_the_engine() {
+    use reframe::engine::neural::{rgb_to_yuv420p, yuv420p_to_rgb};
+    use reframe::engine::{ColorMatrix, Upscaler};
+    // `load_paths` engines convert with BT.709.
+    let mut neural = engine(Family::AnimeVideoV3, "realesr-animevideov3-x4", 2);
+    for rgb in [[0.8f32, 0.3, 0.2], [0.2, 0.5, 0.7], [0.9, 0.85, 0.1]] {
+        let flat = Tensor {
+            channels: 3,
+            height: 16,
+            width: 20,
+            data: (0..3)
+                .flat_map(|c| std::iter::repeat_n(rgb[c], 320))
+                .collect(),
+        };
+        let direct = neural.upscale_rgb(&flat).expect("rgb path");
+        let frame = rgb_to_yuv420p(&flat, ColorMatrix::Bt709);
+        let out = neural.process(&frame).expect("process");
+        assert_eq!((out.width, out.height), (40, 32));
+        let back = yuv420p_to_rgb(&out, ColorMatrix::Bt709);
+        // Away from the borders (the network treats the frame edge differently).
+        let (mut worst, mut shift) = (0f32, 0f32);
+        for (c, want) in rgb.iter().enumerate() {
+            for y in 4..28 {
+                for x in 4..36 {
+                    let i = c * 40 * 32 + y * 40 + x;
+                    let net = direct.data[i].clamp(0.0, 1.0);
+                    worst = worst.max((back.data[i] - net).abs());
+                    shift = shift.max((net - want).abs());
+                }
+            }
+        }
+        assert!(
+            worst < 0.012,
+            "{rgb:?}: the yuv420p path is off the RGB path by {worst}"
+        );
+        assert!(shift < 0.04, "{rgb:?}: the network moved it by {shift}");
+    }
+}

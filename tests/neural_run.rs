@@ -1,0 +1,226 @@
+//! `reframe run --engine animevideov3` end to end on a tiny clip with the real model: it
+//! completes, a kill -9 after the first chunk then a rerun resumes and gives the same frames
+//! as an uninterrupted run, and the output frames are exactly the engine applied to the
+//! decoded source frames (a lossless 8-bit FFV1 preset keeps them bit for bit).
+//! Also: `reframe engines` lists what the models folder holds; a missing model is a clear
+//! error.
+
+mod common;
+mod neural_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use reframe::engine::neural::Neural;
+use reframe::engine::{ColorMatrix, Family, Frame, Upscaler};
+use reframe::protocol::Event;
+
+const WAIT: Duration = Duration::from_secs(600);
+const WIDTH: u32 = 32;
+const HEIGHT: u32 = 24;
+
+/// 12 frames at 24 fps, in chunks of 3 frames.
+fn clip() -> Clip {
+    Clip {
+        width: WIDTH,
+        height: HEIGHT,
+        fps: 24,
+        duration_secs: 0.5,
+    }
+}
+
+const CHUNK_SECS: f64 = 0.125;
+
+fn lossless_preset(env: &TestEnv) -> PathBuf {
+    let path = env.path("ffv1_8bit.json");
+    std::fs::write(
+        &path,
+        r#"{ "name": "ffv1_8bit", "description": "lossless 8-bit test preset",
+             "output": { "kind": "file", "container": "mkv" },
+             "video": { "codec": "ffv1", "pix_fmt": "yuv420p" },
+             "audio": { "mode": "copy" } }"#,
+    )
+    .expect("write preset");
+    path
+}
+
+fn args(env: &TestEnv, input: &Path, out: &Path) -> Vec<std::ffi::OsString> {
+    let preset = lossless_preset(env);
+    let models = neural_support::models_dir();
+    let mut a = run_args(
+        input,
+        out,
+        CHUNK_SECS,
+        &["--engine", "animevideov3", "--scale", "2"],
+    );
+    a.extend(["--preset".into(), preset.into_os_string()]);
+    a.extend(["--models-dir".into(), models.into_os_string()]);
+    a
+}
+
+/// Every frame of `path` as raw yuv420p.
+fn decode_yuv(path: &Path, width: u32, height: u32) -> Vec<Frame> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(ff_path(path))
+        .args([
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let len = Frame::yuv420p_len(width, height);
+    assert_eq!(
+        out.stdout.len() % len,
+        0,
+        "torn frame in {}",
+        path.display()
+    );
+    out.stdout
+        .chunks_exact(len)
+        .map(|data| Frame {
+            width,
+            height,
+            data: data.to_vec(),
+        })
+        .collect()
+}
+
+#[test]
+fn animevideov3_run_kill_resume_and_exact_frames() {
+    let env = TestEnv::new();
+    let input = make_plain(&env.path("tiny.mp4"), clip());
+
+    // Uninterrupted.
+    let reference_out = env.subdir("ref").join("tiny.mkv");
+    let run = env
+        .spawn_json(args(&env, &input, &reference_out))
+        .finish(WAIT);
+    run.assert_success();
+    let started = single_start(&run.events);
+    assert!(started.chunks_total >= 3, "{started:?}");
+    let reference = framemd5(&reference_out);
+    assert_eq!(reference.len(), 12, "{reference:?}");
+
+    // Killed after its first chunk, then resumed.
+    let out = env.subdir("out").join("tiny.mkv");
+    let mut run = env.spawn_json(args(&env, &input, &out));
+    run.wait_for("a chunk-done", WAIT, |e| {
+        matches!(e, Event::ChunkDone { .. })
+    });
+    run.kill9();
+    assert!(!out.exists(), "a killed run left its output");
+    let rerun = env.spawn_json(args(&env, &input, &out)).finish(WAIT);
+    rerun.assert_success();
+    let second = single_start(&rerun.events);
+    assert!(second.resumed && second.chunks_done >= 1, "{second:?}");
+    assert_eq!(
+        framemd5(&out),
+        reference,
+        "the resumed output differs from an uninterrupted run"
+    );
+
+    // The output is the engine applied to the decoded source frames.
+    let source = decode_yuv(&input, WIDTH, HEIGHT);
+    let encoded = decode_yuv(&out, WIDTH * 2, HEIGHT * 2);
+    assert_eq!(source.len(), encoded.len());
+    let tools = reframe::media::tools::Tools::locate().expect("ffmpeg");
+    let info = reframe::media::probe::probe(&tools, &input).expect("probe");
+    let matrix = ColorMatrix::for_source(info.video.color_space.as_deref(), HEIGHT);
+    let (param, bin) = neural_support::model("realesr-animevideov3-x4");
+    let files = reframe::engine::models::ModelFiles { param, bin };
+    let mut engine = Neural::load(Family::AnimeVideoV3, &files, 2, matrix).expect("load");
+    for (i, (src, got)) in source.iter().zip(&encoded).enumerate() {
+        let want = engine.process(src).expect("engine");
+        let max = want
+            .data
+            .iter()
+            .zip(&got.data)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap_or(0);
+        assert_eq!(
+            max, 0,
+            "frame {i}: output differs from the engine by up to {max}"
+        );
+    }
+}
+
+#[test]
+fn engines_lists_the_models_folder() {
+    let env = TestEnv::new();
+    let models = neural_support::models_dir();
+    let out = env.run([
+        "engines".as_ref(),
+        "--models-dir".as_ref(),
+        models.as_os_str(),
+    ]);
+    out.assert_success();
+    let text = out.stdout.clone();
+    assert!(
+        text.contains("animevideov3") && text.contains("scales 2x 3x 4x"),
+        "{text}"
+    );
+    assert!(
+        text.contains("waifu2x ") && text.contains("denoise [0, 1, 2, 3]"),
+        "{text}"
+    );
+    assert!(text.contains("waifu2x-photo"), "{text}");
+
+    let empty = env.subdir("no-models");
+    let out = env.run([
+        "engines".as_ref(),
+        "--models-dir".as_ref(),
+        empty.as_os_str(),
+    ]);
+    out.assert_success();
+    assert!(
+        !out.stdout.contains("animevideov3 Real-ESRGAN"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("missing: put realesr-animevideov3-x4.param"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn missing_model_is_a_clear_error() {
+    let env = TestEnv::new();
+    let input = make_plain(&env.path("tiny.mp4"), clip());
+    let empty = env.subdir("no-models");
+    let out = env.run_with(
+        [
+            "run".as_ref(),
+            input.as_os_str(),
+            "--engine".as_ref(),
+            "animevideov3".as_ref(),
+        ],
+        |cmd| {
+            cmd.env("REFRAME_MODELS_DIR", &empty);
+        },
+    );
+    out.assert_code(2);
+    out.assert_mentions_all(&[
+        "animevideov3 model is not installed",
+        "realesr-animevideov3-x4.param",
+        empty.to_str().expect("utf-8 path"),
+    ]);
+}
