@@ -71,7 +71,7 @@ if ((python_deps == 1)); then
   venv=target/pyenv
   if ! "$venv/bin/python" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnx onnxruntime numpy
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6
   fi
   "$venv/bin/python" -c "import onnx, onnxruntime, numpy; print('onnx', onnx.__version__, 'onnxruntime', onnxruntime.__version__, 'numpy', numpy.__version__)"
 fi
