@@ -19,9 +19,11 @@ use super::models::{Family, ModelFiles};
 use super::{Frame, Upscaler};
 use crate::neural::{Kernels, Net, Tensor, TileOptions, upscale_tiled};
 
-/// Input pixels per tile side: activations of one animevideov3 tile (64 channels) stay a few
-/// MiB, so memory depends on this and the thread count, not on the frame size.
-pub const TILE_PX: usize = 192;
+/// Largest tile side in input pixels (tiles are split evenly, so 640×360 runs as two 320×360
+/// tiles). One animevideov3 tile's activations (64 channels) stay under about 60 MB, so memory
+/// depends on this and the thread count, not on the frame size; larger tiles pay
+/// proportionally less for the 21 px of context around each.
+pub const TILE_PX: usize = 384;
 
 /// YUV ↔ RGB matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -127,14 +127,18 @@ pub fn upscale_tiled(net: &Net, input: &Tensor, opts: &TileOptions) -> Result<Te
     let (out_c, out_h, out_w) = tiled_output_shape(net, input.channels, height, width)?;
     let output = Mutex::new(Tensor::zeros(out_c, out_h, out_w));
 
+    // Tiles of equal size (at most `opts.tile`): a narrow remainder tile would pay the
+    // context on both sides for a few pixels of output.
+    let step_y = even_step(height, opts.tile);
+    let step_x = even_step(width, opts.tile);
     let mut tiles = Vec::new();
-    for y0 in (0..height).step_by(opts.tile) {
-        for x0 in (0..width).step_by(opts.tile) {
+    for y0 in (0..height).step_by(step_y) {
+        for x0 in (0..width).step_by(step_x) {
             tiles.push(TileRect {
                 y0,
-                y1: (y0 + opts.tile).min(height),
+                y1: (y0 + step_y).min(height),
                 x0,
-                x1: (x0 + opts.tile).min(width),
+                x1: (x0 + step_x).min(width),
             });
         }
     }
@@ -158,6 +162,12 @@ pub fn upscale_tiled(net: &Net, input: &Tensor, opts: &TileOptions) -> Result<Te
     output
         .into_inner()
         .map_err(|_| ModelError::Runtime("a tile thread panicked".to_string()))
+}
+
+/// Side of equal tiles covering `len` pixels with tiles of at most `max_tile`.
+fn even_step(len: usize, max_tile: usize) -> usize {
+    let count = len.div_ceil(max_tile).max(1);
+    len.div_ceil(count).max(1)
 }
 
 /// Runs one tile and copies its part into `output`.
@@ -245,6 +255,17 @@ fn extract(input: &Tensor, y0: isize, y1: isize, x0: isize, x1: isize) -> Tensor
 mod tests {
     use super::*;
     use crate::neural::testutil::{self, Rng, max_abs_diff};
+
+    #[test]
+    fn tiles_split_evenly() {
+        assert_eq!(even_step(640, 384), 320);
+        assert_eq!(even_step(360, 384), 360);
+        assert_eq!(even_step(1920, 384), 384);
+        assert_eq!(even_step(1080, 384), 360);
+        assert_eq!(even_step(385, 384), 193);
+        assert_eq!(even_step(1, 384), 1);
+        assert_eq!(even_step(0, 384), 1);
+    }
 
     #[test]
     fn geometry_of_padded_and_unpadded_nets() {
