@@ -20,7 +20,10 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 clip="$work/sample clip.mp4"
-ffmpeg -v error -f lavfi -i testsrc=size=320x180:rate=24 -t 2 -pix_fmt yuv420p "$clip"
+# A chirp on the audio track, so the spectrogram under the timeline has something to show.
+ffmpeg -v error -f lavfi -i testsrc=size=320x180:rate=24 \
+    -f lavfi -i "aevalsrc=0.5*sin(2*PI*(200+2000*t)*t):s=48000" \
+    -t 2 -pix_fmt yuv420p -c:a aac "$clip"
 mkdir -p "$work/config" "$work/cache" "$work/run"
 chmod 700 "$work/run"
 export REFRAME_CONFIG_DIR="$work/config" REFRAME_CACHE_DIR="$work/cache" XDG_RUNTIME_DIR="$work/run"
