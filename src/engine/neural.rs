@@ -17,7 +17,7 @@ use anyhow::Context as _;
 
 use super::models::{Family, ModelFiles};
 use super::{Frame, Upscaler};
-use crate::neural::{Kernels, Net, Tensor, TileOptions, upscale_tiled};
+use crate::neural::{Kernels, Net, Tensor, TileOptions, interpolate_cubic, upscale_tiled};
 
 /// Largest tile side in input pixels for a model family (tiles are split evenly, so 640×360
 /// runs animevideov3 as two 320×360 tiles). Memory depends on this and the thread count, not
@@ -284,19 +284,6 @@ fn upsample_chroma(plane: &[u8], cw: usize, ch: usize, w: usize, h: usize) -> Ve
     out
 }
 
-/// Keys' cubic weights with A = -0.75 for a fractional position, as ncnn's
-/// `interpolate_cubic` (the fourth is 1 minus the others).
-fn cubic_weights(fx: f32) -> [f32; 4] {
-    const A: f32 = -0.75;
-    let fx0 = fx + 1.0;
-    let fx1 = fx;
-    let fx2 = 1.0 - fx;
-    let c0 = A * fx0 * fx0 * fx0 - 5.0 * A * fx0 * fx0 + 8.0 * A * fx0 - 4.0 * A;
-    let c1 = (A + 2.0) * fx1 * fx1 * fx1 - (A + 3.0) * fx1 * fx1 + 1.0;
-    let c2 = (A + 2.0) * fx2 * fx2 * fx2 - (A + 3.0) * fx2 * fx2 + 1.0;
-    [c0, c1, c2, 1.0 - c0 - c1 - c2]
-}
-
 /// Source index (of the first of 4 taps) and weights per output position, as ncnn's
 /// `cubic_coeffs` with align_corner = 0: taps outside the input are folded onto the edge.
 fn cubic_taps(size: usize, out: usize) -> Vec<(usize, [f32; 4])> {
@@ -305,7 +292,7 @@ fn cubic_taps(size: usize, out: usize) -> Vec<(usize, [f32; 4])> {
         .map(|d| {
             let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
             let sx = f.floor();
-            let a = cubic_weights(f - sx);
+            let a = interpolate_cubic(f - sx);
             // Clamp each tap to the image and add up weights landing on the same pixel: the
             // same sums as ncnn's shifted windows at the borders.
             let mut weights = [0f32; 4];
@@ -474,7 +461,7 @@ mod tests {
         let direct = |size: usize, out: usize, d: usize| -> Vec<(usize, f32)> {
             let f = ((d as f64 + 0.5) * (size as f64 / out as f64) - 0.5) as f32;
             let s = f.floor();
-            let a = cubic_weights(f - s);
+            let a = interpolate_cubic(f - s);
             (0..4)
                 .map(|k| {
                     let i = (s as isize - 1 + k as isize).clamp(0, size as isize - 1) as usize;

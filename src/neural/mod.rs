@@ -11,6 +11,9 @@
 mod error;
 pub mod fastconv;
 mod layers;
+
+/// The bicubic weights of ncnn's Interp, for the engine's own x2/x3 downscale.
+pub(crate) use layers::interp::interpolate_cubic;
 mod net;
 pub mod param;
 #[cfg(test)]

@@ -199,7 +199,9 @@ pub(crate) fn linear_coeffs(w: usize, outw: usize, align_corner: bool) -> Vec<Ta
         .collect()
 }
 
-fn interpolate_cubic(fx: f32) -> [f32; 4] {
+/// Keys' cubic weights with A = -0.75 for a fractional position, as ncnn's
+/// `interpolate_cubic` (the fourth is 1 minus the others).
+pub(crate) fn interpolate_cubic(fx: f32) -> [f32; 4] {
     const A: f32 = -0.75;
     let fx0 = fx + 1.0;
     let fx1 = fx;
