@@ -1,11 +1,16 @@
 //! Frame preview latency (`cargo bench --bench preview`): from `PreviewClient::request` to the
 //! before/after RGBA images in the client, through the real `reframe worker preview` child.
 //!
-//! Source: 1080p H.264 generated with lavfi (testsrc2 + noise, 24 fps), x264 veryfast with a
-//! 2-second GOP (keyint 48, 3 B-frames) — a typical streaming/web encode. Engine: Lanczos 2×
-//! (the after image is 3840×2160). Random seeks (anywhere in the clip) and next-frame steps are
-//! reported separately, p50 / p95 / max. `REFRAME_BENCH_SECONDS` sets the clip length
-//! (default 20), `REFRAME_BENCH_SAMPLES` the requests per series (default 40).
+//! Sources: 1080p H.264 generated with lavfi (testsrc2 + temporal noise, 24 fps), x264
+//! veryfast, 2-second GOP (keyint 48, 3 B-frames), at two bitrates: capped at 8 Mbit/s (a
+//! typical web/streaming 1080p encode) and CRF 23 on the noise (~56 Mbit/s, decoding-bound: a
+//! stress case). Engine: Lanczos 2× (the after image is 3840×2160). Series, as a person uses
+//! the timeline, each request after the previous one was shown and looked at for a moment:
+//! random seeks anywhere in the clip, next frame (→), previous frame (←) and one-second jumps
+//! (Shift+←/→); p50 / p95 / max. Each clip runs twice: with `REFRAME_PREVIEW_SEEKER=0` (a
+//! fresh ffmpeg per seek, the way previews worked before the seeker: the baseline) and with
+//! the seeker. `REFRAME_BENCH_SECONDS` sets the clip length (default 20),
+//! `REFRAME_BENCH_SAMPLES` the requests per series (default 40).
 
 use std::path::Path;
 use std::process::Command;
@@ -25,22 +30,39 @@ fn main() {
     let seconds: u64 = env_or("REFRAME_BENCH_SECONDS", 20);
     let samples: usize = env_or("REFRAME_BENCH_SAMPLES", 40);
     let work = tempfile::tempdir().expect("temp dir");
-    let input = work.path().join("in1080.mp4");
-    let started = Instant::now();
-    generate(&input, seconds);
-    println!(
-        "preview benchmark: 1080p H.264 (GOP 48, 3 B-frames), {seconds} s at {FPS} fps, \
-         Lanczos 2x; clip made in {:.1} s; load average {}",
-        started.elapsed().as_secs_f64(),
-        load_average()
-    );
+    println!("load average before: {}", load_average());
+    for (name, rate) in [
+        (
+            "8 Mbit/s",
+            &["-b:v", "8M", "-maxrate", "8M", "-bufsize", "16M"][..],
+        ),
+        ("CRF 23, ~56 Mbit/s", &["-crf", "23"][..]),
+    ] {
+        let input = work.path().join(format!("in1080-{}.mp4", rate[1]));
+        let started = Instant::now();
+        generate(&input, seconds, rate);
+        println!(
+            "\n## 1080p H.264 {name} (GOP 48, 3 B-frames), {seconds} s at {FPS} fps, Lanczos 2x \
+             (clip made in {:.1} s, {:.1} MB)",
+            started.elapsed().as_secs_f64(),
+            std::fs::metadata(&input).map_or(0.0, |m| m.len() as f64 / 1e6)
+        );
+        for (what, seeker) in [("fresh ffmpeg per seek (baseline)", "0"), ("seeker", "1")] {
+            println!("### {what}");
+            series(&work, &input, seconds * FPS, samples, seeker);
+        }
+    }
+    println!("load average after: {}", load_average());
+}
 
+/// The four series on one input, through one fresh worker (`seeker`: `REFRAME_PREVIEW_SEEKER`).
+fn series(work: &tempfile::TempDir, input: &Path, frames: u64, samples: usize, seeker: &str) {
     let worker = WorkerCommand::new(env!("CARGO_BIN_EXE_reframe"))
         .arg("worker")
         .arg("preview")
-        .env("REFRAME_CACHE_DIR", work.path().join("cache"));
+        .env("REFRAME_CACHE_DIR", work.path().join("cache"))
+        .env("REFRAME_PREVIEW_SEEKER", seeker);
     let mut client = PreviewClient::new(worker, || {});
-    let frames = seconds * FPS;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut random = move |n: u64| {
         seed ^= seed << 13;
@@ -48,29 +70,62 @@ fn main() {
         seed ^= seed << 17;
         seed % n
     };
+    let look = Duration::from_millis(300);
+    let key_repeat = Duration::from_millis(100);
 
-    // The first request also probes the input and lists its frames (once per input).
-    let cold = latency(&mut client, &input, frames / 2);
+    // The first request also starts the worker, probes the input and lists its frames.
+    let cold = latency(&mut client, input, frames / 2);
     println!(
-        "first request (probe + frame list + seek): {:.0} ms",
+        "first request (worker start, probe, frame list, seek): {:.0} ms",
         ms(cold)
     );
+    std::thread::sleep(look);
 
     let seeks: Vec<Duration> = (0..samples)
-        .map(|_| latency(&mut client, &input, random(frames)))
+        .map(|_| {
+            let took = latency(&mut client, input, random(frames));
+            std::thread::sleep(look);
+            took
+        })
         .collect();
+    let second = FPS;
     let mut steps = Vec::new();
-    while steps.len() < samples {
-        // Land somewhere, then step forward ten times.
-        let start = random(frames - 12);
-        latency(&mut client, &input, start);
+    let mut back = Vec::new();
+    let mut jumps = Vec::new();
+    while steps.len() < samples || back.len() < samples || jumps.len() < samples {
+        // Land somewhere, then step forward ten times; land again, step back ten times.
+        let start = 12 + random(frames - 24);
+        latency(&mut client, input, start);
+        std::thread::sleep(look);
         for k in 1..=10 {
-            steps.push(latency(&mut client, &input, start + k));
+            steps.push(latency(&mut client, input, start + k));
+            std::thread::sleep(key_repeat);
+        }
+        let start = 12 + random(frames - 24);
+        latency(&mut client, input, start);
+        std::thread::sleep(look);
+        for k in 1..=10 {
+            back.push(latency(&mut client, input, start - k));
+            std::thread::sleep(key_repeat);
+        }
+        // One-second jumps either way from a random place.
+        let mut at = second + random(frames - 2 * second);
+        latency(&mut client, input, at);
+        std::thread::sleep(look);
+        for _ in 0..4 {
+            at = if random(2) == 0 && at >= 2 * second || at + second >= frames {
+                at - second
+            } else {
+                at + second
+            };
+            jumps.push(latency(&mut client, input, at));
+            std::thread::sleep(look);
         }
     }
-    report("random seek", &seeks);
-    report("next frame ", &steps);
-    println!("load average after: {}", load_average());
+    report("random seek     ", &seeks);
+    report("next frame      ", &steps);
+    report("previous frame  ", &back);
+    report("one-second jump ", &jumps);
     client.shutdown();
 }
 
@@ -118,13 +173,14 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn generate(path: &Path, seconds: u64) {
+fn generate(path: &Path, seconds: u64, rate: &[&str]) {
     let status = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
         .arg(format!(
             "testsrc2=size=1920x1080:rate={FPS}:duration={seconds},noise=alls=12:allf=t"
         ))
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"])
+        .args(["-c:v", "libx264", "-preset", "veryfast"])
+        .args(rate)
         .args(["-g", "48", "-bf", "3", "-pix_fmt", "yuv420p"])
         .arg(path)
         .status()

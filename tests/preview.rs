@@ -155,6 +155,149 @@ fn frames_equal_ffmpeg_extraction_before_and_after() {
     assert_eq!(client.worker_pid(), None);
 }
 
+/// Command lines of the processes whose parent is `parent`.
+fn child_cmdlines(parent: u32) -> Vec<String> {
+    let parent = parent.to_string();
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        if stat[close + 1..].split_whitespace().nth(1) != Some(parent.as_str()) {
+            continue;
+        }
+        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
+            out.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    out
+}
+
+/// Frames of `clip` (320×240, 3 s, GOP 24) requested as a person steps and jumps, with
+/// pauses that let the worker prefetch, each equal to ffmpeg's own extraction; `after_format`
+/// is the format the engine's output keeps (the source's). Returns the worker's children as
+/// they were after the first reply.
+fn check_frames_like_a_person(
+    client: &mut PreviewClient,
+    clip: &Path,
+    after_format: &str,
+) -> Vec<String> {
+    let mut children = None;
+    for (k, pause_ms) in [
+        (40u64, 400),
+        (41, 0),
+        (42, 0),
+        (39, 0),
+        (30, 300),
+        (23, 0),
+        (22, 300),
+        (71, 0),
+        (3, 0),
+        (50, 0),
+        (49, 0),
+    ] {
+        let id = client.request(frame(clip, k, "lanczos"));
+        let (before, after, index) = expect_frame(wait_reply(client, id));
+        assert_eq!(index, k);
+        assert!(
+            before.pixels == reference(clip, k, ""),
+            "before of frame {k} of {} differs from ffmpeg's",
+            clip.display()
+        );
+        let chain = format!(",scale=640:480:flags=lanczos,format={after_format}");
+        assert!(
+            after.pixels == reference(clip, k, &chain),
+            "after of frame {k} of {} differs from ffmpeg's Lanczos",
+            clip.display()
+        );
+        if children.is_none() {
+            children = Some(child_cmdlines(client.worker_pid().expect("a worker")));
+        }
+        std::thread::sleep(Duration::from_millis(pause_ms));
+    }
+    children.unwrap_or_default()
+}
+
+#[test]
+fn seeking_decoder_frames_equal_ffmpeg_extraction_across_formats() {
+    let env = TestEnv::new();
+    let clip = Clip::secs(3.0);
+    let tagged = common::make_custom(
+        &env.path("bt709 tv.mp4"),
+        clip,
+        None,
+        "-colorspace bt709 -color_primaries bt709 -color_trc bt709 -color_range tv",
+    );
+    let full_range = common::make_custom(
+        &env.path("-full range.mp4"),
+        clip,
+        None,
+        "-colorspace smpte170m -color_range pc",
+    );
+    let ten_bit = common::make_custom(
+        &env.path("ten bit é.mkv"),
+        clip,
+        None,
+        "-pix_fmt yuv420p10le",
+    );
+    let mut client = client(&env);
+    for (input, format) in [
+        (&tagged, "yuv420p"),
+        // H.264's decoder gives full-range 4:2:0 as yuvj420p.
+        (&full_range, "yuvj420p"),
+        (&ten_bit, "yuv420p10le"),
+    ] {
+        let children = check_frames_like_a_person(&mut client, input, format);
+        // These went through the seeking decoder, not a fresh ffmpeg per seek.
+        assert!(
+            children.iter().any(|c| c.contains("movie=filename=input")),
+            "no seeking decoder among {children:?}"
+        );
+        assert!(
+            !children.iter().any(|c| c.contains(" -ss ")),
+            "a per-seek decoder ran: {children:?}"
+        );
+    }
+    client.shutdown();
+}
+
+#[test]
+fn rotated_and_seeker_disabled_inputs_decode_from_the_file() {
+    let env = TestEnv::new();
+    let rotated = common::make_rotated(&env.path("rot.mp4"), Clip::secs(3.0), 90);
+    let plain = make_plain(&env.path("plain.mp4"), Clip::secs(3.0));
+    let mut client = client(&env);
+    // A rotated source: the seeker (which does not rotate) is not used; frames come upright.
+    for k in [30u64, 31, 5] {
+        let id = client.request(frame(&rotated, k, "lanczos"));
+        let (before, after, _) = expect_frame(wait_reply(&mut client, id));
+        assert_eq!((before.width, before.height), (240, 320));
+        assert_eq!((after.width, after.height), (480, 640));
+        assert!(before.pixels == reference(&rotated, k, ""), "frame {k}");
+    }
+    client.shutdown();
+    // The baseline switch: a fresh ffmpeg per seek, same frames.
+    let worker = WorkerCommand::new(common::reframe_bin())
+        .arg("worker")
+        .arg("preview")
+        .env("REFRAME_CACHE_DIR", &env.cache_dir)
+        .env("REFRAME_PREVIEW_SEEKER", "0");
+    let mut baseline = PreviewClient::new(worker, || {});
+    let children = check_frames_like_a_person(&mut baseline, &plain, "yuv420p");
+    assert!(children.iter().any(|c| c.contains(" -ss ")), "{children:?}");
+    assert!(
+        !children.iter().any(|c| c.contains("movie=")),
+        "{children:?}"
+    );
+    baseline.shutdown();
+}
+
 /// Children of this process whose command name is `comm`: (pid, state).
 fn children_named(comm: &str) -> Vec<(i32, char)> {
     let me = std::process::id().to_string();

@@ -318,10 +318,29 @@ pub fn spawn(cmd: Command, label: &str) -> Result<Spawned, ProcessError> {
 
 /// [`spawn`] with the child's stdin given explicitly: `Stdio::piped()` to feed it through
 /// [`Spawned::take_stdin`], or another child's stdout, or a file.
-pub fn spawn_with_stdin(
+pub fn spawn_with_stdin(cmd: Command, label: &str, stdin: Stdio) -> Result<Spawned, ProcessError> {
+    spawn_inner(cmd, label, stdin, None)
+}
+
+/// [`spawn_with_stdin`] that also hands every complete line the child writes to stderr to
+/// `on_line` (on the drain thread, in order), for programs that report progress there
+/// (`showinfo`). The tail buffer is kept as usual.
+pub fn spawn_watching_stderr(
+    cmd: Command,
+    label: &str,
+    stdin: Stdio,
+    on_line: impl FnMut(&str) + Send + 'static,
+) -> Result<Spawned, ProcessError> {
+    spawn_inner(cmd, label, stdin, Some(Box::new(on_line)))
+}
+
+type LineHook = Box<dyn FnMut(&str) + Send>;
+
+fn spawn_inner(
     mut cmd: Command,
     label: &str,
     stdin: Stdio,
+    mut on_line: Option<LineHook>,
 ) -> Result<Spawned, ProcessError> {
     cmd.stdin(stdin).stderr(Stdio::piped());
     set_parent_death_signal(&mut cmd);
@@ -343,10 +362,25 @@ pub fn spawn_with_stdin(
             .name(format!("stderr-{label}"))
             .spawn(move || {
                 let mut buf = [0u8; 8192];
+                let mut line = Vec::new();
                 loop {
                     match stderr.read(&mut buf) {
                         Ok(0) => break,
-                        Ok(n) => lock_tail(&thread_tail).push(&buf[..n]),
+                        Ok(n) => {
+                            lock_tail(&thread_tail).push(&buf[..n]);
+                            if let Some(hook) = on_line.as_mut() {
+                                for &byte in &buf[..n] {
+                                    if byte == b'\n' || byte == b'\r' {
+                                        if !line.is_empty() {
+                                            hook(&String::from_utf8_lossy(&line));
+                                            line.clear();
+                                        }
+                                    } else {
+                                        line.push(byte);
+                                    }
+                                }
+                            }
+                        }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(_) => break,
                     }

@@ -12,11 +12,13 @@
 //!   warm caches (probe + frame list per input, a running decoder for frame stepping, engine
 //!   instances, the current input's [`crate::spectrum::AudioCache`]).
 //! * [`decode`]: frame extraction with ffmpeg (before = the decoded frame, after = the engine's
-//!   output), seeking by the frame list.
+//!   output), through the seeker and its frame store, or a decoder seeking by the frame list.
+//! * `seek`: a warm ffmpeg per input that seeks on command, and the store of decoded frames.
 //! * [`wire`]: the wire format: a JSON header line, then the binary payload it announces.
 
 pub mod client;
 pub mod decode;
+mod seek;
 pub mod wire;
 pub mod worker;
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use crossbeam_channel::{Receiver, Sender, unbounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
 use super::decode::{FrameError, FramePreviewer};
 use super::wire::{
@@ -65,14 +65,26 @@ pub fn run(tools: Tools) -> anyhow::Result<()> {
     ));
 
     let outstanding: Outstanding = Arc::default();
-    let frame_lane = spawn_lane("preview-frames", {
+    // Set when a frame request is sent to the frame lane: interrupts its prefetching at once.
+    let frame_waiting = Arc::new(AtomicBool::new(false));
+    let frame_lane = {
         let (out, outstanding) = (out_tx.clone(), Arc::clone(&outstanding));
-        let mut previewer = FramePreviewer::new(tools.clone());
-        move |job: Job| {
-            let reply = run_frame(&mut previewer, &job);
-            finish(&out, &outstanding, job.id, reply);
-        }
-    })?;
+        let previewer = Arc::new(Mutex::new(FramePreviewer::new(tools.clone())));
+        let (waiting, idle_previewer, idle_waiting) = (
+            Arc::clone(&frame_waiting),
+            Arc::clone(&previewer),
+            Arc::clone(&frame_waiting),
+        );
+        spawn_lane_with_idle(
+            "preview-frames",
+            move |job: Job| {
+                waiting.store(false, Ordering::SeqCst);
+                let reply = run_frame(&mut lock(&previewer), &job);
+                finish(&out, &outstanding, job.id, reply);
+            },
+            move || lock(&idle_previewer).prefetch_step(&idle_waiting),
+        )?
+    };
     // Overviews and viewports in lanes of their own: a long overview decode never holds up a
     // zoom, and a superseded viewport queued behind an overview is answered at once.
     let audio_lane = |name: &str| {
@@ -121,6 +133,9 @@ pub fn run(tools: Tools) -> anyhow::Result<()> {
                 }
                 lock(&outstanding).insert(id, (Arc::clone(&cancel), Arc::clone(&state)));
                 latest[kind.index()] = Some(id);
+                if kind == RequestKind::Frame {
+                    frame_waiting.store(true, Ordering::SeqCst);
+                }
                 let lane = match kind {
                     RequestKind::Frame => &frame_lane,
                     RequestKind::Overview => &overview_lane,
@@ -185,15 +200,38 @@ fn write_replies(replies: &Receiver<Outgoing>) {
     }
 }
 
-fn spawn_lane(
+fn spawn_lane(name: &str, handle: impl FnMut(Job) + Send + 'static) -> anyhow::Result<Sender<Job>> {
+    spawn_lane_with_idle(name, handle, || false)
+}
+
+/// A lane that runs `idle` steps while no job waits (each returns whether there is more to
+/// do; a step must return soon once a job is sent to the lane).
+fn spawn_lane_with_idle(
     name: &str,
     mut handle: impl FnMut(Job) + Send + 'static,
+    mut idle: impl FnMut() -> bool + Send + 'static,
 ) -> anyhow::Result<Sender<Job>> {
     let (tx, rx) = unbounded::<Job>();
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            for job in rx {
+            let mut idle_work = false;
+            loop {
+                let job = if idle_work {
+                    match rx.try_recv() {
+                        Ok(job) => job,
+                        Err(TryRecvError::Empty) => {
+                            idle_work = idle();
+                            continue;
+                        }
+                        Err(TryRecvError::Disconnected) => break,
+                    }
+                } else {
+                    match rx.recv() {
+                        Ok(job) => job,
+                        Err(_) => break,
+                    }
+                };
                 // Cancelled while queued: already answered.
                 if job
                     .state
@@ -201,6 +239,7 @@ fn spawn_lane(
                     .is_ok()
                 {
                     handle(job);
+                    idle_work = true;
                 }
             }
         })
