@@ -270,8 +270,9 @@ pub(crate) fn column_centre_secs(
     start_secs + (column as f64 + 0.5) * (end_secs - start_secs) / width as f64
 }
 
-/// Amplitude (1.0 = full scale) to dBFS, floored at [`DB_FLOOR`].
-#[inline]
+/// Amplitude (1.0 = full scale) to dBFS, floored at [`DB_FLOOR`] (the transforms work with
+/// powers; the tests' references with amplitudes).
+#[cfg(test)]
 pub(crate) fn amplitude_db(amplitude: f32) -> f32 {
     power_db(amplitude * amplitude)
 }
