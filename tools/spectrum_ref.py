@@ -8,7 +8,7 @@ f32). Prints `key=value` lines (seconds, median of the runs) for the benchmark t
 
 What is timed, so that the work matches what reframe computes for one image:
 - STFT: a 60 s window, Hann frames of 2048 samples, hop = window / 1600 (1600 frames, as
-  reframe computes one FFT per column), magnitudes to dB.
+  reframe transforms one frame per column), magnitudes to dB.
 - STFT as a scipy user would write it for the same window and segment length:
   `signal.stft(x, fs, nperseg=2048)` with its defaults (Hann, noverlap=1024, boundary
   padding: ~2800 frames over 60 s), magnitudes to dB. More frames than reframe computes for

@@ -7,9 +7,9 @@
 //!   it to a cache file while the overview fills in; nothing ever holds the whole track in
 //!   memory; the complete file is mapped read-only, so a request touches only the samples it
 //!   needs, straight from the page cache, without copying them.
-//! - Only the columns that are shown are computed: the STFT runs one FFT per column, the CWT
-//!   transforms the window once and then, per scale, inverse-transforms only that scale's
-//!   pass band at the band's own (low) rate ([`cwt`]).
+//! - Only the columns that are shown are computed: the STFT transforms one frame per column
+//!   (two per complex FFT), the CWT transforms the window once and then, per scale,
+//!   inverse-transforms only that scale's pass band at the band's own (low) rate ([`cwt`]).
 //! - Values are dB relative to full scale (a full-scale sine reads 0 dB in both transforms),
 //!   floored at [`DB_FLOOR`]; [`Spectrogram::to_rgba`] maps them through a perceptual colour
 //!   map derived in OKLab ([`colormap`]).

@@ -1,8 +1,8 @@
-//! Short-time Fourier transform, one FFT per shown column.
+//! Short-time Fourier transform, one frame per shown column.
 //!
 //! Column `c` of an image over `[start, end)` is the Hann-windowed FFT of the `n_fft` samples
 //! centred at the column's centre time; nothing between columns is computed, so a 2-hour
-//! window costs the same 1600 FFTs as a 40 s one (and reads only those frames from the
+//! window costs the same 1600 frames as a 40 s one (and reads only those from the
 //! cache). Row `r` takes the largest bin power within the row's frequency span, so a narrow
 //! tone stays visible whatever the row spacing. Magnitudes are scaled by `2 / Σw`: a
 //! full-scale sine on a bin centre reads 0 dBFS.
@@ -250,9 +250,10 @@ fn peak_pair(bins: &[[f32; 2]]) -> [f32; 2] {
 }
 
 impl Planner {
-    /// STFT image of `source` over `[start_secs, end_secs)`: `width` columns (one FFT per
-    /// pair), `height` rows on a linear axis from Nyquist (row 0) to 0 Hz. Sizes are clamped
-    /// as in [`super::viewport`]; `cancel` is checked before every pair of columns.
+    /// STFT image of `source` over `[start_secs, end_secs)`: `width` columns (one frame
+    /// each, one FFT per pair), `height` rows on a linear axis from Nyquist (row 0) to
+    /// 0 Hz. Sizes are clamped as in [`super::viewport`]; `cancel` is checked before every
+    /// pair of columns.
     pub fn stft(
         &mut self,
         source: &dyn SampleSource,
