@@ -10,7 +10,9 @@
 //!    track; CWT 200×1600 over random 30 s and 5 s windows; p50/p95. Cancellation latency.
 //! 4. The same windows and sizes through `tools/spectrum_ref.py` (scipy.signal.stft,
 //!    pywt.cwt(method='fft')) in the same run, when `REFRAME_BENCH_PYTHON` (default
-//!    `python3`) has scipy and pywt.
+//!    `python3`) has scipy and pywt. The STFT twice: the same 1600 frames, and scipy's
+//!    defaults for the same segment length (what a scipy user writes); each in memory and
+//!    with the window read from the file (numpy.fromfile against our mapped cache file).
 //!
 //! `REFRAME_BENCH_OVERVIEW_SECS` (default 7200) sets the track length, `REFRAME_BENCH_RUNS`
 //! (default 20) the repetitions of each viewport figure.
@@ -163,10 +165,14 @@ fn main() {
         }
         t.elapsed().as_secs_f64()
     };
-    let mut mem_stft: Vec<f64> = stft_starts
-        .iter()
-        .map(|&s| in_memory(s, 60.0, STFT_HEIGHT, false))
-        .collect();
+    // Alternating with the same request from the cache file, so that a change of load
+    // during the run touches both series alike (the ratios below compare them).
+    let mut mem_stft = Vec::new();
+    let mut file_stft = Vec::new();
+    for &s in &stft_starts {
+        mem_stft.push(in_memory(s, 60.0, STFT_HEIGHT, false));
+        file_stft.push(time(s, 60.0, STFT_HEIGHT));
+    }
     let mut mem_cwt5: Vec<f64> = cwt5_starts
         .iter()
         .map(|&s| in_memory(s, 5.0, CWT_HEIGHT, true))
@@ -180,6 +186,11 @@ fn main() {
         "in memory CWT 5 s, 1600×200 (Planner::cwt on a slice)",
         f64::NAN,
         &mut mem_cwt5,
+    );
+    report(
+        "viewport STFT 60 s again, alternating with the in-memory runs",
+        f64::NAN,
+        &mut file_stft,
     );
     report("viewport STFT 60 s, 1600×256", cold_stft, &mut stft);
     report("viewport STFT whole track, 1600×256", f64::NAN, &mut whole);
@@ -242,15 +253,38 @@ fn main() {
                     .find_map(|l| l.strip_prefix(&format!("{key}=")))
                     .and_then(|v| v.trim().parse::<f64>().ok())
             };
-            let ours_stft = median(&mut stft.clone());
+            let ours_stft = median(&mut file_stft.clone());
             let ours_cwt30 = median(&mut cwt30.clone());
             let ours_cwt5 = median(&mut cwt5.clone());
-            if let Some(scipy) = value("scipy_stft_60s_secs") {
-                println!(
-                    "ratio STFT 60 s: scipy / ours = {:.1}× from the cache file, {:.1}× in memory",
-                    scipy / ours_stft,
-                    scipy / median(&mut mem_stft.clone())
-                );
+            let ours_mem_stft = median(&mut mem_stft.clone());
+            // Each line: scipy from memory / ours from memory, then scipy reading the window
+            // with numpy.fromfile / ours from the (mapped) cache file.
+            for (what, memory, file) in [
+                (
+                    "the same 1600 frames".to_string(),
+                    "scipy_stft_60s_secs",
+                    "scipy_stft_60s_file_secs",
+                ),
+                (
+                    format!(
+                        "scipy's defaults, nperseg=2048 noverlap=1024 ({} frames)",
+                        value("scipy_stft_default_60s_frames").unwrap_or(f64::NAN)
+                    ),
+                    "scipy_stft_default_60s_secs",
+                    "scipy_stft_default_60s_file_secs",
+                ),
+            ] {
+                if let (Some(memory), Some(file)) = (value(memory), value(file)) {
+                    println!(
+                        "ratio STFT 60 s, {what}: scipy / ours = {:.1}× in memory ({:.1} / {:.1} ms), {:.1}× from the file ({:.1} / {:.1} ms)",
+                        memory / ours_mem_stft,
+                        memory * 1e3,
+                        ours_mem_stft * 1e3,
+                        file / ours_stft,
+                        file * 1e3,
+                        ours_stft * 1e3
+                    );
+                }
             }
             if let Some(pywt) = value("pywt_cwt_5s_secs") {
                 println!("ratio CWT 5 s: pywt / ours = {:.1}×", pywt / ours_cwt5);

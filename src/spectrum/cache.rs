@@ -9,6 +9,13 @@
 //! complete, and the next open of the same input reuses it. A partial file left by a killed
 //! process is never read and is swept once its process is gone.
 //!
+//! A complete file is mapped read-only ([`memmap2`]): a viewport takes its frames straight
+//! from the page cache, with no system call or copy per request (reading a 60 s window with
+//! `pread` cost as much as transforming it). Complete files are never written again (only
+//! renamed into place, or unlinked, which leaves a mapping valid); if one is truncated from
+//! outside, touching the lost pages kills the process with SIGBUS, which the preview client
+//! already handles as a dead worker. When mapping fails, reads fall back to `pread`.
+//!
 //! File layout: a 32-byte header (`REFRAMEA`, format version u32, sample rate u32, sample
 //! count u64, 8 reserved bytes; little-endian), then the samples as little-endian f32.
 //! The key is the MD5 of the input's absolute path, size and modification time, so an edited
@@ -82,6 +89,8 @@ pub fn cache_root() -> Result<PathBuf, SpectrumError> {
 pub struct AudioCache {
     path: PathBuf,
     file: File,
+    /// The whole file mapped read-only (`None` where mapping failed: reads use `pread`).
+    map: Option<memmap2::Mmap>,
     sample_rate: u32,
     len_samples: u64,
     planner: Mutex<Planner>,
@@ -172,6 +181,7 @@ impl AudioCache {
             SpectrumError::io("cannot open the decoded audio cache", &final_path, e)
         })?;
         let cache = AudioCache {
+            map: map_samples(&file, len_samples, &final_path),
             path: final_path,
             file,
             sample_rate: probe.sample_rate,
@@ -214,6 +224,7 @@ impl AudioCache {
         // Mark it used (eviction is least recently used first); failure only affects that.
         let _ = file.set_modified(SystemTime::now());
         Ok(Some(AudioCache {
+            map: map_samples(&file, len_samples, path),
             path: path.to_path_buf(),
             file,
             sample_rate,
@@ -253,6 +264,24 @@ impl SampleSource for AudioCache {
     }
 
     fn read(&self, start: i64, out: &mut [f32]) -> Result<(), SpectrumError> {
+        match self.samples() {
+            Some(samples) => {
+                super::read_slice(samples, start, out);
+                Ok(())
+            }
+            None => self.read_at(start, out),
+        }
+    }
+
+    fn samples(&self) -> Option<&[f32]> {
+        let bytes = self.map.as_deref()?.get(HEADER_BYTES as usize..)?;
+        samples_of(bytes, self.len_samples)
+    }
+}
+
+impl AudioCache {
+    /// [`SampleSource::read`] with `pread`, for when the file is not mapped.
+    fn read_at(&self, start: i64, out: &mut [f32]) -> Result<(), SpectrumError> {
         out.fill(0.0);
         let (Some(dst), Some(src)) = overlap(start, out.len(), self.len_samples) else {
             return Ok(());
@@ -266,6 +295,42 @@ impl SampleSource for AudioCache {
         }
         Ok(())
     }
+}
+
+/// The cache file at `path` (already checked: `HEADER_BYTES + 4 * len_samples` long) mapped
+/// read-only, or `None` (logged) when it cannot be mapped or viewed as samples.
+fn map_samples(file: &File, len_samples: u64, path: &Path) -> Option<memmap2::Mmap> {
+    // SAFETY: the map is read-only and a complete cache file is never written again (see the
+    // module header); truncation from outside would end the process with SIGBUS, not let it
+    // read freed memory.
+    let map = match unsafe { memmap2::Mmap::map(file) } {
+        Ok(map) => map,
+        Err(e) => {
+            log::debug!(
+                "cannot map the audio cache, reading it instead ({e}): {}",
+                path.display()
+            );
+            return None;
+        }
+    };
+    let usable = map
+        .get(HEADER_BYTES as usize..)
+        .and_then(|bytes| samples_of(bytes, len_samples))
+        .is_some();
+    usable.then_some(map)
+}
+
+/// `bytes` (little-endian f32 samples, the part of a mapped cache file after the header) as
+/// `len_samples` samples: on a little-endian machine the same memory, when aligned (a map
+/// starts on a page and the header is 32 bytes, so it is); `None` otherwise.
+fn samples_of(bytes: &[u8], len_samples: u64) -> Option<&[f32]> {
+    if cfg!(target_endian = "big") {
+        return None;
+    }
+    let bytes = bytes.get(..usize::try_from(len_samples).ok()?.checked_mul(4)?)?;
+    // SAFETY: every bit pattern is a valid f32; `align_to` only yields an aligned middle.
+    let (head, samples, tail) = unsafe { bytes.align_to::<f32>() };
+    (head.is_empty() && tail.is_empty()).then_some(samples)
 }
 
 /// What ffprobe says about the first audio track.
@@ -513,6 +578,10 @@ struct StreamingOverview {
     spec: Spectrogram,
     /// First sample of each column's frame.
     frame_starts: Vec<i64>,
+    /// Whether the frame of column `spec.columns_done` is in `first_frame`, waiting for its
+    /// partner.
+    held: bool,
+    first_frame: Vec<f32>,
     expected_samples: u64,
     column_samples: f64,
 }
@@ -526,6 +595,7 @@ impl StreamingOverview {
         height: usize,
     ) -> StreamingOverview {
         let kernel = ColumnKernel::new(planner, sample_rate, height);
+        let first_frame = vec![0.0; kernel.n_fft];
         let frame_starts = (0..width)
             .map(|c| kernel.frame_start(sample_rate, 0.0, duration_secs, width, c))
             .collect();
@@ -543,6 +613,8 @@ impl StreamingOverview {
                 Transform::Stft,
             ),
             frame_starts,
+            held: false,
+            first_frame,
             expected_samples: (duration_secs * sample_rate as f64).round() as u64,
             column_samples: duration_secs * sample_rate as f64 / width as f64,
         }
@@ -551,36 +623,54 @@ impl StreamingOverview {
     /// The first sample a column still to do needs (earlier ones may be dropped).
     fn needed_from(&self) -> u64 {
         self.frame_starts
-            .get(self.spec.columns_done)
+            .get(self.next_frame())
             .map_or(u64::MAX, |&start| start.max(0) as u64)
+    }
+
+    /// The column whose frame is to be loaded next: the first not done, or the one after it
+    /// when that one's frame already waits in the pair.
+    fn next_frame(&self) -> usize {
+        self.spec.columns_done + usize::from(self.held)
     }
 
     /// Computes every column whose frame lies within `pending` (samples from
     /// `pending_start`); at the end of the stream (`eof`) all remaining ones, zero-padded.
+    /// Columns go by pairs as in [`Planner::stft`]: the first frame of a pair is loaded (and
+    /// its samples may be dropped) before the second has arrived.
     fn advance(&mut self, pending_start: u64, pending: &[f32], eof: bool) {
         let pending_end = pending_start as i64 + pending.len() as i64;
         let n_fft = self.kernel.n_fft as i64;
-        while let Some(&first) = self.frame_starts.get(self.spec.columns_done) {
+        let width = self.spec.width;
+        while let Some(&first) = self.frame_starts.get(self.next_frame()) {
             if !eof && first + n_fft > pending_end {
                 break;
             }
-            let frame = &mut self.buffers.frame;
-            frame.fill(0.0);
-            let (dst, src) = overlap(
-                first - pending_start as i64,
-                frame.len(),
-                pending.len() as u64,
-            );
-            if let (Some(dst), Some(src)) = (dst, src) {
-                frame[dst].copy_from_slice(&pending[src.start as usize..src.end as usize]);
+            let relative = first - pending_start as i64;
+            if !self.held {
+                super::read_slice(pending, relative, &mut self.first_frame);
+                self.held = true;
+                if self.next_frame() < width {
+                    continue;
+                }
+                // An odd last column: its partner is silence.
+                self.kernel
+                    .load(&mut self.buffers, (&self.first_frame, 0), (&[], 0));
+            } else {
+                self.kernel.load(
+                    &mut self.buffers,
+                    (&self.first_frame, 0),
+                    (pending, relative),
+                );
             }
             let column = self.spec.columns_done;
-            let width = self.spec.width;
-            let db = &mut self.spec.db;
-            self.kernel.column(&mut self.buffers, |row, value| {
-                db[row * width + column] = value
-            });
-            self.spec.columns_done += 1;
+            let rows = self.kernel.columns(&mut self.buffers);
+            for (row, pair) in rows.iter().enumerate() {
+                for (column, &value) in (column..width).zip(pair) {
+                    self.spec.db[row * width + column] = value;
+                }
+            }
+            self.spec.columns_done = (column + 2).min(width);
+            self.held = false;
         }
     }
 }
@@ -863,29 +953,96 @@ mod tests {
         let rate = 8000;
         let samples = super::super::test_signals::chirp(200.0, 3000.0, rate, 5.0);
         let mut planner = Planner::new();
-        let mut streaming = StreamingOverview::new(&mut planner, rate, 5.0, 70, 40);
-        let mut pending: Vec<f32> = Vec::new();
-        let mut pending_start = 0u64;
-        for chunk in samples.chunks(3001) {
-            pending.extend_from_slice(chunk);
-            streaming.advance(pending_start, &pending, false);
-            let drop = streaming
-                .needed_from()
-                .saturating_sub(pending_start)
-                .min(pending.len() as u64);
-            pending.drain(..drop as usize);
-            pending_start += drop;
-            assert!(pending.len() < 3001 + streaming.kernel.n_fft);
+        // Dense frames, an odd last column, and frames far apart (most samples skipped).
+        for width in [70, 71, 7] {
+            let mut streaming = StreamingOverview::new(&mut planner, rate, 5.0, width, 40);
+            let mut pending: Vec<f32> = Vec::new();
+            let mut pending_start = 0u64;
+            for chunk in samples.chunks(3001) {
+                pending.extend_from_slice(chunk);
+                streaming.advance(pending_start, &pending, false);
+                let drop = streaming
+                    .needed_from()
+                    .saturating_sub(pending_start)
+                    .min(pending.len() as u64);
+                pending.drain(..drop as usize);
+                pending_start += drop;
+                assert!(pending.len() < 3001 + streaming.kernel.n_fft);
+            }
+            streaming.advance(pending_start, &pending, true);
+            let source = SliceSource {
+                samples: &samples,
+                sample_rate: rate,
+            };
+            let direct = planner
+                .stft(&source, 0.0, 5.0, width, 40, &AtomicBool::new(false))
+                .unwrap();
+            assert_eq!(streaming.spec, direct, "width {width}");
         }
-        streaming.advance(pending_start, &pending, true);
-        let source = SliceSource {
-            samples: &samples,
-            sample_rate: rate,
-        };
-        let direct = planner
-            .stft(&source, 0.0, 5.0, 70, 40, &AtomicBool::new(false))
-            .unwrap();
-        assert_eq!(streaming.spec, direct);
+    }
+
+    /// A cache file written by hand (header and samples), opened as a complete one.
+    fn cache_file(dir: &Path, samples: &[f32], rate: u32) -> AudioCache {
+        let path = dir.join("hand.f32");
+        let mut bytes = header(rate, samples.len() as u64).to_vec();
+        bytes.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+        fs::write(&path, bytes).unwrap();
+        AudioCache::reuse(&path)
+            .unwrap()
+            .expect("a valid cache file")
+    }
+
+    /// Only [`SampleSource::read`], as a source that is not mapped.
+    struct ReadOnly<'a>(&'a AudioCache);
+
+    impl SampleSource for ReadOnly<'_> {
+        fn sample_rate(&self) -> u32 {
+            self.0.sample_rate
+        }
+        fn len_samples(&self) -> u64 {
+            self.0.len_samples
+        }
+        fn read(&self, start: i64, out: &mut [f32]) -> Result<(), SpectrumError> {
+            self.0.read_at(start, out)
+        }
+    }
+
+    #[test]
+    fn the_mapped_file_reads_like_pread_and_gives_the_same_images() {
+        let rate = 8000;
+        let dir = tempfile::tempdir().unwrap();
+        let samples = super::super::test_signals::noise(0.7, rate as usize * 40 + 13, 3);
+        let cache = cache_file(dir.path(), &samples, rate);
+        assert_eq!(cache.samples(), Some(samples.as_slice()));
+        let total = samples.len() as i64;
+        for (start, len) in [
+            (0, 1),
+            (-5, 20),
+            (1234, 4096),
+            (total - 7, 30),
+            (total + 3, 8),
+            (-100, 50),
+            (-10, total as usize + 20),
+        ] {
+            let mut mapped = vec![f32::NAN; len];
+            let mut pread = vec![f32::NAN; len];
+            cache.read(start, &mut mapped).unwrap();
+            cache.read_at(start, &mut pread).unwrap();
+            assert_eq!(mapped, pread, "{start} +{len}");
+        }
+        // Frames from the map, from one read per block (dense) and one read per frame
+        // (sparse), past both ends too: the same images.
+        let cancel = AtomicBool::new(false);
+        let mut planner = Planner::new();
+        for (start, end, width) in [(-1.0, 39.0, 301), (2.0, 3.0, 64), (-3.0, 45.0, 9)] {
+            let mapped = planner
+                .stft(&cache, start, end, width, 50, &cancel)
+                .unwrap();
+            let read = planner
+                .stft(&ReadOnly(&cache), start, end, width, 50, &cancel)
+                .unwrap();
+            assert_eq!(mapped, read, "{start}..{end} × {width}");
+        }
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use realfft::{RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
 
-/// Plan caches for the real forward FFTs (STFT frames, CWT windows) and the complex inverse
-/// FFTs (CWT bands), plus Hann windows by length. Plans are `Arc`s usable from any thread.
+/// Plan caches for the real forward FFTs (CWT windows) and the complex FFTs (forward: STFT
+/// frame pairs; inverse: CWT bands), plus Hann windows by length. Plans are `Arc`s usable from any thread.
 pub struct Planner {
     real: RealFftPlanner<f32>,
     complex: FftPlanner<f32>,
@@ -42,6 +42,10 @@ impl Planner {
 
     pub(crate) fn real_forward(&mut self, len: usize) -> Arc<dyn RealToComplex<f32>> {
         self.real.plan_fft_forward(len)
+    }
+
+    pub(crate) fn complex_forward(&mut self, len: usize) -> Arc<dyn Fft<f32>> {
+        self.complex.plan_fft_forward(len)
     }
 
     pub(crate) fn complex_inverse(&mut self, len: usize) -> Arc<dyn Fft<f32>> {

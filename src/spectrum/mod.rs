@@ -5,10 +5,11 @@
 //! Why it is shaped this way:
 //! - [`AudioCache`] decodes the first audio track to mono `f32` with ffmpeg *once*, streaming
 //!   it to a cache file while the overview fills in; nothing ever holds the whole track in
-//!   memory, and every later request reads (`pread`) only the samples it needs.
-//! - Only the columns that are shown are computed: the STFT runs one FFT per column, the CWT
-//!   transforms the window once and then, per scale, inverse-transforms only that scale's
-//!   pass band at the band's own (low) rate ([`cwt`]).
+//!   memory; the complete file is mapped read-only, so a request touches only the samples it
+//!   needs, straight from the page cache, without copying them.
+//! - Only the columns that are shown are computed: the STFT transforms one frame per column
+//!   (two per complex FFT), the CWT transforms the window once and then, per scale,
+//!   inverse-transforms only that scale's pass band at the band's own (low) rate ([`cwt`]).
 //! - Values are dB relative to full scale (a full-scale sine reads 0 dB in both transforms),
 //!   floored at [`DB_FLOOR`]; [`Spectrogram::to_rgba`] maps them through a perceptual colour
 //!   map derived in OKLab ([`colormap`]).
@@ -200,6 +201,11 @@ pub trait SampleSource: Sync {
     /// Fills `out` with samples `start .. start + out.len()`; positions before 0 or past the
     /// end read as 0.0.
     fn read(&self, start: i64, out: &mut [f32]) -> Result<(), SpectrumError>;
+    /// The whole track as one slice, when it is in memory or mapped, so that a transform can
+    /// take its frames straight from it; `None` when samples must be [`read`](Self::read).
+    fn samples(&self) -> Option<&[f32]> {
+        None
+    }
 }
 
 /// Samples in memory (tests, benchmarks, callers that already decoded).
@@ -219,12 +225,21 @@ impl SampleSource for SliceSource<'_> {
     }
 
     fn read(&self, start: i64, out: &mut [f32]) -> Result<(), SpectrumError> {
-        let (dst, src) = overlap(start, out.len(), self.samples.len() as u64);
-        out.fill(0.0);
-        if let (Some(dst), Some(src)) = (dst, src) {
-            out[dst.clone()].copy_from_slice(&self.samples[src.start as usize..src.end as usize]);
-        }
+        read_slice(self.samples, start, out);
         Ok(())
+    }
+
+    fn samples(&self) -> Option<&[f32]> {
+        Some(self.samples)
+    }
+}
+
+/// [`SampleSource::read`] from a whole track held in `samples`.
+pub(crate) fn read_slice(samples: &[f32], start: i64, out: &mut [f32]) {
+    let (dst, src) = overlap(start, out.len(), samples.len() as u64);
+    out.fill(0.0);
+    if let (Some(dst), Some(src)) = (dst, src) {
+        out[dst].copy_from_slice(&samples[src.start as usize..src.end as usize]);
     }
 }
 
@@ -255,24 +270,39 @@ pub(crate) fn column_centre_secs(
     start_secs + (column as f64 + 0.5) * (end_secs - start_secs) / width as f64
 }
 
-/// Amplitude (1.0 = full scale) to dBFS, floored at [`DB_FLOOR`].
-#[inline]
+/// Amplitude (1.0 = full scale) to dBFS, floored at [`DB_FLOOR`] (the transforms work with
+/// powers; the tests' references with amplitudes).
+#[cfg(test)]
 pub(crate) fn amplitude_db(amplitude: f32) -> f32 {
-    if amplitude > 1e-6 {
-        20.0 * amplitude.log10()
-    } else {
-        DB_FLOOR
-    }
+    power_db(amplitude * amplitude)
 }
 
-/// Power (amplitude squared) to dBFS, floored at [`DB_FLOOR`].
+/// Power (amplitude squared) to dBFS, floored at [`DB_FLOOR`] (at and below 1e-12, and for
+/// NaN). Through [`log2_approx`]: within 2e-5 dB of `10·log10`, and a loop of it vectorises
+/// (a libm `log10` per cell cost as much as the FFTs of an STFT image).
 #[inline]
 pub(crate) fn power_db(power: f32) -> f32 {
-    if power > 1e-12 {
-        10.0 * power.log10()
-    } else {
-        DB_FLOOR
-    }
+    // 10·log10(2): dB per octave of power.
+    const DB_PER_LOG2: f32 = 10.0 * std::f32::consts::LOG10_2;
+    let db = DB_PER_LOG2 * log2_approx(power);
+    if power > 1e-12 { db } else { DB_FLOOR }
+}
+
+/// log2 of a positive normal `x` without a branch or a table: the exponent from the bits, then
+/// the mantissa scaled into [√½, √2) through ln m = 2·atanh(s), s = (m−1)/(m+1), |s| ≤ 0.172,
+/// as an odd series up to s⁹ (the next term is below 2e-9). Meaningless for zero, subnormal,
+/// negative, infinite or NaN `x` (callers select those away).
+#[inline]
+pub(crate) fn log2_approx(x: f32) -> f32 {
+    // The bits of √½: subtracting them puts the exponent boundary at √½ instead of 1.
+    const SQRT_HALF_BITS: i32 = 0x3f35_04f3;
+    let bits = x.to_bits() as i32;
+    let exponent = bits.wrapping_sub(SQRT_HALF_BITS) >> 23;
+    let m = f32::from_bits(bits.wrapping_sub(exponent << 23) as u32);
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let series = 1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0))));
+    exponent as f32 + (2.0 * std::f32::consts::LOG2_E) * s * series
 }
 
 pub(crate) fn check_cancel(cancel: &AtomicBool) -> Result<(), SpectrumError> {
@@ -452,6 +482,33 @@ mod tests {
         let mut out = [9.0; 6];
         src.read(-1, &mut out).unwrap();
         assert_eq!(out, [0.0, 1.0, 2.0, 3.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn decibels_match_log10_and_floor_silence() {
+        let mut worst = 0.0f64;
+        let mut x = 1.0001e-12f64;
+        while x < 1e6 {
+            for v in [
+                x,
+                x * 1.0000001,
+                x * std::f64::consts::SQRT_2,
+                x * 1.4142134,
+            ] {
+                let power = v as f32;
+                let exact = 10.0 * (power as f64).log10();
+                worst = worst.max((power_db(power) as f64 - exact).abs());
+            }
+            x *= 1.0137;
+        }
+        assert!(worst < 2e-5, "worst error {worst} dB");
+        assert_eq!(power_db(1.0), 0.0);
+        assert_eq!(amplitude_db(1.0), 0.0);
+        assert!((amplitude_db(0.5) + 6.020_6).abs() < 1e-4);
+        for silent in [0.0, 1e-12, 1e-30, f32::MIN_POSITIVE / 4.0, -1.0, f32::NAN] {
+            assert_eq!(power_db(silent), DB_FLOOR, "{silent}");
+        }
+        assert_eq!(amplitude_db(9e-7), DB_FLOOR);
     }
 
     #[test]
