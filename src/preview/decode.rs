@@ -52,7 +52,7 @@ const SEEK_SLACK: u64 = 64;
 /// Frames read on (rather than sought) when the wanted frame is this close ahead.
 const READ_ON_MAX: u64 = 12;
 /// Frames decoded ahead of the last one asked for while the user looks.
-const PREFETCH_AHEAD: u64 = 24;
+const PREFETCH_AHEAD: u64 = 12;
 
 /// Why a frame preview did not produce images.
 #[derive(Debug, thiserror::Error)]
@@ -416,8 +416,17 @@ impl FramePreviewer {
         if fast.failed {
             return Ok(None);
         }
-        let frame = fast.frame(&self.tools, loaded, frame_index, cancel)?;
-        let pair = fast.render(&self.tools, loaded, after, &frame, cancel)?;
+        let ready = fast
+            .rendered
+            .iter()
+            .position(|(i, a, _)| *i == frame_index && a == after);
+        let pair = match ready.and_then(|at| fast.rendered.remove(at)) {
+            Some((_, _, pair)) => pair,
+            None => {
+                let frame = fast.frame(&self.tools, loaded, frame_index, cancel)?;
+                fast.render(&self.tools, loaded, after, &frame, cancel)?
+            }
+        };
         fast.plan_prefetch(loaded, frame_index);
         Ok(Some(pair))
     }
@@ -598,6 +607,8 @@ impl Decoder {
             After::Scale { width, height, .. } => *width as usize * *height as usize * 4,
             After::Yuv420p => Frame::yuv420p_len(src_w, src_h),
         };
+        enlarge_pipe(&stdout);
+        enlarge_pipe(&fd3_reader);
         let before_rx = spawn_reader(stdout, before_len, "preview-before")?;
         let after_rx = spawn_reader(fd3_reader, after_len, "preview-after")?;
         let next_index = match &source {
@@ -618,11 +629,7 @@ impl Decoder {
     }
 
     /// The two images of one raw frame (a [`Source::Raw`] decoder).
-    fn render(
-        &mut self,
-        frame: &[u8],
-        cancel: &AtomicBool,
-    ) -> Result<Images, FrameError> {
+    fn render(&mut self, frame: &[u8], cancel: &AtomicBool) -> Result<Images, FrameError> {
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(FrameError::Failed("the converter has no input pipe".into()));
         };
@@ -672,6 +679,13 @@ impl Decoder {
             }
         }
     }
+}
+
+/// Asks for a 1 MiB pipe buffer (Linux allows that unprivileged; the default is 64 KiB):
+/// images of tens of megabytes then cross in fewer, larger copies. Best effort.
+pub(crate) fn enlarge_pipe(pipe: &impl AsRawFd) {
+    // SAFETY: fcntl on a descriptor the caller owns; F_SETPIPE_SZ only resizes the buffer.
+    let _ = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
 }
 
 /// A thread reading whole frames of `len` bytes from `from` into a one-frame queue (so the
@@ -761,7 +775,12 @@ struct Prefetch {
     /// Decode from keyframe `.0` up to frame `.1`; `.2` once the seek was sent, with the
     /// frames read since.
     back: Option<(u64, u64, Option<u64>)>,
+    /// Frames whose images to make ahead (the neighbours of the one shown), once decoded.
+    render: Vec<u64>,
 }
+
+/// Images made ahead of a request, kept for the neighbours of the frame shown.
+const RENDERED_KEPT: usize = 2;
 
 /// Frame previews of one input through a [`Seeker`], a [`FrameStore`] and a raw-frame
 /// converter.
@@ -775,6 +794,8 @@ struct FastPath {
     store: FrameStore,
     renderer: Option<Decoder>,
     prefetch: Prefetch,
+    /// Images made ahead, by frame index and the `After` they were made for.
+    rendered: VecDeque<(u64, After, Images)>,
     /// The seeker could not serve this input: it goes through [`Source::File`].
     failed: bool,
 }
@@ -790,6 +811,7 @@ impl FastPath {
             store: FrameStore::new(FRAME_STORE_BYTES),
             renderer: None,
             prefetch: Prefetch::default(),
+            rendered: VecDeque::new(),
             failed: false,
         })
     }
@@ -893,6 +915,35 @@ impl FastPath {
         rendered
     }
 
+    /// Makes frame `index`'s images with the converter of the last request and keeps them.
+    /// Runs to the end even if a request comes meanwhile (a converter stopped half-way is out
+    /// of step, and restarting it costs more than finishing).
+    fn render_ahead(&mut self, index: u64) {
+        let (Some(frame), Some(renderer)) = (self.store.get(index), self.renderer.as_mut()) else {
+            return;
+        };
+        if self
+            .rendered
+            .iter()
+            .any(|(i, a, _)| *i == index && *a == renderer.after)
+        {
+            return;
+        }
+        let after = renderer.after.clone();
+        match renderer.render(&frame, &AtomicBool::new(false)) {
+            Ok(pair) => {
+                self.rendered.push_back((index, after, pair));
+                while self.rendered.len() > RENDERED_KEPT {
+                    self.rendered.pop_front();
+                }
+            }
+            Err(e) => {
+                log::debug!("rendering frame {index} ahead failed: {e}");
+                self.renderer = None;
+            }
+        }
+    }
+
     /// Plans the prefetch after frame `index` was shown: the frames just after it, then the
     /// group of pictures before its own, as far as the store holds them beside it.
     fn plan_prefetch(&mut self, loaded: &InputInfo, index: u64) {
@@ -907,6 +958,14 @@ impl FastPath {
         let mut plan = Prefetch {
             forward_to: (forward_to > index).then_some(forward_to),
             back: None,
+            // The next frame first (→ is the commonest step), then the previous one (←).
+            render: [
+                index.checked_add(1).filter(|&i| i <= last),
+                index.checked_sub(1),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         };
         if keyframe > 0 && !self.store.contains(keyframe - 1) {
             let previous = keyframe_before(times, keyframe - 1);
@@ -920,6 +979,16 @@ impl FastPath {
 
     /// One step of the planned prefetch; false when there is nothing more to do.
     fn prefetch_step(&mut self, loaded: &InputInfo, stop: &AtomicBool) -> Result<bool, FrameError> {
+        if let Some(at) = self
+            .prefetch
+            .render
+            .iter()
+            .position(|&i| self.store.contains(i))
+        {
+            let index = self.prefetch.render.remove(at);
+            self.render_ahead(index);
+            return Ok(true);
+        }
         let times = &loaded.times;
         let Some(seeker) = self.seeker.as_mut() else {
             return Ok(false);

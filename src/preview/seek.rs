@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 
-use super::decode::{FrameError, spawn_reader};
+use super::decode::{FrameError, enlarge_pipe, spawn_reader};
 use crate::media::process::{self, Spawned};
 use crate::media::tools::Tools;
 
@@ -255,6 +255,7 @@ impl Seeker {
         let stdout = child
             .take_stdout()
             .ok_or_else(|| FrameError::Failed("the seeker has no output pipe".into()))?;
+        enlarge_pipe(&stdout);
         let frames = spawn_reader(stdout, frame_len, "preview-seek-frames")?;
         Ok(Seeker {
             stream_index,

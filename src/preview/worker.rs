@@ -188,7 +188,10 @@ fn write_replies(replies: &Receiver<Outgoing>) {
         .try_clone_to_owned()
         .map(std::fs::File::from)
     {
-        Ok(file) => Box::new(file),
+        Ok(file) => {
+            super::decode::enlarge_pipe(&file);
+            Box::new(file)
+        }
         Err(_) => Box::new(std::io::stdout()),
     };
     for (header, parts) in replies {
