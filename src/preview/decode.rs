@@ -3,8 +3,9 @@
 //!
 //! Two ways to the decoded frame. Normally the [`Seeker`] (a warm ffmpeg per input that seeks
 //! on command) and its [`FrameStore`]: a request is served from the store, else by reading on
-//! or seeking to the keyframe before the frame; while no request waits, the worker prefetches
-//! the next frames and the group of pictures before the current one. A warm converter ffmpeg
+//! or seeking to the keyframe before the frame; while no request waits, the worker makes the
+//! next and previous frames' images and prefetches the next frames and (on a second seeker)
+//! the group of pictures before the current one. A warm converter ffmpeg
 //! (raw frames on stdin) then writes both images. Inputs the seeker cannot serve (rotated,
 //! untimestamped, unusual pixel formats, or a seek that missed) use the file decoder: one
 //! ffmpeg decoding from just before the frame (input `-ss` half-way between the previous
@@ -449,13 +450,14 @@ impl FramePreviewer {
         else {
             return false;
         };
-        match fast.prefetch_step(&loaded, stop) {
+        match fast.prefetch_step(&self.tools, &loaded, stop) {
             Ok(more) => more,
             Err(e) => {
                 if let FrameError::Failed(why) = e {
                     log::debug!("prefetch stopped: {why}");
                     fast.prefetch = Prefetch::default();
                     fast.seeker = None;
+                    fast.back_seeker = None;
                 }
                 false
             }
@@ -791,6 +793,8 @@ struct FastPath {
     seeker: Option<Seeker>,
     /// The index of the frame the seeker delivers next, when known.
     seeker_next: Option<u64>,
+    /// Decodes the group of pictures before the current one while the user looks.
+    back_seeker: Option<Seeker>,
     store: FrameStore,
     renderer: Option<Decoder>,
     prefetch: Prefetch,
@@ -808,6 +812,7 @@ impl FastPath {
             size,
             seeker: None,
             seeker_next: None,
+            back_seeker: None,
             store: FrameStore::new(FRAME_STORE_BYTES),
             renderer: None,
             prefetch: Prefetch::default(),
@@ -978,7 +983,12 @@ impl FastPath {
     }
 
     /// One step of the planned prefetch; false when there is nothing more to do.
-    fn prefetch_step(&mut self, loaded: &InputInfo, stop: &AtomicBool) -> Result<bool, FrameError> {
+    fn prefetch_step(
+        &mut self,
+        tools: &Tools,
+        loaded: &InputInfo,
+        stop: &AtomicBool,
+    ) -> Result<bool, FrameError> {
         if let Some(at) = self
             .prefetch
             .render
@@ -1018,10 +1028,25 @@ impl FastPath {
         let Some((from, until, sent)) = self.prefetch.back else {
             return Ok(false);
         };
+        // A seeker of its own: the request seeker stays idle, so the next seek is read at once
+        // (ffmpeg reads commands at most every 100 ms while it decodes). When a request comes,
+        // nobody reads this one and it stalls within a few frames.
+        if !self.back_seeker.as_mut().is_some_and(Seeker::alive) {
+            self.back_seeker = None;
+            self.back_seeker = Some(Seeker::start(
+                tools,
+                &self.input.path,
+                loaded.info.video.index,
+                &self.pix_fmt,
+                self.size,
+            )?);
+        }
+        let Some(back) = self.back_seeker.as_mut() else {
+            return Ok(false);
+        };
         let read = match sent {
             None => {
-                seeker.seek(times.frames[from as usize].pts, stop)?;
-                self.seeker_next = None;
+                back.seek(times.frames[from as usize].pts, stop)?;
                 0
             }
             Some(read) => read,
@@ -1031,18 +1056,16 @@ impl FastPath {
             return Ok(false);
         }
         self.prefetch.back = Some((from, until, Some(read + 1)));
-        let Some(frame) = seeker.next(stop)? else {
-            self.seeker = None;
-            self.seeker_next = None;
-            self.prefetch = Prefetch::default();
+        let Some(frame) = back.next(stop)? else {
+            self.back_seeker = None;
+            self.prefetch.back = None;
             return Ok(false);
         };
         if let Some(index) = frame.pts.and_then(|pts| index_of(times, pts)) {
             self.store.insert(index, frame.data);
             if index == until {
                 self.prefetch.back = None;
-                self.seeker_next = Some(index + 1);
-                return Ok(false);
+                return Ok(true);
             }
         }
         Ok(true)
