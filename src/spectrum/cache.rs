@@ -522,12 +522,7 @@ fn decode(
                     .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
             );
             overview.advance(pending_start, &pending, false);
-            let drop = overview
-                .needed_from()
-                .saturating_sub(pending_start)
-                .min(pending.len() as u64);
-            pending.drain(..drop as usize);
-            pending_start += drop;
+            overview.release(&mut pending_start, &mut pending);
             let done = overview.spec.columns_done;
             let due = last_emit.is_none_or(|at| at.elapsed() >= OVERVIEW_INTERVAL);
             if done > emitted_columns && done < width && due {
@@ -625,6 +620,17 @@ impl StreamingOverview {
         self.frame_starts
             .get(self.next_frame())
             .map_or(u64::MAX, |&start| start.max(0) as u64)
+    }
+
+    /// Drops the samples at the front of `pending` (which starts at sample `pending_start`)
+    /// that no column still to do needs.
+    fn release(&self, pending_start: &mut u64, pending: &mut Vec<f32>) {
+        let drop = self
+            .needed_from()
+            .saturating_sub(*pending_start)
+            .min(pending.len() as u64);
+        pending.drain(..drop as usize);
+        *pending_start += drop;
     }
 
     /// The column whose frame is to be loaded next: the first not done, or the one after it
@@ -961,12 +967,7 @@ mod tests {
             for chunk in samples.chunks(3001) {
                 pending.extend_from_slice(chunk);
                 streaming.advance(pending_start, &pending, false);
-                let drop = streaming
-                    .needed_from()
-                    .saturating_sub(pending_start)
-                    .min(pending.len() as u64);
-                pending.drain(..drop as usize);
-                pending_start += drop;
+                streaming.release(&mut pending_start, &mut pending);
                 assert!(pending.len() < 3001 + streaming.kernel.n_fft);
             }
             streaming.advance(pending_start, &pending, true);
