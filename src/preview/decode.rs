@@ -409,7 +409,7 @@ impl FramePreviewer {
         };
         if self.fast.as_ref().is_none_or(|f| f.input != *key) {
             self.fast = None;
-            self.fast = FastPath::new(key, pix_fmt, size);
+            self.fast = Some(FastPath::new(key, pix_fmt, size));
         }
         let Some(fast) = self.fast.as_mut() else {
             return Ok(None);
@@ -805,8 +805,8 @@ struct FastPath {
 }
 
 impl FastPath {
-    fn new(input: &InputKey, pix_fmt: String, size: (u32, u32)) -> Option<FastPath> {
-        Some(FastPath {
+    fn new(input: &InputKey, pix_fmt: String, size: (u32, u32)) -> FastPath {
+        FastPath {
             input: input.clone(),
             pix_fmt,
             size,
@@ -818,23 +818,27 @@ impl FastPath {
             prefetch: Prefetch::default(),
             rendered: VecDeque::new(),
             failed: false,
-        })
+        }
     }
 
     /// Starts a seeker (at frame 0) if there is none or it ended.
     fn ensure_seeker(&mut self, tools: &Tools, loaded: &InputInfo) -> Result<(), FrameError> {
         if !self.seeker.as_mut().is_some_and(Seeker::alive) {
             self.seeker = None;
-            self.seeker = Some(Seeker::start(
-                tools,
-                &self.input.path,
-                loaded.info.video.index,
-                &self.pix_fmt,
-                self.size,
-            )?);
+            self.seeker = Some(self.start_seeker(tools, loaded)?);
             self.seeker_next = Some(0);
         }
         Ok(())
+    }
+
+    fn start_seeker(&self, tools: &Tools, loaded: &InputInfo) -> Result<Seeker, FrameError> {
+        Seeker::start(
+            tools,
+            &self.input.path,
+            loaded.info.video.index,
+            &self.pix_fmt,
+            self.size,
+        )
     }
 
     /// The decoded frame `index`: from the store, else read on or sought by the seeker.
@@ -956,7 +960,7 @@ impl FastPath {
         let last = times.len() as u64 - 1;
         let capacity = self
             .store
-            .capacity(self.seeker.as_ref().map_or(1, Seeker::frame_len));
+            .capacity(raw_frame_len(&self.pix_fmt, self.size.0, self.size.1).unwrap_or(1));
         let keyframe = keyframe_before(times, index);
         let ahead = PREFETCH_AHEAD.min(capacity as u64 / 4);
         let forward_to = (index + ahead).min(last);
@@ -1033,13 +1037,7 @@ impl FastPath {
         // nobody reads this one and it stalls within a few frames.
         if !self.back_seeker.as_mut().is_some_and(Seeker::alive) {
             self.back_seeker = None;
-            self.back_seeker = Some(Seeker::start(
-                tools,
-                &self.input.path,
-                loaded.info.video.index,
-                &self.pix_fmt,
-                self.size,
-            )?);
+            self.back_seeker = Some(self.start_seeker(tools, loaded)?);
         }
         let Some(back) = self.back_seeker.as_mut() else {
             return Ok(false);

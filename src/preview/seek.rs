@@ -272,10 +272,6 @@ impl Seeker {
         })
     }
 
-    pub fn frame_len(&self) -> usize {
-        self.frame_len
-    }
-
     /// Repositions the decoder on the keyframe at or before `pts` (the stream's time base).
     /// Frames decoded before the command took effect still come first.
     pub fn seek(&mut self, pts: i64, cancel: &AtomicBool) -> Result<(), FrameError> {

@@ -69,20 +69,19 @@ pub fn run(tools: Tools) -> anyhow::Result<()> {
     let frame_waiting = Arc::new(AtomicBool::new(false));
     let frame_lane = {
         let (out, outstanding) = (out_tx.clone(), Arc::clone(&outstanding));
-        let previewer = Arc::new(Mutex::new(FramePreviewer::new(tools.clone())));
-        let (waiting, idle_previewer, idle_waiting) = (
-            Arc::clone(&frame_waiting),
-            Arc::clone(&previewer),
+        let state = (
+            FramePreviewer::new(tools.clone()),
             Arc::clone(&frame_waiting),
         );
         spawn_lane_with_idle(
             "preview-frames",
-            move |job: Job| {
+            state,
+            move |(previewer, waiting), job: Job| {
                 waiting.store(false, Ordering::SeqCst);
-                let reply = run_frame(&mut lock(&previewer), &job);
+                let reply = run_frame(previewer, &job);
                 finish(&out, &outstanding, job.id, reply);
             },
-            move || lock(&idle_previewer).prefetch_step(&idle_waiting),
+            |(previewer, waiting)| previewer.prefetch_step(waiting),
         )?
     };
     // Overviews and viewports in lanes of their own: a long overview decode never holds up a
@@ -203,16 +202,20 @@ fn write_replies(replies: &Receiver<Outgoing>) {
     }
 }
 
-fn spawn_lane(name: &str, handle: impl FnMut(Job) + Send + 'static) -> anyhow::Result<Sender<Job>> {
-    spawn_lane_with_idle(name, handle, || false)
-}
-
-/// A lane that runs `idle` steps while no job waits (each returns whether there is more to
-/// do; a step must return soon once a job is sent to the lane).
-fn spawn_lane_with_idle(
+fn spawn_lane(
     name: &str,
     mut handle: impl FnMut(Job) + Send + 'static,
-    mut idle: impl FnMut() -> bool + Send + 'static,
+) -> anyhow::Result<Sender<Job>> {
+    spawn_lane_with_idle(name, (), move |(), job| handle(job), |()| false)
+}
+
+/// A lane owning `state` that runs `idle` steps while no job waits (each returns whether there
+/// is more to do; a step must return soon once a job is sent to the lane).
+fn spawn_lane_with_idle<S: Send + 'static>(
+    name: &str,
+    mut state: S,
+    mut handle: impl FnMut(&mut S, Job) + Send + 'static,
+    mut idle: impl FnMut(&mut S) -> bool + Send + 'static,
 ) -> anyhow::Result<Sender<Job>> {
     let (tx, rx) = unbounded::<Job>();
     std::thread::Builder::new()
@@ -224,7 +227,7 @@ fn spawn_lane_with_idle(
                     match rx.try_recv() {
                         Ok(job) => job,
                         Err(TryRecvError::Empty) => {
-                            idle_work = idle();
+                            idle_work = idle(&mut state);
                             continue;
                         }
                         Err(TryRecvError::Disconnected) => break,
@@ -241,7 +244,7 @@ fn spawn_lane_with_idle(
                     .compare_exchange(QUEUED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok()
                 {
-                    handle(job);
+                    handle(&mut state, job);
                     idle_work = true;
                 }
             }
