@@ -9,8 +9,15 @@
 //! random seeks anywhere in the clip, next frame (→), previous frame (←) and one-second jumps
 //! (Shift+←/→); p50 / p95 / max. Each clip runs twice: with `REFRAME_PREVIEW_SEEKER=0` (a
 //! fresh ffmpeg per seek, the way previews worked before the seeker: the baseline) and with
-//! the seeker. `REFRAME_BENCH_SECONDS` sets the clip length (default 20),
-//! `REFRAME_BENCH_SAMPLES` the requests per series (default 40).
+//! the seeker. Beside each random seek, "decoding alone" is what ffmpeg's own decoding of the
+//! frames from the keyframe to the target costs, measured then (see [`DecodeFloor`]): the
+//! floor for any preview that decodes the file.
+//!
+//! `REFRAME_BENCH_SECONDS` sets the clip length (default 20), `REFRAME_BENCH_SAMPLES` the
+//! requests per series (default 40), `REFRAME_BENCH_CLIPS` which clips (`8M,crf`) and
+//! `REFRAME_BENCH_MODES` which ways (`baseline,seeker`), `REFRAME_BENCH_WORKER_LOG` a file for
+//! the worker's log. Clips are kept in
+//! `target/bench-preview/` for later runs.
 
 use std::path::Path;
 use std::process::Command;
@@ -29,37 +36,124 @@ fn main() {
     }
     let seconds: u64 = env_or("REFRAME_BENCH_SECONDS", 20);
     let samples: usize = env_or("REFRAME_BENCH_SAMPLES", 40);
+    let clips: String = env_or("REFRAME_BENCH_CLIPS", "8M,crf".to_string());
+    let modes: String = env_or("REFRAME_BENCH_MODES", "baseline,seeker".to_string());
     let work = tempfile::tempdir().expect("temp dir");
+    let clip_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-preview");
+    std::fs::create_dir_all(&clip_dir).expect("clip directory");
     println!("load average before: {}", load_average());
-    for (name, rate) in [
+    for (tag, name, rate) in [
         (
+            "8M",
             "8 Mbit/s",
             &["-b:v", "8M", "-maxrate", "8M", "-bufsize", "16M"][..],
         ),
-        ("CRF 23, ~56 Mbit/s", &["-crf", "23"][..]),
+        ("crf", "CRF 23, ~56 Mbit/s", &["-crf", "23"][..]),
     ] {
-        let input = work.path().join(format!("in1080-{}.mp4", rate[1]));
+        if !clips.split(',').any(|c| c == tag) {
+            continue;
+        }
+        let input = clip_dir.join(format!("in1080-{tag}-{seconds}s.mp4"));
         let started = Instant::now();
-        generate(&input, seconds, rate);
+        if !input.exists() {
+            generate(&input, seconds, rate);
+        }
         println!(
             "\n## 1080p H.264 {name} (GOP 48, 3 B-frames), {seconds} s at {FPS} fps, Lanczos 2x \
-             (clip made in {:.1} s, {:.1} MB)",
+             (clip ready in {:.1} s, {:.1} MB)",
             started.elapsed().as_secs_f64(),
             std::fs::metadata(&input).map_or(0.0, |m| m.len() as f64 / 1e6)
         );
-        for (what, seeker) in [("fresh ffmpeg per seek (baseline)", "0"), ("seeker", "1")] {
-            println!("### {what}");
-            series(&work, &input, seconds * FPS, samples, seeker);
+        let floor = DecodeFloor::probe(&input);
+        for (mode, what, seeker) in [
+            ("baseline", "fresh ffmpeg per seek (baseline)", "0"),
+            ("seeker", "seeker", "1"),
+        ] {
+            if modes.split(',').any(|m| m == mode) {
+                println!("### {what}");
+                series(&work, &input, seconds * FPS, samples, seeker, &floor);
+            }
         }
     }
     println!("load average after: {}", load_average());
 }
 
+/// What decoding alone costs to reach a frame, measured beside each random seek (so under the
+/// same load): ffmpeg seeking to the keyframe before the frame and decoding from it to the
+/// frame, less the same run stopping at the keyframe (its start-up and opening the file). A
+/// lower bound for any preview that decodes the file: it leaves out conversion and transfer.
+struct DecodeFloor {
+    /// Display index and time of each key frame.
+    keyframes: Vec<(u64, f64)>,
+}
+
+impl DecodeFloor {
+    fn probe(input: &Path) -> DecodeFloor {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+            .args(["frame=key_frame,best_effort_timestamp_time", "-of", "csv=p=0"])
+            .arg(input)
+            .output()
+            .expect("ffprobe runs");
+        let keyframes = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .enumerate()
+            .filter_map(|(i, line)| {
+                let (key, time) = line.trim().split_once(',')?;
+                let time: f64 = time.parse().ok()?;
+                (key == "1").then_some((i as u64, time))
+            })
+            .collect();
+        DecodeFloor { keyframes }
+    }
+
+    /// Decoding from the keyframe at or before `frame_index` to it.
+    fn to(&self, input: &Path, frame_index: u64) -> Duration {
+        let (key, time) = self
+            .keyframes
+            .iter()
+            .rev()
+            .find(|(k, _)| *k <= frame_index)
+            .copied()
+            .unwrap_or((0, 0.0));
+        let run = |frames: u64| {
+            let started = Instant::now();
+            let status = Command::new("ffmpeg")
+                .args(["-nostdin", "-v", "error", "-ss", &format!("{time:.6}"), "-i"])
+                .arg(input)
+                .args(["-frames:v", &frames.to_string(), "-f", "null", "-"])
+                .status()
+                .expect("ffmpeg runs");
+            assert!(status.success());
+            started.elapsed()
+        };
+        let opening = run(1);
+        run(frame_index - key + 1).saturating_sub(opening)
+    }
+}
+
 /// The four series on one input, through one fresh worker (`seeker`: `REFRAME_PREVIEW_SEEKER`).
-fn series(work: &tempfile::TempDir, input: &Path, frames: u64, samples: usize, seeker: &str) {
-    let worker = WorkerCommand::new(env!("CARGO_BIN_EXE_reframe"))
-        .arg("worker")
-        .arg("preview")
+fn series(
+    work: &tempfile::TempDir,
+    input: &Path,
+    frames: u64,
+    samples: usize,
+    seeker: &str,
+    floor: &DecodeFloor,
+) {
+    // REFRAME_BENCH_WORKER_LOG=FILE appends the worker's log there (with RUST_LOG=debug: where
+    // each request's time goes).
+    let worker = match std::env::var_os("REFRAME_BENCH_WORKER_LOG") {
+        Some(log) => WorkerCommand::new("sh")
+            .arg("-c")
+            .arg("exec \"$0\" worker preview 2>>\"$1\"")
+            .arg(env!("CARGO_BIN_EXE_reframe"))
+            .arg(log),
+        None => WorkerCommand::new(env!("CARGO_BIN_EXE_reframe"))
+            .arg("worker")
+            .arg("preview"),
+    };
+    let worker = worker
         .env("REFRAME_CACHE_DIR", work.path().join("cache"))
         .env("REFRAME_PREVIEW_SEEKER", seeker);
     let mut client = PreviewClient::new(worker, || {});
@@ -81,10 +175,15 @@ fn series(work: &tempfile::TempDir, input: &Path, frames: u64, samples: usize, s
     );
     std::thread::sleep(look);
 
+    let mut floors = Vec::new();
     let seeks: Vec<Duration> = (0..samples)
         .map(|_| {
-            let took = latency(&mut client, input, random(frames));
-            std::thread::sleep(look);
+            let target = random(frames);
+            let took = latency(&mut client, input, target);
+            // While the user looks (the worker prefetches meanwhile).
+            let floor_started = Instant::now();
+            floors.push(floor.to(input, target));
+            std::thread::sleep(look.saturating_sub(floor_started.elapsed()));
             took
         })
         .collect();
@@ -123,6 +222,7 @@ fn series(work: &tempfile::TempDir, input: &Path, frames: u64, samples: usize, s
         }
     }
     report("random seek     ", &seeks);
+    report("  decoding alone", &floors);
     report("next frame      ", &steps);
     report("previous frame  ", &back);
     report("one-second jump ", &jumps);

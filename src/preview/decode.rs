@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 
@@ -421,11 +421,19 @@ impl FramePreviewer {
             .rendered
             .iter()
             .position(|(i, a, _)| *i == frame_index && a == after);
+        let started = Instant::now();
         let pair = match ready.and_then(|at| fast.rendered.remove(at)) {
             Some((_, _, pair)) => pair,
             None => {
                 let frame = fast.frame(&self.tools, loaded, frame_index, cancel)?;
-                fast.render(&self.tools, loaded, after, &frame, cancel)?
+                let decoded = started.elapsed();
+                let pair = fast.render(&self.tools, loaded, after, &frame, cancel)?;
+                log::debug!(
+                    "frame {frame_index}: decoded in {:.0} ms, images in {:.0} ms",
+                    decoded.as_secs_f64() * 1000.0,
+                    (started.elapsed() - decoded).as_secs_f64() * 1000.0
+                );
+                pair
             }
         };
         fast.plan_prefetch(loaded, frame_index);

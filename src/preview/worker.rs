@@ -195,7 +195,14 @@ fn write_replies(replies: &Receiver<Outgoing>) {
     };
     for (header, parts) in replies {
         let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        if wire::write_message(&mut out, &header, &parts).is_err() {
+        let started = std::time::Instant::now();
+        let written = wire::write_message(&mut out, &header, &parts);
+        log::debug!(
+            "reply of {} bytes written in {:.0} ms",
+            header.payload_bytes(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        if written.is_err() {
             // The client is gone.
             break;
         }
