@@ -91,7 +91,11 @@ impl DecodeFloor {
     fn probe(input: &Path) -> DecodeFloor {
         let out = Command::new("ffprobe")
             .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-            .args(["frame=key_frame,best_effort_timestamp_time", "-of", "csv=p=0"])
+            .args([
+                "frame=key_frame,best_effort_timestamp_time",
+                "-of",
+                "csv=p=0",
+            ])
             .arg(input)
             .output()
             .expect("ffprobe runs");
@@ -119,7 +123,14 @@ impl DecodeFloor {
         let run = |frames: u64| {
             let started = Instant::now();
             let status = Command::new("ffmpeg")
-                .args(["-nostdin", "-v", "error", "-ss", &format!("{time:.6}"), "-i"])
+                .args([
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-ss",
+                    &format!("{time:.6}"),
+                    "-i",
+                ])
                 .arg(input)
                 .args(["-frames:v", &frames.to_string(), "-f", "null", "-"])
                 .status()
@@ -238,6 +249,7 @@ fn latency(client: &mut PreviewClient, input: &Path, frame_index: u64) -> Durati
         engine: "lanczos".into(),
         scale: 2.0,
         denoise: None,
+        models_dir: None,
     });
     loop {
         for (got, reply) in client.poll() {

@@ -55,6 +55,10 @@ pub struct JobSpec {
     pub chunk_seconds: f64,
     /// Deinterlace interlaced sources before scaling.
     pub deinterlace: bool,
+    /// Folder of the neural engines' model files; `None`: `$REFRAME_MODELS_DIR`, else
+    /// `<config dir>/models`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models_dir: Option<PathBuf>,
 }
 
 /// Requests read by a processing worker on its stdin.
@@ -215,6 +219,7 @@ mod tests {
             resume: ResumeMode::Auto,
             chunk_seconds: 5.0,
             deinterlace: false,
+            models_dir: None,
         };
         let line = serde_json::to_string(&Request::Run {
             job: 7,
@@ -224,12 +229,27 @@ mod tests {
         assert!(line.starts_with(r#"{"type":"run","job":7,"spec":{"input":"/v/a b.mp4""#));
         assert_eq!(
             serde_json::from_str::<Request>(&line).unwrap(),
-            Request::Run { job: 7, spec }
+            Request::Run {
+                job: 7,
+                spec: spec.clone()
+            }
         );
         assert_eq!(
             serde_json::from_str::<Request>(r#"{"type":"cancel","job":7}"#).unwrap(),
             Request::Cancel { job: 7 }
         );
+        // A spec without a models folder leaves the field out; one with it carries it.
+        assert!(!line.contains("models_dir"));
+        let with_models = Request::Run {
+            job: 8,
+            spec: JobSpec {
+                models_dir: Some("/m/o dels".into()),
+                ..spec
+            },
+        };
+        let line = serde_json::to_string(&with_models).unwrap();
+        assert!(line.ends_with(r#","models_dir":"/m/o dels"}}"#), "{line}");
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), with_models);
         let bad = r#"{"type":"run","job":1,"spec":{"input":"a","engine":"lanczos","scale":2,"height":null,"denoise":null,"preset":"p","output":null,"overwrite":false,"resume":"auto","chunk_seconds":5,"deinterlace":false,"extra":1}}"#;
         assert!(serde_json::from_str::<Request>(bad).is_err());
     }

@@ -16,6 +16,8 @@ use reframe::gui::{App, AppConfig, JobState};
 use reframe::protocol::{Step, StepStatus};
 use reframe::supervisor::{SupervisorConfig, WorkerCommand};
 
+mod neural_support;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
@@ -318,6 +320,105 @@ fn start_runs_a_job_to_completion_through_the_worker() {
         "the idle worker stops",
         |app| app.worker_pid().is_none(),
     );
+}
+
+#[test]
+fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
+    let _serial = serial();
+    let env = Env::new();
+    // Eight tiny frames: the neural engine runs unoptimised in test builds.
+    let clip = env.videos().join("tiny clip.mp4");
+    let status = Process::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=32x24:rate=24",
+        ])
+        .args(["-frames:v", "8", "-pix_fmt", "yuv420p", "-c:v", "libx264"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg could not make the test clip");
+    let mut harness = env.harness(vec![]);
+    // The worker's own default models folder (under its config dir) is empty: the job can
+    // only find the models through the folder chosen here.
+    let empty = env.dir.path().join("no models");
+    std::fs::create_dir_all(&empty).expect("a test dir");
+    harness
+        .state_mut()
+        .apply(reframe::gui::Command::SetModelsFolder(Some(empty)));
+    harness.step();
+    let missing = "Not found here: animevideov3, waifu2x, waifu2x-photo";
+    assert!(harness.query_by_label(missing).is_some());
+
+    harness
+        .state_mut()
+        .apply(reframe::gui::Command::SetModelsFolder(Some(
+            neural_support::models_dir(),
+        )));
+    harness.step();
+    assert!(harness.query_by_label_contains("Not found here").is_none());
+    // The engine list now has waifu2x; its denoise starts off (the plain model is there).
+    harness.get_by_label("Engine").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("waifu2x").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().settings().engine, "waifu2x");
+    assert_eq!(
+        harness.get_by_label("Denoise").value().as_deref(),
+        Some("Off")
+    );
+    assert_eq!(harness.state().settings().denoise, None);
+
+    drop_file(&mut harness, &clip);
+    step_until(
+        &mut harness,
+        Duration::from_secs(10),
+        "the file is queued",
+        |app| app.queue().jobs.len() == 1 && !app.is_busy(),
+    );
+    harness.get_by_label("▶ Start").click();
+    step_until(
+        &mut harness,
+        Duration::from_secs(300),
+        "the job finishes",
+        |app| {
+            matches!(
+                first_state(app),
+                Some(JobState::Finished | JobState::Failed)
+            )
+        },
+    );
+    let job = harness.state().queue().jobs[0].clone();
+    assert_eq!(job.state, JobState::Finished, "error: {:?}", job.error);
+    let spec = job.spec.clone().expect("a started job keeps its spec");
+    assert_eq!(spec.models_dir, Some(neural_support::models_dir()));
+    assert_eq!((spec.engine.as_str(), spec.denoise), ("waifu2x", None));
+    let output = job.output.clone().expect("a finished job has an output");
+    let probe = Process::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(&output)
+        .output()
+        .expect("ffprobe runs");
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "64,48");
+
+    // Back to the default folder: without waifu2x there, the panel falls back to the
+    // built-in engine.
+    harness
+        .state_mut()
+        .apply(reframe::gui::Command::SetModelsFolder(None));
+    harness.step();
+    let default_has_it = reframe::engine::available()
+        .iter()
+        .any(|info| info.name == "waifu2x");
+    let engine = harness.state().settings().engine.clone();
+    assert_eq!(engine == "waifu2x", default_has_it, "{engine}");
 }
 
 /// Starts a job long enough to be interrupted; returns once the upscale step is under way.

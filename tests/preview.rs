@@ -6,10 +6,11 @@
 //! must give an error and then a working fresh worker.
 
 mod common;
+mod neural_support;
 
 use std::ffi::OsString;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ fn frame(input: &Path, frame_index: u64, engine: &str) -> PreviewRequest {
         engine: engine.into(),
         scale: 2.0,
         denoise: None,
+        models_dir: None,
     }
 }
 
@@ -153,6 +155,48 @@ fn frames_equal_ffmpeg_extraction_before_and_after() {
     assert_eq!(client.worker_pid(), pid);
     client.shutdown();
     assert_eq!(client.worker_pid(), None);
+}
+
+#[test]
+fn a_neural_preview_uses_the_models_folder_of_its_request() {
+    let env = TestEnv::new();
+    // Tiny: the neural engine runs unoptimised in test builds.
+    let clip = make_plain(
+        &env.path("tiny.mp4"),
+        Clip {
+            width: 32,
+            height: 24,
+            fps: 24,
+            duration_secs: 0.5,
+        },
+    );
+    let mut client = client(&env);
+    let waifu2x = |models_dir: Option<PathBuf>, denoise: Option<u8>| PreviewRequest::Frame {
+        input: clip.clone(),
+        frame_index: 3,
+        engine: "waifu2x".into(),
+        scale: 2.0,
+        denoise,
+        models_dir,
+    };
+    // The worker's own default folder (under its config dir) has no models.
+    let id = client.request(waifu2x(None, None));
+    match wait_reply(&mut client, id) {
+        PreviewReply::Error { message } => assert!(message.contains("waifu2x"), "{message}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    let models = neural_support::models_dir();
+    let mut afters = Vec::new();
+    for denoise in [None, Some(3)] {
+        let id = client.request(waifu2x(Some(models.clone()), denoise));
+        let (before, after, index) = expect_frame(wait_reply(&mut client, id));
+        assert_eq!(index, 3);
+        assert!(before.pixels == reference(&clip, 3, ""));
+        assert_eq!((after.width, after.height), (64, 48));
+        afters.push(after.pixels);
+    }
+    assert!(afters[0] != afters[1], "denoise level 3 changed nothing");
+    client.shutdown();
 }
 
 /// Command lines of the processes whose parent is `parent`.

@@ -157,7 +157,6 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         cancel: cancel.clone(),
         events: tx,
         parallel_chunks: Context::default_parallelism(),
-        models_dir: args.models_dir.clone(),
     };
     let mut succeeded = 0usize;
     let mut cancelled = false;
@@ -182,6 +181,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             },
             chunk_seconds: args.chunk_seconds,
             deinterlace: args.deinterlace,
+            models_dir: args.models_dir.clone(),
         };
         let id = n as u64 + 1;
         if let Ok(mut map) = inputs.lock() {

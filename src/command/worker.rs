@@ -155,8 +155,6 @@ fn spawn_job(
                         cancel,
                         events: events.clone(),
                         parallel_chunks: Context::default_parallelism(),
-                        // The window's worker uses $REFRAME_MODELS_DIR or the default folder.
-                        models_dir: None,
                     };
                     pipeline::run_job(&ctx, job, &spec);
                 }

@@ -67,6 +67,9 @@ pub struct EngineInfo {
     pub scales: &'static [f64],
     /// Available denoise levels (empty: the engine has no denoise setting).
     pub denoise_levels: &'static [u8],
+    /// Whether it runs without a denoise level (for an engine with levels: its plain model is
+    /// there too).
+    pub runs_without_denoise: bool,
     /// Neural engines: the model family and the folder its files were found in.
     pub model: Option<(Family, PathBuf)>,
 }
@@ -172,6 +175,7 @@ const LANCZOS: EngineInfo = EngineInfo {
     kind: EngineKind::FfmpegScale { flags: "lanczos" },
     scales: SCALES,
     denoise_levels: &[],
+    runs_without_denoise: true,
     model: None,
 };
 
@@ -183,6 +187,7 @@ const IDENTITY: EngineInfo = EngineInfo {
     kind: EngineKind::Frames,
     scales: SCALES,
     denoise_levels: &[],
+    runs_without_denoise: true,
     model: None,
 };
 
@@ -214,6 +219,7 @@ pub fn available_in(models_dir: Option<&Path>) -> Vec<EngineInfo> {
                 kind: EngineKind::Frames,
                 scales: family.scales(),
                 denoise_levels: models::static_levels(&installed.denoise_levels()),
+                runs_without_denoise: installed.plain.is_some(),
                 model: Some((family, dir.to_owned())),
             });
         }

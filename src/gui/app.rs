@@ -13,9 +13,7 @@ use super::persist::Persister;
 use super::preview::{MediaFacts, PreviewPanel};
 use super::scan::{self, ResumeOffer, ScanContext, ScanResult};
 use super::source::PreviewSource;
-use super::state::{
-    self, JobState, OutputSize, QUEUE_FILE, Queue, SETTINGS_FILE, UserSettings, engine_has_denoise,
-};
+use super::state::{self, JobState, OutputSize, QUEUE_FILE, Queue, SETTINGS_FILE, UserSettings};
 use super::thumbs::Thumbnails;
 use super::{dialogs, panels};
 use crate::protocol::{Event, JobId, JobSpec, PROTOCOL_VERSION, ResumeMode, StepStatus};
@@ -85,6 +83,7 @@ enum DialogResult {
     Files(Vec<PathBuf>),
     Folder(PathBuf),
     OutputFolder(PathBuf),
+    ModelsFolder(PathBuf),
     /// Closed without a choice; `quick` when it came back too fast for a person, which is
     /// what happens when no dialog could be shown at all.
     Closed {
@@ -190,7 +189,7 @@ impl App {
             dialog_open: false,
             tools: Ok(()),
             presets: Vec::new(),
-            engines: crate::engine::available(),
+            engines: Vec::new(),
             log: VecDeque::new(),
             selected: None,
             queue_running: false,
@@ -209,6 +208,7 @@ impl App {
         }
         app.locate_tools();
         app.load_presets();
+        app.refresh_engines();
         app.selected = app.queue.jobs.first().map(|job| job.id);
         let unfinished = app
             .queue
@@ -337,6 +337,7 @@ impl App {
                     self.settings.output_dir = Some(path);
                     self.save_settings();
                 }
+                DialogResult::ModelsFolder(path) => self.apply(Command::SetModelsFolder(Some(path))),
                 DialogResult::Closed { quick: false } => {}
                 DialogResult::Closed { quick: true } => self.log(
                     LogLevel::Warning,
@@ -372,9 +373,9 @@ impl App {
         });
         let now = ctx.input(|input| input.time);
         let selected = self.selected_job().map(|job| job.input.clone());
-        if let Some(wait_secs) = self
-            .preview
-            .update(ctx, now, selected.as_deref(), &self.settings)
+        if let Some(wait_secs) =
+            self.preview
+                .update(ctx, now, selected.as_deref(), &self.settings, &self.engines)
         {
             ctx.request_repaint_after(std::time::Duration::from_secs_f64(wait_secs.max(0.001)));
         }
@@ -464,6 +465,30 @@ impl App {
             Command::OpenFilesDialog => self.open_dialog(DialogKind::Files),
             Command::OpenFolderDialog => self.open_dialog(DialogKind::Folder),
             Command::PickOutputFolder => self.open_dialog(DialogKind::OutputFolder),
+            Command::PickModelsFolder => self.open_dialog(DialogKind::ModelsFolder),
+            Command::SetModelsFolder(dir) => {
+                self.settings.models_dir = dir;
+                self.refresh_engines();
+                self.save_settings();
+                let folder = self.settings.models_folder();
+                let found: Vec<&str> = self
+                    .engines
+                    .iter()
+                    .filter(|info| info.model.is_some())
+                    .map(|info| info.name)
+                    .collect();
+                let text = match (&folder, found.is_empty()) {
+                    (None, _) => "no models folder: only the built-in engine is offered".into(),
+                    (Some(dir), true) => format!(
+                        "models folder {}: no model files found (see `reframe engines`)",
+                        dir.display()
+                    ),
+                    (Some(dir), false) => {
+                        format!("models folder {}: {}", dir.display(), found.join(", "))
+                    }
+                };
+                self.log(LogLevel::Info, text);
+            }
             Command::OutputBesideInput => {
                 self.settings.output_dir = None;
                 self.save_settings();
@@ -743,9 +768,10 @@ impl App {
         let Some(job) = self.queue.get_mut(id) else {
             return;
         };
+        let engines = &self.engines;
         let spec = job
             .spec
-            .get_or_insert_with(|| settings.job_spec(&job.input, job.resume));
+            .get_or_insert_with(|| settings.job_spec(&job.input, job.resume, engines));
         spec.resume = job.resume;
         let spec = spec.clone();
         let name = job.file_name();
@@ -1025,10 +1051,18 @@ impl App {
         });
     }
 
-    fn save_settings(&mut self) {
-        if !engine_has_denoise(&self.settings.engine) {
-            self.settings.denoise = 0;
+    /// The engines the models folder allows, looked up again (after the folder changed). A
+    /// panel engine that is no longer there falls back to the built-in one.
+    fn refresh_engines(&mut self) {
+        self.engines = crate::engine::available_in(self.settings.models_folder().as_deref());
+        if !self.engines.iter().any(|e| e.name == self.settings.engine)
+            && let Some(first) = self.engines.first()
+        {
+            self.settings.engine = first.name.to_owned();
         }
+    }
+
+    fn save_settings(&mut self) {
         if let Some(dir) = &self.config.config_dir
             && let Ok(bytes) = serde_json::to_vec_pretty(&self.settings)
         {
@@ -1078,7 +1112,7 @@ impl App {
             model: None,
             scale,
             target_height,
-            denoise: engine_has_denoise(&self.settings.engine).then_some(self.settings.denoise),
+            denoise: self.settings.denoise_for(&self.engines),
             preset: self.settings.preset.clone(),
             preset_digest: preset.digest(),
             chunk_seconds: self.settings.chunk_seconds,
@@ -1116,6 +1150,7 @@ impl App {
         let tx = self.dialogs_tx.clone();
         let ctx = self.ctx.clone();
         let start_dir = self.settings.output_dir.clone();
+        let models_dir = self.settings.models_folder().filter(|d| d.is_dir());
         let spawned = std::thread::Builder::new()
             .name("gui-file-dialog".into())
             .spawn(move || {
@@ -1140,6 +1175,15 @@ impl App {
                         }
                         .pick_folder()
                         .map(DialogResult::OutputFolder)
+                    }
+                    DialogKind::ModelsFolder => {
+                        let dialog = dialog.set_title("Folder of the model files");
+                        match models_dir {
+                            Some(dir) => dialog.set_directory(dir),
+                            None => dialog,
+                        }
+                        .pick_folder()
+                        .map(DialogResult::ModelsFolder)
                     }
                 };
                 let quick = started.elapsed().as_secs_f64() < DIALOG_MIN_HUMAN_SECS;
@@ -1201,6 +1245,7 @@ enum DialogKind {
     Files,
     Folder,
     OutputFolder,
+    ModelsFolder,
 }
 
 #[derive(Clone, Copy)]
@@ -1237,6 +1282,7 @@ fn spec_from_session(settings: &Settings, input: &Path, panel: &UserSettings) ->
         resume: ResumeMode::Resume,
         chunk_seconds: settings.chunk_seconds,
         deinterlace: settings.deinterlace,
+        models_dir: panel.models_dir.clone(),
     }
 }
 

@@ -15,6 +15,10 @@ pub enum Command {
     OpenFilesDialog,
     OpenFolderDialog,
     PickOutputFolder,
+    /// The native folder picker for the neural engines' model files.
+    PickModelsFolder,
+    /// Uses this models folder (`None`: the default one) and lists the engines again.
+    SetModelsFolder(Option<PathBuf>),
     /// Outputs go beside their inputs again.
     OutputBesideInput,
     Select(JobId),

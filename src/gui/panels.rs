@@ -65,7 +65,9 @@ pub fn main_ui(ui: &mut Ui, app: &mut App) -> Vec<Command> {
                 egui::ScrollArea::vertical()
                     .id_salt("job-details")
                     .max_height(ui.available_height() * 0.45)
-                    .show(ui, |ui| job_details_ui(ui, &job, &app.settings));
+                    .show(ui, |ui| {
+                        job_details_ui(ui, &job, &app.settings, &app.engines)
+                    });
                 ui.separator();
             }
             super::preview_ui::preview_ui(ui, app, &mut commands);
@@ -395,20 +397,33 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                 && !info.denoise_levels.is_empty()
             {
                 let label = ui.label("Denoise");
+                let effective = settings.denoise_for(&app.engines);
+                let choices = info
+                    .runs_without_denoise
+                    .then_some(None)
+                    .into_iter()
+                    .chain(info.denoise_levels.iter().map(|level| Some(*level)));
                 egui::ComboBox::from_id_salt("denoise")
                     .width(180.0)
-                    .selected_text(settings.denoise.to_string())
+                    .selected_text(denoise_text(effective))
                     .show_ui(ui, |ui| {
-                        for level in info.denoise_levels {
-                            changed |= ui
-                                .selectable_value(&mut settings.denoise, *level, level.to_string())
-                                .changed();
+                        for choice in choices {
+                            if ui
+                                .selectable_label(effective == choice, denoise_text(choice))
+                                .clicked()
+                            {
+                                settings.denoise = choice;
+                                changed = true;
+                            }
                         }
                     })
                     .response
-                    .labelled_by(label.id);
+                    .labelled_by(label.id)
+                    .on_hover_text("Noise removal by the model: off, or level 0 (least) to 3 (most)");
                 ui.end_row();
             }
+
+            models_row_ui(ui, settings, &app.engines, commands);
 
             let label = ui.label("Preset");
             let selected_summary = app
@@ -506,6 +521,63 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
     if changed {
         commands.push(Command::SettingsChanged);
     }
+}
+
+fn denoise_text(level: Option<u8>) -> String {
+    level.map_or_else(|| "Off".to_owned(), |level| level.to_string())
+}
+
+/// Where the neural engines' model files are looked for, which engines that folder gives, and
+/// how to get the missing ones.
+fn models_row_ui(
+    ui: &mut Ui,
+    settings: &UserSettings,
+    engines: &[crate::engine::EngineInfo],
+    commands: &mut Vec<Command>,
+) {
+    use crate::engine::models::Family;
+    ui.label("Models");
+    ui.vertical(|ui| {
+        let folder = settings.models_folder();
+        let shown = folder
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |dir| dir.display().to_string());
+        ui.add(egui::Label::new(shown.clone()).truncate())
+            .on_hover_text(format!(
+                "Folder of the neural engines' model files: {shown}"
+            ));
+        let missing: Vec<Family> = Family::ALL
+            .into_iter()
+            .filter(|family| !engines.iter().any(|e| e.name == family.engine_name()))
+            .collect();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|f| f.engine_name()).collect();
+            let hints: Vec<String> = match &folder {
+                Some(dir) => missing.iter().map(|f| f.install_hint(dir)).collect(),
+                None => vec!["choose a folder for the model files".to_owned()],
+            };
+            ui.label(
+                RichText::new(format!("Not found here: {}", names.join(", ")))
+                    .small()
+                    .weak(),
+            )
+            .on_hover_text(hints.join("\n\n"));
+        }
+        ui.horizontal(|ui| {
+            if ui.button("Choose folder…").clicked() {
+                commands.push(Command::PickModelsFolder);
+            }
+            if settings.models_dir.is_some()
+                && ui
+                    .small_button("Default")
+                    .on_hover_text("Look in $REFRAME_MODELS_DIR or the default models folder again")
+                    .clicked()
+            {
+                commands.push(Command::SetModelsFolder(None));
+            }
+        });
+    });
+    ui.end_row();
 }
 
 fn size_text(size: OutputSize) -> String {
@@ -692,7 +764,12 @@ fn job_header_ui(ui: &mut Ui, job: &Job, details_open: bool, commands: &mut Vec<
     ui.add_space(2.0);
 }
 
-fn job_details_ui(ui: &mut Ui, job: &Job, panel: &UserSettings) {
+fn job_details_ui(
+    ui: &mut Ui,
+    job: &Job,
+    panel: &UserSettings,
+    engines: &[crate::engine::EngineInfo],
+) {
     egui::Grid::new("job-facts")
         .num_columns(2)
         .spacing([12.0, 6.0])
@@ -716,7 +793,7 @@ fn job_details_ui(ui: &mut Ui, job: &Job, panel: &UserSettings) {
                     ui.label(spec_summary(spec));
                 }
                 None => {
-                    let spec = panel.job_spec(&job.input, job.resume);
+                    let spec = panel.job_spec(&job.input, job.resume, engines);
                     ui.label(format!("{} (from the panel)", spec_summary(&spec)));
                 }
             }

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender};
 use egui::{Rect, Vec2};
 
 use super::source::PreviewSource;
-use super::state::{OutputSize, UserSettings, engine_has_denoise};
+use super::state::{OutputSize, UserSettings};
 use crate::preview::{PreviewReply, PreviewRequest, RgbaImage};
 use crate::spectrum::{FreqAxis, Spectrogram, Transform};
 
@@ -264,6 +264,7 @@ struct FrameKey {
     engine: String,
     scale: f64,
     denoise: Option<u8>,
+    models_dir: Option<PathBuf>,
 }
 
 /// The before/after pair of the current frame, as textures.
@@ -444,6 +445,7 @@ impl PreviewPanel {
         now: f64,
         selected: Option<&Path>,
         settings: &UserSettings,
+        engines: &[crate::engine::EngineInfo],
     ) -> Option<f64> {
         if self.input.as_deref() != selected {
             self.select(ctx, selected.map(Path::to_owned));
@@ -472,7 +474,8 @@ impl PreviewPanel {
                 OutputSize::Scale(scale) => scale,
                 OutputSize::Height(height) => f64::from(height) / f64::from(facts.height.max(1)),
             },
-            denoise: engine_has_denoise(&settings.engine).then_some(settings.denoise),
+            denoise: settings.denoise_for(engines),
+            models_dir: settings.models_dir.clone(),
         };
         match self.seek_due {
             Some(due) if due > now => due_in(due - now),
@@ -485,6 +488,7 @@ impl PreviewPanel {
                         engine: key.engine.clone(),
                         scale: key.scale,
                         denoise: key.denoise,
+                        models_dir: key.models_dir.clone(),
                     });
                     self.frame_request = Some(id);
                     self.frame_sent = Some(key);

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::EngineInfo;
 use crate::protocol::{JobId, JobSpec, ResumeMode, Step, StepStatus};
 
 pub const SETTINGS_FILE: &str = "gui-settings.json";
@@ -62,7 +63,9 @@ pub fn format_scale(scale: f64) -> String {
 pub struct UserSettings {
     pub engine: String,
     pub size: OutputSize,
-    pub denoise: u8,
+    /// The denoise level picked for engines that have levels; `None`: off (see
+    /// [`UserSettings::denoise_for`]).
+    pub denoise: Option<u8>,
     pub preset: String,
     /// `None`: each output goes beside its input.
     pub output_dir: Option<PathBuf>,
@@ -72,6 +75,9 @@ pub struct UserSettings {
     pub show_log: bool,
     /// Where the before/after split line sits: share of the view showing "before".
     pub preview_split: f32,
+    /// Folder of the neural engines' model files; `None`: `$REFRAME_MODELS_DIR`, else
+    /// `<config dir>/models`.
+    pub models_dir: Option<PathBuf>,
 }
 
 impl Default for UserSettings {
@@ -79,7 +85,7 @@ impl Default for UserSettings {
         Self {
             engine: "lanczos".into(),
             size: OutputSize::default(),
-            denoise: 0,
+            denoise: None,
             preset: "h264_hq".into(),
             output_dir: None,
             chunk_seconds: 5.0,
@@ -87,20 +93,33 @@ impl Default for UserSettings {
             overwrite: false,
             show_log: false,
             preview_split: 0.5,
+            models_dir: None,
         }
     }
 }
 
-/// Whether `engine` (one of [`crate::engine::available`]) has a denoise setting.
-pub fn engine_has_denoise(engine: &str) -> bool {
-    crate::engine::available()
-        .iter()
-        .any(|info| info.name == engine && !info.denoise_levels.is_empty())
-}
-
 impl UserSettings {
-    /// The job this panel describes for `input`.
-    pub fn job_spec(&self, input: &Path, resume: ResumeMode) -> JobSpec {
+    /// The models folder in effect: the panel's, else `$REFRAME_MODELS_DIR`, else the default.
+    pub fn models_folder(&self) -> Option<PathBuf> {
+        crate::engine::models::models_dir(self.models_dir.as_deref())
+    }
+
+    /// The denoise level asked of the panel's engine (one of `engines`, what the models folder
+    /// holds): `None` for an engine without levels and for "off". A level the folder lacks
+    /// falls back to off, or to the lowest level when the plain model is missing too.
+    pub fn denoise_for(&self, engines: &[EngineInfo]) -> Option<u8> {
+        let info = engines.iter().find(|info| info.name == self.engine)?;
+        let levels = info.denoise_levels;
+        match self.denoise {
+            _ if levels.is_empty() => None,
+            Some(level) if levels.contains(&level) => Some(level),
+            _ if info.runs_without_denoise => None,
+            _ => levels.first().copied(),
+        }
+    }
+
+    /// The job this panel describes for `input` (`engines`: what the models folder holds).
+    pub fn job_spec(&self, input: &Path, resume: ResumeMode, engines: &[EngineInfo]) -> JobSpec {
         let (scale, height) = match self.size {
             OutputSize::Scale(scale) => (Some(scale), None),
             OutputSize::Height(height) => (None, Some(height)),
@@ -110,13 +129,14 @@ impl UserSettings {
             engine: self.engine.clone(),
             scale,
             height,
-            denoise: engine_has_denoise(&self.engine).then_some(self.denoise),
+            denoise: self.denoise_for(engines),
             preset: self.preset.clone(),
             output: self.output_dir.clone(),
             overwrite: self.overwrite,
             resume,
             chunk_seconds: self.chunk_seconds,
             deinterlace: self.deinterlace,
+            models_dir: self.models_dir.clone(),
         }
     }
 }
@@ -401,14 +421,49 @@ mod tests {
     }
 
     #[test]
+    fn denoise_follows_what_the_models_folder_holds() {
+        let waifu2x = |levels: &'static [u8], plain: bool| crate::engine::EngineInfo {
+            name: "waifu2x-anime",
+            description: "",
+            kind: crate::engine::EngineKind::Frames,
+            scales: &[2.0],
+            denoise_levels: levels,
+            runs_without_denoise: plain,
+            model: None,
+        };
+        let mut settings = UserSettings {
+            engine: "waifu2x-anime".into(),
+            ..UserSettings::default()
+        };
+        let all = [waifu2x(&[0, 1, 2, 3], true)];
+        assert_eq!(settings.denoise_for(&all), None, "off by default");
+        settings.denoise = Some(2);
+        assert_eq!(settings.denoise_for(&all), Some(2));
+        // Level 2 is not in this folder: off when the plain model is there, else the lowest.
+        assert_eq!(settings.denoise_for(&[waifu2x(&[1, 3], true)]), None);
+        assert_eq!(settings.denoise_for(&[waifu2x(&[1, 3], false)]), Some(1));
+        settings.denoise = None;
+        assert_eq!(settings.denoise_for(&[waifu2x(&[1, 3], false)]), Some(1));
+        // No levels, or an engine the folder does not have: no denoise asked.
+        assert_eq!(settings.denoise_for(&[waifu2x(&[], true)]), None);
+        settings.denoise = Some(1);
+        assert_eq!(settings.denoise_for(&[]), None);
+        let spec = settings.job_spec(Path::new("/v/a.mp4"), ResumeMode::Auto, &all);
+        assert_eq!(spec.denoise, Some(1));
+        // Settings written before "off" existed keep their level.
+        let old: UserSettings = serde_json::from_str(r#"{"denoise":3}"#).unwrap();
+        assert_eq!(old.denoise, Some(3));
+    }
+
+    #[test]
     fn job_spec_takes_scale_or_height() {
         let mut settings = UserSettings::default();
-        let spec = settings.job_spec(Path::new("/v/a.mp4"), ResumeMode::Auto);
+        let spec = settings.job_spec(Path::new("/v/a.mp4"), ResumeMode::Auto, &[]);
         assert_eq!((spec.scale, spec.height), (Some(2.0), None));
         assert_eq!(spec.denoise, None);
         settings.size = OutputSize::Height(720);
         settings.output_dir = Some("/out".into());
-        let spec = settings.job_spec(Path::new("/v/a.mp4"), ResumeMode::Restart);
+        let spec = settings.job_spec(Path::new("/v/a.mp4"), ResumeMode::Restart, &[]);
         assert_eq!((spec.scale, spec.height), (None, Some(720)));
         assert_eq!(spec.output.as_deref(), Some(Path::new("/out")));
         assert_eq!(spec.resume, ResumeMode::Restart);

@@ -50,9 +50,6 @@ pub struct Context {
     pub events: Sender<Event>,
     /// Chunks encoded at the same time (one single-threaded encoder each).
     pub parallel_chunks: usize,
-    /// Models folder for the neural engines; `None`: `$REFRAME_MODELS_DIR`, else
-    /// `<config dir>/models`.
-    pub models_dir: Option<std::path::PathBuf>,
 }
 
 impl Context {

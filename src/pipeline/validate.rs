@@ -61,7 +61,7 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
     } else {
         Some(spec.scale.unwrap_or(2.0))
     };
-    let models_dir = engine::models::models_dir(ctx.models_dir.as_deref());
+    let models_dir = engine::models::models_dir(spec.models_dir.as_deref());
     let engine = engine::resolve_in(models_dir.as_deref(), &spec.engine, scale, spec.denoise)?;
     let input = std::path::absolute(&spec.input)
         .with_context(|| format!("cannot resolve the input path {}", spec.input.display()))?;

@@ -71,10 +71,18 @@ impl Default for PreviewTimeouts {
 impl PreviewTimeouts {
     fn for_request(&self, request: &PreviewRequest) -> Duration {
         match request {
-            PreviewRequest::Frame { engine, .. } => match engine::resolve(engine, None, None) {
-                Ok(info) if info.kind == EngineKind::Frames => self.engine_frame,
-                _ => self.ffmpeg_frame,
-            },
+            // The built-in engines are known without looking at a models folder; any other
+            // runs in the worker's process.
+            PreviewRequest::Frame { engine, .. } => {
+                let ffmpeg = engine::available_in(None)
+                    .iter()
+                    .any(|info| info.name == engine && info.kind != EngineKind::Frames);
+                if ffmpeg {
+                    self.ffmpeg_frame
+                } else {
+                    self.engine_frame
+                }
+            }
             PreviewRequest::Overview { .. } => self.overview_silence,
             PreviewRequest::Spectrogram { .. } => self.spectrogram,
         }

@@ -166,7 +166,7 @@ struct Decoder {
 type Images = (Vec<u8>, Vec<u8>);
 
 /// A frame engine instance and the settings it was made for: name, scale (bits), denoise.
-type LoadedEngine = (String, u64, Option<u8>, Box<dyn Upscaler>);
+type LoadedEngine = (engine::EngineInfo, u64, Option<u8>, Box<dyn Upscaler>);
 
 /// The frame lane's state: kept between requests while the worker is warm.
 pub struct FramePreviewer {
@@ -262,18 +262,17 @@ impl FramePreviewer {
         }
     }
 
-    /// Before and after images of frame `frame_index`.
+    /// Before and after images of frame `frame_index` (`engine`, `scale` and `denoise` as
+    /// [`engine::resolve_in`] checked them).
     pub fn preview(
         &mut self,
         input: &Path,
         frame_index: u64,
-        engine_name: &str,
+        engine: &engine::EngineInfo,
         scale: f64,
         denoise: Option<u8>,
         cancel: &AtomicBool,
     ) -> Result<FramePreview, FrameError> {
-        let engine =
-            engine::resolve(engine_name, Some(scale), denoise).map_err(FrameError::failed)?;
         let key = InputKey::of(input)?;
         let loaded = self.input_info(&key, cancel)?;
         let count = loaded.times.len() as u64;
@@ -329,7 +328,7 @@ impl FramePreviewer {
             After::Yuv420p => {
                 let matrix =
                     ColorMatrix::for_source(loaded.info.video.color_space.as_deref(), src_h);
-                let upscaler = self.upscaler(&engine, scale, denoise, matrix)?;
+                let upscaler = self.upscaler(engine, scale, denoise, matrix)?;
                 let out = upscaler
                     .process(&Frame {
                         width: src_w,
@@ -479,8 +478,9 @@ impl FramePreviewer {
         denoise: Option<u8>,
         matrix: ColorMatrix,
     ) -> Result<&mut Box<dyn Upscaler>, FrameError> {
-        let same = self.engine.as_ref().is_some_and(|(name, s, d, _)| {
-            name == engine.name && *s == scale.to_bits() && *d == denoise
+        // The same engine from another models folder is another model.
+        let same = self.engine.as_ref().is_some_and(|(info, s, d, _)| {
+            info == engine && *s == scale.to_bits() && *d == denoise
         });
         if !same {
             self.engine = None;
@@ -492,7 +492,7 @@ impl FramePreviewer {
             let instance = engine
                 .instantiate(&setup)
                 .map_err(|e| FrameError::Failed(format!("{e:#}")))?;
-            self.engine = Some((engine.name.to_owned(), scale.to_bits(), denoise, instance));
+            self.engine = Some((engine.clone(), scale.to_bits(), denoise, instance));
         }
         match self.engine.as_mut() {
             Some((_, _, _, instance)) => Ok(instance),

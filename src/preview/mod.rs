@@ -45,6 +45,10 @@ pub enum PreviewRequest {
         engine: String,
         scale: f64,
         denoise: Option<u8>,
+        /// Folder of the neural engines' model files; `None`: `$REFRAME_MODELS_DIR`, else the
+        /// default folder.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        models_dir: Option<PathBuf>,
     },
     /// The whole audio track's spectrogram, streamed as it decodes.
     Overview {

@@ -301,6 +301,7 @@ mod tests {
                 engine: "lanczos".into(),
                 scale: 2.0,
                 denoise: None,
+                models_dir: None,
             },
         };
         assert_eq!(

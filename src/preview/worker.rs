@@ -286,6 +286,7 @@ fn run_frame(previewer: &mut FramePreviewer, job: &Job) -> Outgoing {
         engine,
         scale,
         denoise,
+        models_dir,
     } = &job.request
     else {
         return error(job.id, "not a frame request");
@@ -295,7 +296,13 @@ fn run_frame(previewer: &mut FramePreviewer, job: &Job) -> Outgoing {
         previewer.warm(input);
         return cancelled(job.id);
     }
-    match previewer.preview(input, *frame_index, engine, *scale, *denoise, &job.cancel) {
+    let models_dir = crate::engine::models::models_dir(models_dir.as_deref());
+    let engine =
+        match crate::engine::resolve_in(models_dir.as_deref(), engine, Some(*scale), *denoise) {
+            Ok(engine) => engine,
+            Err(e) => return error(job.id, e.to_string()),
+        };
+    match previewer.preview(input, *frame_index, &engine, *scale, *denoise, &job.cancel) {
         Ok(p) => {
             let before = ImageHeader {
                 width: p.before.width,

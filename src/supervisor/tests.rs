@@ -29,6 +29,7 @@ fn spec() -> JobSpec {
         resume: ResumeMode::Auto,
         chunk_seconds: 5.0,
         deinterlace: false,
+        models_dir: None,
     }
 }
 
