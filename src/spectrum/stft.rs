@@ -516,8 +516,11 @@ impl Planner {
                 // straight into the image touched a cache line per row and pair). Every cell
                 // of every segment is written (or the indexing panics).
                 for (row, segment) in out.iter_mut().enumerate() {
-                    for (column, cell) in segment.iter_mut().enumerate() {
-                        cell.write(pairs[column / 2 * height + row][column % 2]);
+                    for (pair, cells) in segment.chunks_mut(2).enumerate() {
+                        let values = pairs[pair * height + row];
+                        for (cell, value) in cells.iter_mut().zip(values) {
+                            cell.write(value);
+                        }
                     }
                 }
                 Ok::<(), SpectrumError>(())
