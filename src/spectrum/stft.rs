@@ -439,11 +439,13 @@ impl Planner {
         // one thread): every cell is written once by the blocks below, then the length set.
         let cells = width * height;
         let mut db: Vec<f32> = Vec::with_capacity(cells);
-        // Blocks of BLOCK columns (an even number, so pairs never straddle two) per task.
+        // Blocks of BLOCK columns (an even number, so pairs never straddle two) per task: 16
+        // rather than 32 or 8 (measured on 1600 columns: the two threads end closer together,
+        // and a block's rows, 16 KB at 256 rows, stay in the L1 cache).
         // Frames are taken straight from the track when the source holds it (a mapped cache
         // file); otherwise, when the block's frames are dense (overlapping or close), one
         // read covers the whole block, else one read per frame.
-        const BLOCK: usize = 32;
+        const BLOCK: usize = 16;
         let n_fft = kernel.n_fft;
         let frame_start =
             |column: usize| kernel.frame_start(sample_rate, start_secs, end_secs, width, column);
@@ -771,7 +773,7 @@ mod tests {
             cancel: &cancel,
             reads: AtomicUsize::new(0),
         };
-        let (width, blocks) = (4096, 4096 / 32);
+        let (width, blocks) = (4096, 4096 / 16);
         let result = Planner::new().stft(&source, 0.0, 60.0, width, 500, &cancel);
         assert!(
             matches!(result, Err(SpectrumError::Cancelled)),
