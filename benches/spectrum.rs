@@ -15,7 +15,9 @@
 //!    with the window read from the file (numpy.fromfile against our mapped cache file).
 //!
 //! `REFRAME_BENCH_OVERVIEW_SECS` (default 7200) sets the track length, `REFRAME_BENCH_RUNS`
-//! (default 20) the repetitions of each viewport figure.
+//! (default 20) the repetitions of each viewport figure. `REFRAME_BENCH_ONLY_STFT=1` runs the
+//! STFT figures and scipy's alone (no overview rounds, no CWT, no pywt; about 20 s), for a
+//! quick look while working on the STFT; the figures to record come from a full run.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -52,7 +54,8 @@ fn main() {
 
     // Overview: baseline and ours alternately, twice (REFRAME_BENCH_SKIP_OVERVIEW=1: only
     // make the cache).
-    let rounds = if std::env::var_os("REFRAME_BENCH_SKIP_OVERVIEW").is_some() {
+    let only_stft = std::env::var_os("REFRAME_BENCH_ONLY_STFT").is_some();
+    let rounds = if only_stft || std::env::var_os("REFRAME_BENCH_SKIP_OVERVIEW").is_some() {
         let _ = std::fs::remove_dir_all(&cache_dir);
         run_overview_child(&input, &cache_dir);
         0
@@ -113,8 +116,9 @@ fn main() {
         (rng >> 11) as f64 / (1u64 << 53) as f64 * (duration - len).max(0.0)
     };
     let stft_starts: Vec<f64> = (0..runs).map(|_| random_start(60.0)).collect();
-    let cwt30_starts: Vec<f64> = (0..runs).map(|_| random_start(30.0)).collect();
-    let cwt5_starts: Vec<f64> = (0..runs).map(|_| random_start(5.0)).collect();
+    let cwt_runs = if only_stft { 0 } else { runs };
+    let cwt30_starts: Vec<f64> = (0..cwt_runs).map(|_| random_start(30.0)).collect();
+    let cwt5_starts: Vec<f64> = (0..cwt_runs).map(|_| random_start(5.0)).collect();
 
     let time = |start: f64, len: f64, height: usize| {
         let t = Instant::now();
@@ -131,12 +135,16 @@ fn main() {
     let mut whole: Vec<f64> = (0..runs.min(10))
         .map(|_| time(0.0, duration, STFT_HEIGHT))
         .collect();
-    let cold_cwt30 = time(cwt30_starts[0], 30.0, CWT_HEIGHT);
+    let cold_cwt30 = cwt30_starts
+        .first()
+        .map_or(f64::NAN, |&s| time(s, 30.0, CWT_HEIGHT));
     let mut cwt30: Vec<f64> = cwt30_starts
         .iter()
         .map(|&s| time(s, 30.0, CWT_HEIGHT))
         .collect();
-    let cold_cwt5 = time(cwt5_starts[0], 5.0, CWT_HEIGHT);
+    let cold_cwt5 = cwt5_starts
+        .first()
+        .map_or(f64::NAN, |&s| time(s, 5.0, CWT_HEIGHT));
     let mut cwt5: Vec<f64> = cwt5_starts
         .iter()
         .map(|&s| time(s, 5.0, CWT_HEIGHT))
@@ -199,7 +207,7 @@ fn main() {
 
     // Cancellation: flag set 5–60 ms into a 30 s CWT; time from the flag to the return.
     let mut latencies = Vec::new();
-    for i in 0..runs {
+    for i in 0..cwt_runs {
         let flag = AtomicBool::new(false);
         let delay = Duration::from_millis(5 + (i as u64 * 11) % 56);
         let start = cwt30_starts[i % cwt30_starts.len()];
@@ -232,13 +240,19 @@ fn main() {
     // The Python references on the same samples (read from the cache file).
     let python = std::env::var("REFRAME_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/spectrum_ref.py");
-    let output = Command::new(&python)
+    let mut command = Command::new(&python);
+    command
         .arg(&script)
         .arg(cache.path())
         .args(["--rate", &cache.sample_rate().to_string()])
-        .args(["--stft-start", &stft_starts[0].to_string()])
-        .args(["--cwt30-start", &cwt30_starts[0].to_string()])
-        .args(["--cwt5-start", &cwt5_starts[0].to_string()])
+        .args(["--stft-start", &stft_starts[0].to_string()]);
+    match (cwt30_starts.first(), cwt5_starts.first()) {
+        (Some(cwt30), Some(cwt5)) => command
+            .args(["--cwt30-start", &cwt30.to_string()])
+            .args(["--cwt5-start", &cwt5.to_string()]),
+        _ => command.arg("--skip-cwt"),
+    };
+    let output = command
         .args(["--width", &WIDTH.to_string()])
         .args(["--stft-height", &STFT_HEIGHT.to_string()])
         .args(["--cwt-height", &CWT_HEIGHT.to_string()])
@@ -317,7 +331,11 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
+/// NaN for none.
 fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
     values.sort_by(f64::total_cmp);
     percentile(values, 50.0)
 }
@@ -329,6 +347,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn report(name: &str, cold: f64, values: &mut [f64]) {
+    if values.is_empty() {
+        return;
+    }
     values.sort_by(f64::total_cmp);
     println!(
         "{name}: p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} runs{}",
