@@ -9,8 +9,8 @@
 //! random seeks anywhere in the clip, next frame (→), previous frame (←) and one-second jumps
 //! (Shift+←/→); p50 / p95 / max. Each clip runs twice: with `REFRAME_PREVIEW_SEEKER=0` (a
 //! fresh ffmpeg per seek, the way previews worked before the seeker: the baseline) and with
-//! the seeker. Beside each random seek, "decoding alone" is what ffmpeg's own decoding of the
-//! frames from the keyframe to the target costs, measured then (see [`DecodeFloor`]): the
+//! the seeker. Then "decoding alone": what ffmpeg's own decoding from the keyframe to each
+//! random seek's frame costs, measured with no worker running (see [`DecodeFloor`]): the
 //! floor for any preview that decodes the file.
 //!
 //! `REFRAME_BENCH_SECONDS` sets the clip length (default 20), `REFRAME_BENCH_SAMPLES` the
@@ -64,24 +64,29 @@ fn main() {
             started.elapsed().as_secs_f64(),
             std::fs::metadata(&input).map_or(0.0, |m| m.len() as f64 / 1e6)
         );
-        let floor = DecodeFloor::probe(&input);
+        let mut targets = Vec::new();
         for (mode, what, seeker) in [
             ("baseline", "fresh ffmpeg per seek (baseline)", "0"),
             ("seeker", "seeker", "1"),
         ] {
             if modes.split(',').any(|m| m == mode) {
                 println!("### {what}");
-                series(&work, &input, seconds * FPS, samples, seeker, &floor);
+                targets = series(&work, &input, seconds * FPS, samples, seeker);
             }
         }
+        // The same random targets (the same seed in every series), with no worker running.
+        let floor = DecodeFloor::probe(&input);
+        let floors: Vec<Duration> = targets.iter().map(|&t| floor.to(&input, t)).collect();
+        println!("### decoding alone, the random seeks' frames");
+        report("random seek     ", &floors);
     }
     println!("load average after: {}", load_average());
 }
 
-/// What decoding alone costs to reach a frame, measured beside each random seek (so under the
-/// same load): ffmpeg seeking to the keyframe before the frame and decoding from it to the
-/// frame, less the same run stopping at the keyframe (its start-up and opening the file). A
-/// lower bound for any preview that decodes the file: it leaves out conversion and transfer.
+/// What decoding alone costs to reach a frame: ffmpeg seeking to the keyframe before the frame
+/// and decoding from it to the frame, less the same run stopping at the keyframe (its start-up,
+/// opening the file and the decoder's reordering delay). A lower bound for any preview that
+/// decodes the file: it leaves out conversion and transfer.
 struct DecodeFloor {
     /// Display index and time of each key frame.
     keyframes: Vec<(u64, f64)>,
@@ -150,8 +155,7 @@ fn series(
     frames: u64,
     samples: usize,
     seeker: &str,
-    floor: &DecodeFloor,
-) {
+) -> Vec<u64> {
     // REFRAME_BENCH_WORKER_LOG=FILE appends the worker's log there (with RUST_LOG=debug: where
     // each request's time goes).
     let worker = match std::env::var_os("REFRAME_BENCH_WORKER_LOG") {
@@ -186,15 +190,13 @@ fn series(
     );
     std::thread::sleep(look);
 
-    let mut floors = Vec::new();
+    let mut targets = Vec::new();
     let seeks: Vec<Duration> = (0..samples)
         .map(|_| {
             let target = random(frames);
+            targets.push(target);
             let took = latency(&mut client, input, target);
-            // While the user looks (the worker prefetches meanwhile).
-            let floor_started = Instant::now();
-            floors.push(floor.to(input, target));
-            std::thread::sleep(look.saturating_sub(floor_started.elapsed()));
+            std::thread::sleep(look);
             took
         })
         .collect();
@@ -233,11 +235,11 @@ fn series(
         }
     }
     report("random seek     ", &seeks);
-    report("  decoding alone", &floors);
     report("next frame      ", &steps);
     report("previous frame  ", &back);
     report("one-second jump ", &jumps);
     client.shutdown();
+    targets
 }
 
 /// Time from the request to the frame's images in the client.

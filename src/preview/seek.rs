@@ -349,7 +349,8 @@ pub fn read_until(
     if let Some(pts) = seek_pts {
         seeker.seek(pts, cancel)?;
     }
-    for _ in 0..max_frames {
+    let mut first_ms = None;
+    for read in 1..=max_frames {
         let Some(frame) = seeker.next(cancel)? else {
             return Err(FrameError::Failed(format!(
                 "the seeker reached the end before frame {target}"
@@ -358,11 +359,13 @@ pub fn read_until(
         let Some(index) = frame.pts.and_then(index_of) else {
             continue;
         };
+        first_ms.get_or_insert(started.elapsed().as_secs_f64() * 1000.0);
         store.insert(index, frame.data);
         if index == target {
             log::debug!(
-                "frame {target} decoded in {:.0} ms",
-                started.elapsed().as_secs_f64() * 1000.0
+                "frame {target} decoded in {:.0} ms: {read} frames read, the first after {:.0} ms",
+                started.elapsed().as_secs_f64() * 1000.0,
+                first_ms.unwrap_or_default()
             );
             return store
                 .get(target)
