@@ -165,7 +165,8 @@ struct Decoder {
 /// A frame's before and after pixels (RGBA; the after of a frame engine is yuv420p).
 type Images = (Vec<u8>, Vec<u8>);
 
-/// A frame engine instance and the settings it was made for: name, scale (bits), denoise.
+/// A frame engine instance and the settings it was made for: the engine (with its models
+/// folder), scale (bits), denoise.
 type LoadedEngine = (engine::EngineInfo, u64, Option<u8>, Box<dyn Upscaler>);
 
 /// The frame lane's state: kept between requests while the worker is warm.
