@@ -349,10 +349,27 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
     std::fs::create_dir_all(&empty).expect("a test dir");
     harness
         .state_mut()
-        .apply(reframe::gui::Command::SetModelsFolder(Some(empty)));
+        .apply(reframe::gui::Command::SetModelsFolder(Some(empty.clone())));
     harness.step();
     let missing = "Not found here: animevideov3, waifu2x, waifu2x-photo";
     assert!(harness.query_by_label(missing).is_some());
+
+    // Files copied into the folder while the window is open: opening the engine list looks
+    // again.
+    for name in ["WAIFU2X_ANIME_UP2X", "WAIFU2X_ANIME_UP2X_DENOISE1X"] {
+        for ext in ["param", "bin"] {
+            let file = format!("{name}.{ext}");
+            std::fs::copy(neural_support::models_dir().join(&file), empty.join(&file))
+                .expect("copy a model file");
+        }
+    }
+    harness.get_by_label("Engine").click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label("waifu2x").is_some());
+    assert!(harness.query_by_label("waifu2x-photo").is_none());
+    harness.get_by_label("Engine").click();
+    harness.step();
 
     harness
         .state_mut()

@@ -466,6 +466,7 @@ impl App {
             Command::OpenFolderDialog => self.open_dialog(DialogKind::Folder),
             Command::PickOutputFolder => self.open_dialog(DialogKind::OutputFolder),
             Command::PickModelsFolder => self.open_dialog(DialogKind::ModelsFolder),
+            Command::RescanModels => self.refresh_engines(),
             Command::SetModelsFolder(dir) => {
                 self.settings.models_dir = dir;
                 self.refresh_engines();

@@ -19,6 +19,8 @@ pub enum Command {
     PickModelsFolder,
     /// Uses this models folder (`None`: the default one) and lists the engines again.
     SetModelsFolder(Option<PathBuf>),
+    /// Lists the engines the models folder gives again (files may have been added).
+    RescanModels,
     /// Outputs go beside their inputs again.
     OutputBesideInput,
     Select(JobId),

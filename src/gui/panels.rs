@@ -354,7 +354,7 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                 .iter()
                 .find(|info| info.name == settings.engine)
                 .cloned();
-            egui::ComboBox::from_id_salt("engine")
+            let combo = egui::ComboBox::from_id_salt("engine")
                 .width(180.0)
                 .selected_text(settings.engine.as_str())
                 .show_ui(ui, |ui| {
@@ -367,6 +367,10 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                 })
                 .response
                 .labelled_by(label.id);
+            if combo.clicked() {
+                // Model files copied in while the window is open show up in the list.
+                commands.push(Command::RescanModels);
+            }
             ui.end_row();
 
             let label = ui.label("Size");
