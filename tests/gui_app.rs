@@ -158,6 +158,24 @@ fn first_state(app: &App) -> Option<JobState> {
     app.queue().jobs.first().map(|job| job.state)
 }
 
+/// Steps until the first job has ended (`what` names the wait) and returns it, failing unless
+/// it finished.
+fn wait_finished(
+    harness: &mut Harness<'static, App>,
+    timeout: Duration,
+    what: &str,
+) -> reframe::gui::Job {
+    step_until(harness, timeout, what, |app| {
+        matches!(
+            first_state(app),
+            Some(JobState::Finished | JobState::Failed)
+        )
+    });
+    let job = harness.state().queue().jobs[0].clone();
+    assert_eq!(job.state, JobState::Finished, "error: {:?}", job.error);
+    job
+}
+
 fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
@@ -294,19 +312,7 @@ fn start_runs_a_job_to_completion_through_the_worker() {
         |app| app.queue().jobs.len() == 1 && !app.is_busy(),
     );
     harness.get_by_label("▶ Start").click();
-    step_until(
-        &mut harness,
-        Duration::from_secs(180),
-        "the job finishes",
-        |app| {
-            matches!(
-                first_state(app),
-                Some(JobState::Finished | JobState::Failed)
-            )
-        },
-    );
-    let job = harness.state().queue().jobs[0].clone();
-    assert_eq!(job.state, JobState::Finished, "error: {:?}", job.error);
+    let job = wait_finished(&mut harness, Duration::from_secs(180), "the job finishes");
     let output = job.output.clone().expect("a finished job has an output");
     assert!(output.exists(), "{}", output.display());
     for step in Step::ALL {
@@ -400,19 +406,7 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
         |app| app.queue().jobs.len() == 1 && !app.is_busy(),
     );
     harness.get_by_label("▶ Start").click();
-    step_until(
-        &mut harness,
-        Duration::from_secs(300),
-        "the job finishes",
-        |app| {
-            matches!(
-                first_state(app),
-                Some(JobState::Finished | JobState::Failed)
-            )
-        },
-    );
-    let job = harness.state().queue().jobs[0].clone();
-    assert_eq!(job.state, JobState::Finished, "error: {:?}", job.error);
+    let job = wait_finished(&mut harness, Duration::from_secs(300), "the job finishes");
     let spec = job.spec.clone().expect("a started job keeps its spec");
     assert_eq!(spec.models_dir, Some(neural_support::models_dir()));
     assert_eq!((spec.engine.as_str(), spec.denoise), ("waifu2x", None));
@@ -537,19 +531,11 @@ fn a_worker_killed_with_sigkill_fails_the_job_resumably_and_resume_finishes_it()
 
     // The app keeps working: Resume goes on from the session.
     harness.get_by_label("⟲ Resume").click();
-    step_until(
+    wait_finished(
         &mut harness,
         Duration::from_secs(600),
         "the resumed job ends",
-        |app| {
-            matches!(
-                first_state(app),
-                Some(JobState::Finished | JobState::Failed)
-            )
-        },
     );
-    let job = &harness.state().queue().jobs[0];
-    assert_eq!(job.state, JobState::Finished, "error: {:?}", job.error);
     assert!(
         harness
             .state()
@@ -623,19 +609,11 @@ fn the_resume_dialog_offers_a_previous_run_and_each_button_does_its_part() {
     drop_file(&mut harness, &clip);
     offer_shown(&mut harness, "the dialog opens again");
     harness.get_by_label("Restart").click();
-    step_until(
+    let job = wait_finished(
         &mut harness,
         Duration::from_secs(300),
         "the restarted job ends",
-        |app| {
-            matches!(
-                first_state(app),
-                Some(JobState::Finished | JobState::Failed)
-            )
-        },
     );
-    let job = harness.state().queue().jobs[0].clone();
-    assert_eq!(job.state, JobState::Finished, "error: {:?}", job.error);
     let spec = job.spec.expect("a started job keeps its settings");
     assert_eq!((spec.scale, spec.chunk_seconds), (Some(2.0), 5.0));
     assert!(

@@ -1150,13 +1150,20 @@ impl App {
         }
         let tx = self.dialogs_tx.clone();
         let ctx = self.ctx.clone();
-        let start_dir = self.settings.output_dir.clone();
-        let models_dir = self.settings.models_folder().filter(|d| d.is_dir());
+        // The folder pickers open where the current choice is.
+        let start_dir = match kind {
+            DialogKind::OutputFolder => self.settings.output_dir.clone(),
+            DialogKind::ModelsFolder => self.settings.models_folder().filter(|d| d.is_dir()),
+            DialogKind::Files | DialogKind::Folder => None,
+        };
         let spawned = std::thread::Builder::new()
             .name("gui-file-dialog".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
-                let dialog = rfd::FileDialog::new();
+                let dialog = match start_dir {
+                    Some(dir) => rfd::FileDialog::new().set_directory(dir),
+                    None => rfd::FileDialog::new(),
+                };
                 let result = match kind {
                     DialogKind::Files => dialog
                         .set_title("Add videos")
@@ -1168,24 +1175,14 @@ impl App {
                         .set_title("Add a folder of videos")
                         .pick_folder()
                         .map(DialogResult::Folder),
-                    DialogKind::OutputFolder => {
-                        let dialog = dialog.set_title("Output folder");
-                        match start_dir {
-                            Some(dir) => dialog.set_directory(dir),
-                            None => dialog,
-                        }
+                    DialogKind::OutputFolder => dialog
+                        .set_title("Output folder")
                         .pick_folder()
-                        .map(DialogResult::OutputFolder)
-                    }
-                    DialogKind::ModelsFolder => {
-                        let dialog = dialog.set_title("Folder of the model files");
-                        match models_dir {
-                            Some(dir) => dialog.set_directory(dir),
-                            None => dialog,
-                        }
+                        .map(DialogResult::OutputFolder),
+                    DialogKind::ModelsFolder => dialog
+                        .set_title("Folder of the model files")
                         .pick_folder()
-                        .map(DialogResult::ModelsFolder)
-                    }
+                        .map(DialogResult::ModelsFolder),
                 };
                 let quick = started.elapsed().as_secs_f64() < DIALOG_MIN_HUMAN_SECS;
                 let _ = tx.send(result.unwrap_or(DialogResult::Closed { quick }));
