@@ -15,7 +15,7 @@ use super::scan::{self, ResumeOffer, ScanContext, ScanResult};
 use super::source::PreviewSource;
 use super::state::{self, JobState, OutputSize, QUEUE_FILE, Queue, SETTINGS_FILE, UserSettings};
 use super::thumbs::Thumbnails;
-use super::{dialogs, panels};
+use super::{dialogs, fonts, panels};
 use crate::protocol::{Event, JobId, JobSpec, PROTOCOL_VERSION, ResumeMode, StepStatus};
 use crate::session::Settings;
 use crate::supervisor::{ExitReason, Supervisor, SupervisorConfig, SupervisorEvent, WorkerCommand};
@@ -105,6 +105,8 @@ pub struct App {
     supervisor: Supervisor,
     persister: Persister,
     persist_errors: Receiver<String>,
+    /// Scripts met in the window that no system font can draw (see [`fonts::install`]).
+    missing_fonts: Receiver<fonts::MissingFont>,
     scans_tx: Sender<ScanResult>,
     scans_rx: Receiver<ScanResult>,
     pub(super) scans_in_flight: usize,
@@ -131,6 +133,8 @@ pub struct App {
     pub(super) thumbnails: Thumbnails,
     /// The selected job's details are shown above the preview.
     pub(super) details_open: bool,
+    /// The start-up time is logged once, at the first frame.
+    first_frame_drawn: bool,
 }
 
 impl App {
@@ -151,7 +155,12 @@ impl App {
         source: Box<dyn PreviewSource>,
     ) -> Self {
         ctx.options_mut(|options| options.theme_preference = egui::ThemePreference::System);
-        ctx.set_fonts(fonts());
+        let (fonts_tx, missing_fonts) = crossbeam_channel::unbounded();
+        // Only a channel send: the provider runs inside egui's text layout, where asking the
+        // context for a repaint would wait on the lock it holds.
+        fonts::install(&ctx, None, move |missing| {
+            let _ = fonts_tx.send(missing);
+        });
         let mut messages = Vec::new();
         let (settings, queue) = match &config.config_dir {
             Some(dir) => {
@@ -181,6 +190,7 @@ impl App {
             supervisor,
             persister,
             persist_errors,
+            missing_fonts,
             scans_tx,
             scans_rx,
             scans_in_flight: 0,
@@ -202,6 +212,7 @@ impl App {
             preview: PreviewPanel::new(source),
             thumbnails: Thumbnails::new(),
             details_open: false,
+            first_frame_drawn: false,
         };
         for message in messages {
             app.log(LogLevel::Warning, message);
@@ -347,6 +358,15 @@ impl App {
         }
         while let Ok(message) = self.persist_errors.try_recv() {
             self.log(LogLevel::Error, message);
+        }
+        while let Ok(missing) = self.missing_fonts.try_recv() {
+            self.log(
+                LogLevel::Warning,
+                format!(
+                    "no font on this system can show {} text such as \"{}\" (it shows as boxes): install one, e.g. `sudo apt install {}` on Debian or Ubuntu",
+                    missing.script, missing.example, missing.debian_package
+                ),
+            );
         }
         let dropped: Vec<PathBuf> = ctx.input(|input| {
             input
@@ -1253,19 +1273,6 @@ enum OfferAnswer {
     Dismiss,
 }
 
-/// egui's default fonts, with Hack behind Ubuntu in the proportional family: it has the
-/// arrows and symbols of messages such as "scale: 2 → 3".
-fn fonts() -> egui::FontDefinitions {
-    let mut fonts = egui::FontDefinitions::default();
-    if fonts.font_data.contains_key("Hack")
-        && let Some(family) = fonts.families.get_mut(&egui::FontFamily::Proportional)
-    {
-        let at = family.len().min(1);
-        family.insert(at, "Hack".to_owned());
-    }
-    fonts
-}
-
 /// The job that continues a session: its settings, with the panel's output choices.
 fn spec_from_session(settings: &Settings, input: &Path, panel: &UserSettings) -> JobSpec {
     JobSpec {
@@ -1313,6 +1320,15 @@ impl eframe::App for App {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        if !self.first_frame_drawn {
+            self.first_frame_drawn = true;
+            if let Some(called) = super::RUN_CALLED.get() {
+                log::info!(
+                    "first frame drawn {:.0} ms after start",
+                    called.elapsed().as_secs_f64() * 1000.0
+                );
+            }
+        }
         let mut commands = panels::main_ui(ui, self);
         commands.extend(dialogs::dialogs_ui(ui.ctx(), self));
         for command in commands {

@@ -10,12 +10,14 @@
 //! * `preview` — the preview panel's state: file facts, timeline cursor, zoom, spectrogram
 //!   window, requests in flight and their textures;
 //! * `source` — the seam to the preview worker ([`PreviewSource`]);
+//! * `fonts` — egui's fonts and the system fonts for the scripts they lack (CJK…);
 //! * `thumbs` — live thumbnails of running jobs;
 //! * `scan`, `persist` — background file discovery and atomic saves.
 
 mod app;
 mod command;
 mod dialogs;
+mod fonts;
 mod panels;
 mod persist;
 mod preview;
@@ -37,8 +39,12 @@ pub use scan::{ResumeOffer, VIDEO_EXTENSIONS};
 pub use source::PreviewSource;
 pub use state::{Job, JobState, OutputSize, Queue, StepProgress, UserSettings};
 
+/// When [`run`] was called: the first frame's log line says how long the window took.
+static RUN_CALLED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// Opens the window with `files` queued and runs until it is closed.
 pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
+    RUN_CALLED.get_or_init(std::time::Instant::now);
     let config = AppConfig::from_env()?;
     let mut viewport = egui::ViewportBuilder::default();
     match eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
@@ -52,6 +58,9 @@ pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {
             .with_inner_size([1200.0, 760.0])
             .with_min_inner_size([880.0, 520.0])
             .with_drag_and_drop(true),
+        // The app installs its own system-font fallback (`fonts`), which also says when a
+        // script has no font at all.
+        system_font_fallback: false,
         ..Default::default()
     };
     eframe::run_native(
