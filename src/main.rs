@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod command;
 
@@ -57,13 +57,86 @@ fn main() -> ExitCode {
         Some(Cmd::Sessions(args)) => command::sessions::main(args),
         Some(Cmd::Engines(args)) => command::engines::main(args),
         Some(Cmd::Worker(args)) => command::worker::main(args),
-        None => command::gui::main(cli.files),
+        None => match unknown_word(&cli.files) {
+            Some(message) => Err(anyhow::anyhow!(message)),
+            None => command::gui::main(cli.files),
+        },
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `reframe devcies`: an argument that names no file and looks like a word (no folder, no
+/// extension) is a mistyped command, not a video for the window. The message lists the
+/// commands and suggests the closest one.
+fn unknown_word(files: &[PathBuf]) -> Option<String> {
+    let word = files.iter().find(|path| {
+        !path.exists() && path.extension().is_none() && path.components().count() == 1
+    })?;
+    let word = word.to_string_lossy();
+    let cli = Cli::command();
+    let commands: Vec<&str> = cli
+        .get_subcommands()
+        .filter(|command| !command.is_hide_set())
+        .map(|command| command.get_name())
+        .collect();
+    let closest = commands
+        .iter()
+        .map(|name| (strsim::damerau_levenshtein(&word, name), *name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min();
+    let suggestion = closest
+        .map(|(_, name)| format!("did you mean `reframe {name}`? "))
+        .unwrap_or_default();
+    Some(format!(
+        "\"{word}\" is neither a file here nor a reframe command; {suggestion}the commands are: {} (see `reframe --help`)",
+        commands.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mistyped_command_is_named_with_the_closest_one() {
+        let message = unknown_word(&[PathBuf::from("enignes")]).expect("a word");
+        assert!(message.contains("\"enignes\""), "{message}");
+        assert!(
+            message.contains("did you mean `reframe engines`?"),
+            "{message}"
+        );
+        assert!(
+            message.contains("run, presets, sessions, engines"),
+            "{message}"
+        );
+        assert!(!message.contains("worker"), "{message}");
+        let message = unknown_word(&[PathBuf::from("zzzzzzzz")]).expect("a word");
+        assert!(!message.contains("did you mean"), "{message}");
+    }
+
+    #[test]
+    fn files_and_paths_open_the_window() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let existing = dir.path().join("notes");
+        std::fs::write(&existing, b"").expect("file");
+        for path in [
+            existing,
+            dir.path().join("missing.mp4"),
+            PathBuf::from("sub/clip"),
+            PathBuf::from("クリップ.mkv"),
+        ] {
+            assert_eq!(
+                unknown_word(std::slice::from_ref(&path)),
+                None,
+                "{}",
+                path.display()
+            );
         }
     }
 }

@@ -44,7 +44,8 @@ pub struct Args {
     /// Output preset name (see `reframe presets list`) or path to a preset JSON file.
     #[arg(long, default_value = "h264_hq")]
     preset: String,
-    /// Output file (one input) or folder.
+    /// Output file (one input) or folder. A path that does not exist and has no extension (or
+    /// ends in a separator) is a folder, created if needed.
     #[arg(short, long, value_name = "FILE|DIR")]
     output: Option<PathBuf>,
     /// Replace an existing output.
@@ -207,7 +208,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             if cancelled { ", stopped early" } else { "" }
         );
         for (input, error) in &failures {
-            println!("  failed: {}: {error}", input.display());
+            println!("  failed: {}", with_input(error, input));
         }
     }
     Ok(if cancelled {
@@ -439,7 +440,7 @@ fn print_human(rx: &Receiver<Event>, inputs: &JobInputs) {
                 if let Some(b) = bar.take() {
                     b.abandon();
                 }
-                eprintln!("error: {}: {error}", input_of(inputs, job).display());
+                eprintln!("error: {}", with_input(&error, &input_of(inputs, job)));
                 if resumable {
                     eprintln!("  the finished part is kept: run the same command again to resume");
                 }
@@ -464,6 +465,16 @@ fn input_of(inputs: &JobInputs, job: JobId) -> PathBuf {
         .ok()
         .and_then(|m| m.get(&job).cloned())
         .unwrap_or_default()
+}
+
+/// `error`, followed by the input it is about unless it already names it (paths go last).
+fn with_input(error: &str, input: &Path) -> String {
+    let path = input.display().to_string();
+    if path.is_empty() || error.contains(&path) {
+        error.to_owned()
+    } else {
+        format!("{error}: {path}")
+    }
 }
 
 fn format_eta(secs: f64) -> String {
@@ -496,6 +507,23 @@ mod tests {
         assert!(looks_like_output(&dir.path().join("clip.1.5x.mp4")));
         assert!(!looks_like_output(&dir.path().join("clip.mp4")));
         assert!(!looks_like_output(&dir.path().join("Show.S01E01.720p.mkv")));
+    }
+
+    #[test]
+    fn errors_name_their_input_once() {
+        let input = Path::new("/v/clip.mp4");
+        assert_eq!(
+            with_input("cannot probe the file: /v/clip.mp4", input),
+            "cannot probe the file: /v/clip.mp4"
+        );
+        assert_eq!(
+            with_input("chunk 0 failed", input),
+            "chunk 0 failed: /v/clip.mp4"
+        );
+        assert_eq!(
+            with_input("chunk 0 failed", Path::new("")),
+            "chunk 0 failed"
+        );
     }
 
     #[test]

@@ -97,7 +97,9 @@ impl Reporter {
     }
     pub(crate) fn warn(&self, message: impl Into<String>) {
         let message = message.into();
-        log::warn!("{message}");
+        // The event is what people see (the CLI's `warning:` line, the window's log); a
+        // warn-level log line too would print the same warning twice.
+        log::info!("warning: {message}");
         self.send(Event::Warning {
             job: self.job,
             message,

@@ -35,21 +35,25 @@ pub fn default_output_name(
     format!("{stem}.{label}.{extension}")
 }
 
-/// The output path for a job: `requested` may be a file, an existing folder, or a path ending
-/// in a separator (a folder to create); `None` puts the output beside the input.
+/// The output path for a job: `requested` may be a file, an existing folder, or a folder to
+/// create (a path ending in a separator, or one that does not exist and has no extension);
+/// `None` puts the output beside the input.
 pub fn resolve(input: &Path, requested: Option<&Path>, default_name: &str) -> PathBuf {
     match requested {
         None => input.with_file_name(default_name),
-        Some(p)
-            if p.is_dir()
-                || p.as_os_str()
-                    .to_string_lossy()
-                    .ends_with(std::path::MAIN_SEPARATOR) =>
-        {
-            p.join(default_name)
-        }
+        Some(p) if names_a_folder(p) => p.join(default_name),
         Some(p) => p.to_path_buf(),
     }
+}
+
+/// An existing folder, a path ending in a separator, or a new path without an extension.
+fn names_a_folder(path: &Path) -> bool {
+    path.is_dir()
+        || path
+            .as_os_str()
+            .to_string_lossy()
+            .ends_with(std::path::MAIN_SEPARATOR)
+        || (path.extension().is_none() && !path.exists())
 }
 
 #[cfg(test)]
@@ -92,6 +96,15 @@ mod tests {
         );
         let file = dir.path().join("x.mp4");
         assert_eq!(resolve(input, Some(&file), "a.2x.mp4"), file);
+        // A new path without an extension is a folder to create…
+        let bare = dir.path().join("out");
+        assert_eq!(
+            resolve(input, Some(&bare), "a.2x.mp4"),
+            bare.join("a.2x.mp4")
+        );
+        // …but an existing file without one is still that file.
+        std::fs::write(&bare, b"").unwrap();
+        assert_eq!(resolve(input, Some(&bare), "a.2x.mp4"), bare);
     }
 
     #[test]
