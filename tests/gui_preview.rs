@@ -273,6 +273,53 @@ fn keys_step_the_cursor_and_each_step_asks_for_its_frame_at_once() {
     assert_eq!(fake.frame_requests(), before + 1, "asked once per change");
 }
 
+/// A frame engine's "before" image comes first: the frame shows at once, its "after" side
+/// says it is pending (never the previous frame's result), and the result replaces it.
+#[test]
+fn the_frame_shows_before_a_slow_engine_finishes() {
+    let env = Env::new();
+    let clip = env.clip("slow.mp4", false);
+    let fake = Fake::default();
+    let mut harness = ready(&env, &clip, &fake);
+    let (first, _, _) = fake.last_frame().unwrap();
+    fake.reply(first, frame_reply(0));
+    harness.run_steps(2);
+    assert_eq!(harness.state().shown_frame(), Some(0));
+    assert!(!harness.state().shown_frame_after_pending());
+
+    harness.key_press(egui::Key::ArrowRight);
+    harness.step();
+    let (second, index, _) = fake.last_frame().unwrap();
+    assert_eq!(index, 1);
+    fake.reply(
+        second,
+        PreviewReply::FrameBefore {
+            before: image(160, 90, 90),
+            frame_index: 1,
+            time_secs: 1.0 / 24.0,
+        },
+    );
+    harness.run_steps(2);
+    assert_eq!(harness.state().shown_frame(), Some(1));
+    assert!(harness.state().shown_frame_after_pending());
+    assert!(
+        harness
+            .query_by_label_contains("Upscaling this frame")
+            .is_some(),
+        "the after side says it is being made"
+    );
+
+    fake.reply(second, frame_reply(1));
+    harness.run_steps(2);
+    assert_eq!(harness.state().shown_frame(), Some(1));
+    assert!(!harness.state().shown_frame_after_pending());
+    assert!(
+        harness
+            .query_by_label_contains("Upscaling this frame")
+            .is_none()
+    );
+}
+
 #[test]
 fn a_dragged_timeline_cursor_is_asked_for_once_it_rests() {
     let env = Env::new();

@@ -47,9 +47,15 @@ fn frame(input: &Path, frame_index: u64, engine: &str) -> PreviewRequest {
     }
 }
 
-/// Waits for the final reply of request `id` (overview partials are skipped).
+/// Waits for the final reply of request `id` (overview partials and "before" images are skipped).
 fn wait_reply(client: &mut PreviewClient, id: u64) -> PreviewReply {
+    wait_replies(client, id).1
+}
+
+/// The replies of request `id` that came before its final one, and the final one.
+fn wait_replies(client: &mut PreviewClient, id: u64) -> (Vec<PreviewReply>, PreviewReply) {
     let deadline = Instant::now() + REPLY_TIMEOUT;
+    let mut partial = Vec::new();
     loop {
         for (got, reply) in client.poll() {
             // Another kind's current request may answer meanwhile.
@@ -57,13 +63,29 @@ fn wait_reply(client: &mut PreviewClient, id: u64) -> PreviewReply {
                 continue;
             }
             match reply {
-                PreviewReply::Overview(ref s) if s.columns_done < s.width => {}
-                reply => return reply,
+                PreviewReply::Overview(ref s) if s.columns_done < s.width => partial.push(reply),
+                PreviewReply::FrameBefore { .. } => partial.push(reply),
+                reply => return (partial, reply),
             }
         }
         assert!(Instant::now() < deadline, "no reply to request {id}");
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// The "before" images a frame request sent ahead of its result.
+fn early_befores(partial: &[PreviewReply]) -> Vec<(&reframe::preview::RgbaImage, u64)> {
+    partial
+        .iter()
+        .filter_map(|reply| match reply {
+            PreviewReply::FrameBefore {
+                before,
+                frame_index,
+                ..
+            } => Some((before, *frame_index)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// ffmpeg's own extraction of frame `k` through `chain` (after `select`), as RGBA.
@@ -115,7 +137,12 @@ fn frames_equal_ffmpeg_extraction_before_and_after() {
     let mut pid = None;
     for k in [30u64, 31, 32, 34, 5, 0, 71] {
         let id = client.request(frame(&clip, k, "lanczos"));
-        let (before, after, index) = expect_frame(wait_reply(&mut client, id));
+        let (partial, reply) = wait_replies(&mut client, id);
+        assert!(
+            early_befores(&partial).is_empty(),
+            "Lanczos answers at once"
+        );
+        let (before, after, index) = expect_frame(reply);
         assert_eq!(index, k);
         assert_eq!((before.width, before.height), (320, 240));
         assert_eq!((after.width, after.height), (640, 480));
@@ -135,9 +162,15 @@ fn frames_equal_ffmpeg_extraction_before_and_after() {
     }
 
     // A frame engine: identity's output is the decoded frame itself.
+    // A frame engine sends the frame itself first.
     let id = client.request(frame(&clip, 40, "identity"));
-    let (before, after, _) = expect_frame(wait_reply(&mut client, id));
+    let (partial, reply) = wait_replies(&mut client, id);
+    let (before, after, _) = expect_frame(reply);
     assert!(before.pixels == reference(&clip, 40, ""));
+    match early_befores(&partial)[..] {
+        [(early, 40)] => assert!(early.pixels == before.pixels, "the early before differs"),
+        ref other => panic!("expected one early before of frame 40, got {other:?}"),
+    }
     assert_eq!((after.width, after.height), (320, 240));
     assert!(after.pixels == before.pixels, "identity changed the frame");
 
@@ -189,9 +222,15 @@ fn a_neural_preview_uses_the_models_folder_of_its_request() {
     let mut afters = Vec::new();
     for denoise in [None, Some(3)] {
         let id = client.request(waifu2x(Some(models.clone()), denoise));
-        let (before, after, index) = expect_frame(wait_reply(&mut client, id));
+        let (partial, reply) = wait_replies(&mut client, id);
+        let (before, after, index) = expect_frame(reply);
         assert_eq!(index, 3);
         assert!(before.pixels == reference(&clip, 3, ""));
+        // The frame came before the engine's result.
+        assert!(
+            matches!(early_befores(&partial)[..], [(early, 3)] if early.pixels == before.pixels),
+            "no early before image of frame 3"
+        );
         assert_eq!((after.width, after.height), (64, 48));
         afters.push(after.pixels);
     }

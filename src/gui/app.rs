@@ -295,6 +295,14 @@ impl App {
         self.preview.frame.as_ref().map(|frame| frame.frame_index)
     }
 
+    /// True while the shown frame's "after" image is still being made (a frame engine).
+    pub fn shown_frame_after_pending(&self) -> bool {
+        self.preview
+            .frame
+            .as_ref()
+            .is_some_and(|frame| frame.after.is_none())
+    }
+
     /// The message of the last failed frame preview, while it is the latest answer.
     pub fn preview_frame_error(&self) -> Option<&str> {
         self.preview.frame_error.as_deref()

@@ -270,8 +270,11 @@ struct FrameKey {
 /// The before/after pair of the current frame, as textures.
 pub struct FrameTextures {
     pub before: egui::TextureHandle,
-    pub after: egui::TextureHandle,
-    /// Size of the after image in pixels: the coordinates both are drawn in.
+    /// `None` while a frame engine is still making it: the after side shows "pending" and
+    /// never another frame's result.
+    pub after: Option<egui::TextureHandle>,
+    /// Size of the after image in pixels (expected from the scale while it is pending): the
+    /// coordinates both are drawn in.
     pub size: Vec2,
     pub before_size: Vec2,
     pub frame_index: u64,
@@ -597,7 +600,7 @@ impl PreviewPanel {
                         let (before_size, after_size) = (size(&before), size(&after));
                         self.frame = Some(FrameTextures {
                             before: ctx.load_texture("preview-before", before, FRAME_FILTER),
-                            after: ctx.load_texture("preview-after", after, FRAME_FILTER),
+                            after: Some(ctx.load_texture("preview-after", after, FRAME_FILTER)),
                             size: after_size,
                             before_size,
                             frame_index,
@@ -606,6 +609,29 @@ impl PreviewPanel {
                         self.frame_error = None;
                     }
                     (Err(error), _) | (_, Err(error)) => self.frame_error = Some(error),
+                }
+            }
+            PreviewReply::FrameBefore {
+                before,
+                frame_index,
+                time_secs,
+            } if is_frame => {
+                let max_side = ctx.input(|i| i.max_texture_side);
+                match color_image(before, max_side) {
+                    Ok(before) => {
+                        let before_size = Vec2::new(before.size[0] as f32, before.size[1] as f32);
+                        let scale = self.frame_sent.as_ref().map_or(1.0, |key| key.scale);
+                        self.frame = Some(FrameTextures {
+                            before: ctx.load_texture("preview-before", before, FRAME_FILTER),
+                            after: None,
+                            size: before_size * scale as f32,
+                            before_size,
+                            frame_index,
+                            time_secs,
+                        });
+                        self.frame_error = None;
+                    }
+                    Err(error) => self.frame_error = Some(error),
                 }
             }
             PreviewReply::Overview(spectrogram) if is_overview => {

@@ -230,9 +230,31 @@ fn frame_ui(
     painter
         .with_clip_rect(left)
         .image(frame.before.id(), image_rect, full_uv, Color32::WHITE);
-    painter
-        .with_clip_rect(right)
-        .image(frame.after.id(), image_rect, full_uv, Color32::WHITE);
+    match &frame.after {
+        Some(after) => {
+            painter
+                .with_clip_rect(right)
+                .image(after.id(), image_rect, full_uv, Color32::WHITE);
+        }
+        None => {
+            // The engine is still at work: its side shows the frame dimmed, and says so.
+            painter.with_clip_rect(right).image(
+                frame.before.id(),
+                image_rect,
+                full_uv,
+                Color32::from_gray(70),
+            );
+            if split_x < rect.right() - 40.0 {
+                let pending = Rect::from_min_max(pos2(split_x, rect.top()), rect.max);
+                centered_message(
+                    ui,
+                    pending,
+                    "Upscaling this frame… (a neural engine takes seconds per frame)",
+                    Color32::from_gray(220),
+                );
+            }
+        }
+    }
 
     // Split line and its handle.
     let handle_rect =
@@ -287,7 +309,10 @@ fn frame_ui(
         badge(
             rect.right_top() + vec2(-10.0, 10.0),
             Align2::RIGHT_TOP,
-            format!("after {}×{}", frame.size.x, frame.size.y),
+            match frame.after {
+                Some(_) => format!("after {}×{}", frame.size.x, frame.size.y),
+                None => format!("after {}×{} · pending", frame.size.x, frame.size.y),
+            },
         );
     }
     if let Some(error) = &preview.frame_error {

@@ -360,6 +360,23 @@ impl Manager {
                 }
             }
             (
+                WorkerReply::FrameBefore {
+                    frame_index,
+                    time_secs,
+                    before,
+                    ..
+                },
+                parts,
+            ) => PreviewReply::FrameBefore {
+                before: RgbaImage {
+                    width: before.width,
+                    height: before.height,
+                    pixels: parts.into_iter().next().unwrap_or_default(),
+                },
+                frame_index,
+                time_secs,
+            },
+            (
                 WorkerReply::Spectrogram {
                     overview,
                     spectrogram,
@@ -389,7 +406,8 @@ impl Manager {
         if terminal {
             self.current[kind.index()] = None;
         } else if let Some(pending) = &mut self.current[kind.index()] {
-            // A streaming overview is alive as long as it keeps sending.
+            // A streaming overview is alive as long as it keeps sending; a frame engine's
+            // request gets its whole time again once its "before" image came.
             pending.deadline = Instant::now() + self.timeouts.for_request(&pending.request);
         }
         self.reply(id, kind, reply);

@@ -264,7 +264,9 @@ impl FramePreviewer {
     }
 
     /// Before and after images of frame `frame_index` (`engine`, `scale` and `denoise` as
-    /// [`engine::resolve_in`] checked them).
+    /// [`engine::resolve_in`] checked them). With a frame engine, `on_before` gets the "before"
+    /// image and the frame's time as soon as they are known, before the engine runs.
+    #[allow(clippy::too_many_arguments)]
     pub fn preview(
         &mut self,
         input: &Path,
@@ -273,6 +275,7 @@ impl FramePreviewer {
         scale: f64,
         denoise: Option<u8>,
         cancel: &AtomicBool,
+        on_before: &mut dyn FnMut(&RgbaImage, f64),
     ) -> Result<FramePreview, FrameError> {
         let key = InputKey::of(input)?;
         let loaded = self.input_info(&key, cancel)?;
@@ -320,6 +323,7 @@ impl FramePreviewer {
             height: src_h,
             pixels: before_px,
         };
+        let time_secs = (frame.time_secs - loaded.info.start_time_secs).max(0.0);
         let after = match after {
             After::Scale { width, height, .. } => RgbaImage {
                 width,
@@ -327,6 +331,8 @@ impl FramePreviewer {
                 pixels: after_px,
             },
             After::Yuv420p => {
+                // A frame engine takes long (seconds on the CPU): the frame itself first.
+                on_before(&before, time_secs);
                 let matrix =
                     ColorMatrix::for_source(loaded.info.video.color_space.as_deref(), src_h);
                 let upscaler = self.upscaler(engine, scale, denoise, matrix)?;
@@ -347,7 +353,7 @@ impl FramePreviewer {
             before,
             after,
             frame_index,
-            time_secs: (frame.time_secs - loaded.info.start_time_secs).max(0.0),
+            time_secs,
         })
     }
 

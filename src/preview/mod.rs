@@ -129,6 +129,13 @@ pub enum PreviewReply {
         frame_index: u64,
         time_secs: f64,
     },
+    /// The frame alone, ahead of [`PreviewReply::Frame`], while a slow (frame) engine makes
+    /// its "after" image; the request is still running.
+    FrameBefore {
+        before: RgbaImage,
+        frame_index: u64,
+        time_secs: f64,
+    },
     /// Repeated as the overview fills (`columns_done` grows), then complete.
     Overview(Spectrogram),
     Spectrogram(Spectrogram),

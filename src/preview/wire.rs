@@ -16,7 +16,7 @@ use crate::spectrum::{FreqAxis, Spectrogram, Transform};
 
 /// Version of the preview wire format, exchanged at `hello` (independent of the processing
 /// worker's [`crate::protocol::PROTOCOL_VERSION`]).
-pub const PREVIEW_PROTOCOL_VERSION: u32 = 1;
+pub const PREVIEW_PROTOCOL_VERSION: u32 = 2;
 
 /// Longest header line accepted (a header holds a few numbers and maybe an error message).
 const MAX_HEADER_BYTES: usize = 1 << 20;
@@ -96,6 +96,15 @@ pub enum WorkerReply {
         after: ImageHeader,
         payload_bytes: u64,
     },
+    /// Payload: `before` RGBA. Sent ahead of [`WorkerReply::Frame`] when the engine is slow
+    /// (frame engines): the frame itself, while its "after" image is still being made.
+    FrameBefore {
+        id: u64,
+        frame_index: u64,
+        time_secs: f64,
+        before: ImageHeader,
+        payload_bytes: u64,
+    },
     /// Payload: `width × height` f32 LE dB values. `overview`: an overview reply (repeated
     /// while it fills); `done`: the last reply of this request.
     Spectrogram {
@@ -118,6 +127,7 @@ impl WorkerReply {
     pub fn payload_bytes(&self) -> u64 {
         match self {
             WorkerReply::Frame { payload_bytes, .. }
+            | WorkerReply::FrameBefore { payload_bytes, .. }
             | WorkerReply::Spectrogram { payload_bytes, .. } => *payload_bytes,
             _ => 0,
         }
@@ -127,6 +137,7 @@ impl WorkerReply {
         match self {
             WorkerReply::Hello { .. } => None,
             WorkerReply::Frame { id, .. }
+            | WorkerReply::FrameBefore { id, .. }
             | WorkerReply::Spectrogram { id, .. }
             | WorkerReply::Error { id, .. }
             | WorkerReply::Cancelled { id } => Some(*id),
@@ -138,6 +149,7 @@ impl WorkerReply {
         match self {
             WorkerReply::Hello { .. } => false,
             WorkerReply::Spectrogram { done, .. } => *done,
+            WorkerReply::FrameBefore { .. } => false,
             _ => true,
         }
     }
@@ -146,6 +158,7 @@ impl WorkerReply {
     fn implied_payload_bytes(&self) -> u64 {
         match self {
             WorkerReply::Frame { before, after, .. } => before.rgba_bytes() + after.rgba_bytes(),
+            WorkerReply::FrameBefore { before, .. } => before.rgba_bytes(),
             WorkerReply::Spectrogram { spectrogram, .. } => {
                 (spectrogram.width as u64) * (spectrogram.height as u64) * 4
             }
@@ -211,7 +224,7 @@ pub fn read_message(input: &mut impl BufRead) -> io::Result<Option<Message>> {
     }
     let sizes: Vec<u64> = match &header {
         WorkerReply::Frame { before, after, .. } => vec![before.rgba_bytes(), after.rgba_bytes()],
-        WorkerReply::Spectrogram { .. } => vec![len],
+        WorkerReply::FrameBefore { .. } | WorkerReply::Spectrogram { .. } => vec![len],
         _ => Vec::new(),
     };
     let mut parts = Vec::with_capacity(sizes.len());
@@ -330,6 +343,20 @@ mod tests {
             serde_json::to_string(&reply).unwrap(),
             r#"{"type":"frame","id":4,"frame_index":12,"time_secs":0.5,"before":{"width":2,"height":1},"after":{"width":4,"height":2},"payload_bytes":40}"#
         );
+        let reply = WorkerReply::FrameBefore {
+            id: 4,
+            frame_index: 12,
+            time_secs: 0.5,
+            before: ImageHeader {
+                width: 2,
+                height: 1,
+            },
+            payload_bytes: 8,
+        };
+        assert_eq!(
+            serde_json::to_string(&reply).unwrap(),
+            r#"{"type":"frame-before","id":4,"frame_index":12,"time_secs":0.5,"before":{"width":2,"height":1},"payload_bytes":8}"#
+        );
         let s = Spectrogram {
             width: 1,
             height: 2,
@@ -384,6 +411,24 @@ mod tests {
         let m = read_message(&mut input).unwrap().unwrap();
         assert!(m.header.is_terminal() && m.parts.is_empty());
         assert!(read_message(&mut input).unwrap().is_none());
+
+        // A frame's early "before" image: one part, not the request's last reply.
+        let before = WorkerReply::FrameBefore {
+            id: 1,
+            frame_index: 0,
+            time_secs: 0.0,
+            before: ImageHeader {
+                width: 1,
+                height: 1,
+            },
+            payload_bytes: 4,
+        };
+        let mut early = Vec::new();
+        write_message(&mut early, &before, &[&[9, 8, 7, 6]]).unwrap();
+        let m = read_message(&mut &early[..]).unwrap().unwrap();
+        assert_eq!(m.header, before);
+        assert!(!m.header.is_terminal());
+        assert_eq!(m.parts, [vec![9, 8, 7, 6]]);
 
         // Torn payload, inconsistent size, garbage.
         let torn = &bytes[..bytes.len() - 30];

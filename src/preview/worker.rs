@@ -22,7 +22,7 @@ use super::decode::{FrameError, FramePreviewer};
 use super::wire::{
     self, ImageHeader, PREVIEW_PROTOCOL_VERSION, WorkerReply, WorkerRequest, spectrogram_to_wire,
 };
-use super::{PreviewRequest, RequestKind};
+use super::{PreviewRequest, RequestKind, RgbaImage};
 use crate::media::tools::Tools;
 use crate::spectrum::{self, AudioCache, Spectrogram, SpectrumError};
 
@@ -78,7 +78,7 @@ pub fn run(tools: Tools) -> anyhow::Result<()> {
             state,
             move |(previewer, waiting), job: Job| {
                 waiting.store(false, Ordering::SeqCst);
-                let reply = run_frame(previewer, &job);
+                let reply = run_frame(previewer, &job, &out);
                 finish(&out, &outstanding, job.id, reply);
             },
             |(previewer, waiting)| previewer.prefetch_step(waiting),
@@ -279,7 +279,7 @@ fn cancelled(id: u64) -> Outgoing {
     (WorkerReply::Cancelled { id }, Vec::new())
 }
 
-fn run_frame(previewer: &mut FramePreviewer, job: &Job) -> Outgoing {
+fn run_frame(previewer: &mut FramePreviewer, job: &Job, out: &Sender<Outgoing>) -> Outgoing {
     let PreviewRequest::Frame {
         input,
         frame_index,
@@ -302,7 +302,33 @@ fn run_frame(previewer: &mut FramePreviewer, job: &Job) -> Outgoing {
             Ok(engine) => engine,
             Err(e) => return error(job.id, e.to_string()),
         };
-    match previewer.preview(input, *frame_index, &engine, *scale, *denoise, &job.cancel) {
+    // The frame before a slow engine's result, so the user sees where the cursor is at once.
+    let mut send_before = |before: &RgbaImage, time_secs: f64| {
+        let header = ImageHeader {
+            width: before.width,
+            height: before.height,
+        };
+        let _ = out.send((
+            WorkerReply::FrameBefore {
+                id: job.id,
+                frame_index: *frame_index,
+                time_secs,
+                before: header,
+                payload_bytes: header.rgba_bytes(),
+            },
+            vec![before.pixels.clone()],
+        ));
+    };
+    let preview = previewer.preview(
+        input,
+        *frame_index,
+        &engine,
+        *scale,
+        *denoise,
+        &job.cancel,
+        &mut send_before,
+    );
+    match preview {
         Ok(p) => {
             let before = ImageHeader {
                 width: p.before.width,
