@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod fsutil;
 pub mod gui;
+pub mod i18n;
 pub mod media;
 pub mod neural;
 pub mod pipeline;

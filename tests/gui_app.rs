@@ -71,6 +71,8 @@ impl Env {
                 .arg("worker")
                 .arg("preview")
                 .env("REFRAME_CACHE_DIR", self.cache_dir()),
+            // English whatever the machine's locale: the tests find widgets by their labels.
+            locale: None,
         }
     }
 

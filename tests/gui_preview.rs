@@ -167,6 +167,8 @@ impl Env {
             sessions_root: Some(self.dir.path().join("cache/sessions")),
             supervisor: SupervisorConfig::new(worker),
             preview_worker: WorkerCommand::new("unused"),
+            // English whatever the machine's locale: the tests find widgets by their labels.
+            locale: None,
         }
     }
 

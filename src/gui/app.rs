@@ -16,6 +16,7 @@ use super::source::PreviewSource;
 use super::state::{self, JobState, OutputSize, QUEUE_FILE, Queue, SETTINGS_FILE, UserSettings};
 use super::thumbs::Thumbnails;
 use super::{dialogs, fonts, panels};
+use crate::i18n::{self, Localizer, tr};
 use crate::protocol::{Event, JobId, JobSpec, PROTOCOL_VERSION, ResumeMode, StepStatus};
 use crate::session::Settings;
 use crate::supervisor::{ExitReason, Supervisor, SupervisorConfig, SupervisorEvent, WorkerCommand};
@@ -35,6 +36,10 @@ pub struct AppConfig {
     pub supervisor: SupervisorConfig,
     /// How to start the preview worker.
     pub preview_worker: WorkerCommand,
+    /// The system locale (`ja-JP`, `en_US.UTF-8`), which the window's language follows unless
+    /// one is chosen in Settings; `None`: English (tests pass it, so they never depend on the
+    /// machine's locale).
+    pub locale: Option<String>,
 }
 
 impl AppConfig {
@@ -50,6 +55,7 @@ impl AppConfig {
             sessions_root: None,
             supervisor: SupervisorConfig::new(worker),
             preview_worker: WorkerCommand::new(exe).arg("worker").arg("preview"),
+            locale: i18n::system_locale(),
         })
     }
 }
@@ -101,6 +107,11 @@ pub struct App {
 
     // Runtime.
     pub(super) ctx: egui::Context,
+    /// The window's words in the language in effect (see `crate::i18n`); also kept in `ctx`
+    /// for the drawing code that does not get the app.
+    pub(super) i18n: Arc<Localizer>,
+    /// The catalog the system locale picks, used while no language is chosen.
+    pub(super) system_language: &'static str,
     config: AppConfig,
     supervisor: Supervisor,
     persister: Persister,
@@ -155,12 +166,6 @@ impl App {
         source: Box<dyn PreviewSource>,
     ) -> Self {
         ctx.options_mut(|options| options.theme_preference = egui::ThemePreference::System);
-        let (fonts_tx, missing_fonts) = crossbeam_channel::unbounded();
-        // Only a channel send: the provider runs inside egui's text layout, where asking the
-        // context for a repaint would wait on the lock it holds.
-        fonts::install(&ctx, None, move |missing| {
-            let _ = fonts_tx.send(missing);
-        });
         let mut messages = Vec::new();
         let (settings, queue) = match &config.config_dir {
             Some(dir) => {
@@ -174,6 +179,17 @@ impl App {
             }
             None => (UserSettings::default(), Queue::default()),
         };
+        let (fonts_tx, missing_fonts) = crossbeam_channel::unbounded();
+        // A language the user chose picks the forms of shared ideographs (else the system's).
+        // Only a channel send: the provider runs inside egui's text layout, where asking the
+        // context for a repaint would wait on the lock it holds.
+        fonts::install(&ctx, settings.language.as_deref(), move |missing| {
+            let _ = fonts_tx.send(missing);
+        });
+        let system_language = i18n::for_locale(config.locale.as_deref());
+        let language = settings.language.as_deref().unwrap_or(system_language);
+        let localizer = Arc::new(Localizer::new(language));
+        Localizer::install(&ctx, Arc::clone(&localizer));
         let repaint_ctx = ctx.clone();
         let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || repaint_ctx.request_repaint());
         let supervisor = Supervisor::new(config.supervisor.clone(), Arc::clone(&notify));
@@ -186,6 +202,8 @@ impl App {
             settings,
             queue,
             ctx,
+            i18n: localizer,
+            system_language,
             config,
             supervisor,
             persister,
@@ -214,8 +232,9 @@ impl App {
             details_open: false,
             first_frame_drawn: false,
         };
-        for message in messages {
-            app.log(LogLevel::Warning, message);
+        for problem in messages {
+            let text = problem.message(&app.i18n);
+            app.log(LogLevel::Warning, text);
         }
         app.locate_tools();
         app.load_presets();
@@ -228,10 +247,8 @@ impl App {
             .filter(|job| job.state == JobState::Interrupted)
             .count();
         if unfinished > 0 {
-            app.log(
-                LogLevel::Info,
-                format!("{unfinished} job(s) were interrupted last time; select one and press Resume to go on"),
-            );
+            let text = tr!(app.i18n, "log-interrupted-last-time", count = unfinished);
+            app.log(LogLevel::Info, text);
         }
         if !files.is_empty() {
             app.apply(Command::AddPaths(files));
@@ -251,6 +268,11 @@ impl App {
 
     pub fn settings_mut(&mut self) -> &mut UserSettings {
         &mut self.settings
+    }
+
+    /// The catalog tag of the language the window speaks now ("en", "ja").
+    pub fn language(&self) -> &'static str {
+        self.i18n.language()
     }
 
     pub fn resume_offer(&self) -> Option<&ResumeOffer> {
@@ -356,12 +378,14 @@ impl App {
                     self.settings.output_dir = Some(path);
                     self.save_settings();
                 }
-                DialogResult::ModelsFolder(path) => self.apply(Command::SetModelsFolder(Some(path))),
+                DialogResult::ModelsFolder(path) => {
+                    self.apply(Command::SetModelsFolder(Some(path)))
+                }
                 DialogResult::Closed { quick: false } => {}
-                DialogResult::Closed { quick: true } => self.log(
-                    LogLevel::Warning,
-                    "no file dialog could be shown (it needs xdg-desktop-portal or zenity); drop files or folders onto the window instead".into(),
-                ),
+                DialogResult::Closed { quick: true } => {
+                    let text = tr!(self.i18n, "log-no-file-dialog");
+                    self.log(LogLevel::Warning, text);
+                }
             }
         }
         while let Ok(message) = self.persist_errors.try_recv() {
@@ -370,9 +394,12 @@ impl App {
         while let Ok(missing) = self.missing_fonts.try_recv() {
             self.log(
                 LogLevel::Warning,
-                format!(
-                    "no font on this system can show {} text such as \"{}\" (it shows as boxes): install one, e.g. `sudo apt install {}` on Debian or Ubuntu",
-                    missing.script, missing.example, missing.debian_package
+                tr!(
+                    self.i18n,
+                    "log-missing-font",
+                    script = missing.script,
+                    example = missing.example.to_string(),
+                    package = missing.debian_package
                 ),
             );
         }
@@ -390,7 +417,7 @@ impl App {
         for command in self.shortcuts(ctx) {
             self.apply(command);
         }
-        for message in self.thumbnails.update(ctx) {
+        for message in self.thumbnails.update(ctx, &self.i18n) {
             self.log(LogLevel::Warning, message);
         }
         let queue = &self.queue;
@@ -507,14 +534,18 @@ impl App {
                     .map(|info| info.name)
                     .collect();
                 let text = match (&folder, found.is_empty()) {
-                    (None, _) => "no models folder: only the built-in engine is offered".into(),
-                    (Some(dir), true) => format!(
-                        "models folder {}: no model files found (see `reframe engines`)",
-                        dir.display()
+                    (None, _) => tr!(self.i18n, "log-no-models-folder"),
+                    (Some(dir), true) => tr!(
+                        self.i18n,
+                        "log-models-folder-empty",
+                        path = dir.display().to_string()
                     ),
-                    (Some(dir), false) => {
-                        format!("models folder {}: {}", dir.display(), found.join(", "))
-                    }
+                    (Some(dir), false) => tr!(
+                        self.i18n,
+                        "log-models-folder-found",
+                        path = dir.display().to_string(),
+                        engines = found.join(", ")
+                    ),
                 };
                 self.log(LogLevel::Info, text);
             }
@@ -551,6 +582,11 @@ impl App {
             Command::Restart => self.answer_offer(OfferAnswer::Restart),
             Command::DismissOffer => self.answer_offer(OfferAnswer::Dismiss),
             Command::SettingsChanged => self.save_settings(),
+            Command::SetLanguage(language) => {
+                self.settings.language = language;
+                self.apply_language();
+                self.save_settings();
+            }
             Command::ToggleLog => {
                 self.settings.show_log = !self.settings.show_log;
                 self.save_settings();
@@ -599,16 +635,17 @@ impl App {
         let context = ScanContext {
             sessions_root: self.config.sessions_root.clone(),
             current: self.session_settings(),
+            i18n: Arc::clone(&self.i18n),
         };
         let ctx = self.ctx.clone();
         match scan::spawn_scan(paths, context, self.scans_tx.clone(), move || {
             ctx.request_repaint();
         }) {
             Ok(()) => self.scans_in_flight += 1,
-            Err(error) => self.log(
-                LogLevel::Error,
-                format!("could not look at the dropped files: {error}"),
-            ),
+            Err(error) => {
+                let text = tr!(self.i18n, "log-scan-failed", error = error.to_string());
+                self.log(LogLevel::Error, text);
+            }
         }
     }
 
@@ -617,7 +654,7 @@ impl App {
         let mut skipped = result.skipped;
         for video in result.videos {
             if self.queue.has_pending(&video.path) {
-                skipped.push((video.path, "already in the queue".into()));
+                skipped.push((video.path, tr!(self.i18n, "skip-already-queued")));
                 continue;
             }
             match video.offer {
@@ -633,29 +670,32 @@ impl App {
             self.log(LogLevel::Warning, note);
         }
         for (path, reason) in skipped.iter().take(SKIPPED_LOG_MAX) {
-            self.log(
-                LogLevel::Info,
-                format!("skipped, {reason}: {}", path.display()),
+            let text = tr!(
+                self.i18n,
+                "log-skipped",
+                reason = reason.as_str(),
+                path = path.display().to_string()
             );
+            self.log(LogLevel::Info, text);
         }
         if skipped.len() > SKIPPED_LOG_MAX {
-            self.log(
-                LogLevel::Info,
-                format!("… and {} more skipped", skipped.len() - SKIPPED_LOG_MAX),
-            );
+            let more = skipped.len() - SKIPPED_LOG_MAX;
+            let text = tr!(self.i18n, "log-skipped-more", count = more);
+            self.log(LogLevel::Info, text);
         }
         self.notice = match (added, skipped.len()) {
             (0, 0) => None,
-            (added, 0) => Some(format!("Added {added} video(s)")),
-            (added, skipped) => Some(format!(
-                "Added {added} video(s), skipped {skipped} item(s): see the activity log"
+            (added, 0) => Some(tr!(self.i18n, "notice-added", count = added)),
+            (added, skipped) => Some(tr!(
+                self.i18n,
+                "notice-added-skipped",
+                count = added,
+                skipped = skipped
             )),
         };
         if added > 0 {
-            self.log(
-                LogLevel::Info,
-                format!("added {added} video(s) to the queue"),
-            );
+            let text = tr!(self.i18n, "log-added", count = added);
+            self.log(LogLevel::Info, text);
             self.save_queue();
         }
     }
@@ -666,10 +706,12 @@ impl App {
         };
         let (resume, spec) = match answer {
             OfferAnswer::Dismiss => {
-                self.log(
-                    LogLevel::Info,
-                    format!("not queued: {}", offer.input.display()),
+                let text = tr!(
+                    self.i18n,
+                    "log-not-queued",
+                    path = offer.input.display().to_string()
                 );
+                self.log(LogLevel::Info, text);
                 return;
             }
             OfferAnswer::Resume => {
@@ -710,10 +752,8 @@ impl App {
             return;
         };
         if self.queue.jobs[index].state == JobState::Running {
-            self.log(
-                LogLevel::Warning,
-                "the running job cannot be removed; cancel it first".into(),
-            );
+            let text = tr!(self.i18n, "log-cannot-remove-running");
+            self.log(LogLevel::Warning, text);
             return;
         }
         self.queue.jobs.remove(index);
@@ -738,11 +778,12 @@ impl App {
     fn start_queue(&mut self) {
         if let Err(message) = &self.tools {
             let message = message.clone();
-            self.log(LogLevel::Error, format!("cannot start: {message}"));
+            let text = tr!(self.i18n, "log-cannot-start", error = message);
+            self.log(LogLevel::Error, text);
             return;
         }
         if self.queue.next_queued().is_none() {
-            self.notice = Some("Nothing is queued: add videos, or press Resume on a job".into());
+            self.notice = Some(tr!(self.i18n, "notice-nothing-queued"));
             return;
         }
         self.queue_running = true;
@@ -753,21 +794,22 @@ impl App {
     /// "2 done, 1 failed".
     fn queue_summary(&self) -> String {
         let count = |state: JobState| self.queue.jobs.iter().filter(|j| j.state == state).count();
-        let parts: Vec<String> = [
-            (JobState::Finished, "done"),
-            (JobState::Failed, "failed"),
-            (JobState::Cancelled, "cancelled"),
-        ]
-        .into_iter()
-        .filter_map(|(state, label)| {
-            let n = count(state);
-            (n > 0).then(|| format!("{n} {label}"))
-        })
-        .collect();
+        let i18n = &self.i18n;
+        let parts: Vec<String> = [JobState::Finished, JobState::Failed, JobState::Cancelled]
+            .into_iter()
+            .filter_map(|state| {
+                let count = count(state);
+                (count > 0).then(|| match state {
+                    JobState::Finished => tr!(i18n, "summary-done", count = count),
+                    JobState::Failed => tr!(i18n, "summary-failed", count = count),
+                    _ => tr!(i18n, "summary-cancelled", count = count),
+                })
+            })
+            .collect();
         if parts.is_empty() {
-            "nothing left to do".into()
+            tr!(i18n, "summary-nothing-left")
         } else {
-            parts.join(", ")
+            parts.join(&tr!(i18n, "list-separator"))
         }
     }
 
@@ -775,7 +817,8 @@ impl App {
         self.queue_running = false;
         if self.supervisor.active_job().is_some() {
             self.cancelling = true;
-            self.log(LogLevel::Info, "cancelling the running job…".into());
+            let text = tr!(self.i18n, "log-cancelling");
+            self.log(LogLevel::Info, text);
         }
         self.supervisor.cancel();
     }
@@ -789,8 +832,9 @@ impl App {
             self.queue_running = false;
             self.supervisor.shutdown();
             let summary = self.queue_summary();
-            self.log(LogLevel::Info, format!("queue finished: {summary}"));
-            self.notice = Some(format!("Queue finished: {summary}"));
+            let text = tr!(self.i18n, "log-queue-finished", summary = summary.as_str());
+            self.log(LogLevel::Info, text);
+            self.notice = Some(tr!(self.i18n, "notice-queue-finished", summary = summary));
             return;
         };
         let settings = self.settings.clone();
@@ -816,7 +860,8 @@ impl App {
                     }
                 }
                 self.selected = Some(id);
-                self.log(LogLevel::Info, format!("starting {name}"));
+                let text = tr!(self.i18n, "log-starting", name = name);
+                self.log(LogLevel::Info, text);
             }
             Err(error) => {
                 if let Some(job) = self.queue.get_mut(id) {
@@ -835,10 +880,8 @@ impl App {
     fn on_supervisor_event(&mut self, event: SupervisorEvent) {
         match event {
             SupervisorEvent::WorkerStarted { pid } => {
-                self.log(
-                    LogLevel::Info,
-                    format!("processing worker started (pid {pid})"),
-                );
+                let text = tr!(self.i18n, "log-worker-started", pid = pid.to_string());
+                self.log(LogLevel::Info, text);
             }
             SupervisorEvent::Log(line) => self.log(LogLevel::Worker, line),
             SupervisorEvent::Worker(event) => self.on_worker_event(event),
@@ -851,26 +894,35 @@ impl App {
             } => {
                 self.cancelling = false;
                 if reason != ExitReason::Stopped {
-                    self.log(
-                        LogLevel::Info,
-                        format!("processing worker {pid} ended: {exit}"),
+                    let text = tr!(
+                        self.i18n,
+                        "log-worker-ended",
+                        pid = pid.to_string(),
+                        exit = exit.to_string()
                     );
+                    self.log(LogLevel::Info, text);
                 }
                 let silence_secs = self.config.supervisor.silence_timeout.as_secs();
+                let i18n = Arc::clone(&self.i18n);
                 if let Some(job) = job.and_then(|id| self.queue.get_mut(id))
                     && job.state == JobState::Running
                 {
                     let error = match reason {
                         ExitReason::Cancelled => None,
-                        ExitReason::Unresponsive => Some(format!(
-                            "The processing worker stopped responding for {silence_secs} s and was stopped. Press Resume to go on from the last finished chunk."
+                        ExitReason::Unresponsive => Some(tr!(
+                            i18n,
+                            "error-worker-unresponsive",
+                            seconds = silence_secs
                         )),
-                        ExitReason::VersionMismatch { worker_version } => Some(format!(
-                            "The processing worker speaks protocol version {worker_version}, this window {PROTOCOL_VERSION}: reinstall reframe so that both come from the same build."
+                        ExitReason::VersionMismatch { worker_version } => Some(tr!(
+                            i18n,
+                            "error-worker-version",
+                            worker = worker_version.to_string(),
+                            window = PROTOCOL_VERSION.to_string()
                         )),
-                        ExitReason::Crashed | ExitReason::Stopped => Some(format!(
-                            "The processing worker crashed ({exit}). Press Resume to go on from the last finished chunk; the worker's last messages are below."
-                        )),
+                        ExitReason::Crashed | ExitReason::Stopped => {
+                            Some(tr!(i18n, "error-worker-crashed", exit = exit.to_string()))
+                        }
                     };
                     job.fps = 0.0;
                     job.eta_secs = None;
@@ -918,15 +970,22 @@ impl App {
                     log = Some((
                         LogLevel::Info,
                         if resumed {
-                            format!(
-                                "{}: resuming, {chunks_done}/{chunks_total} chunks already done",
-                                job.file_name()
+                            tr!(
+                                self.i18n,
+                                "log-job-resuming",
+                                name = job.file_name(),
+                                done = chunks_done,
+                                total = chunks_total
                             )
                         } else {
-                            format!(
-                                "{}: {chunks_total} chunk(s) of about {} s to process",
-                                job.file_name(),
-                                job.spec.as_ref().map_or(0.0, |spec| spec.chunk_seconds)
+                            tr!(
+                                self.i18n,
+                                "log-job-chunks",
+                                name = job.file_name(),
+                                count = chunks_total,
+                                seconds = state::format_scale(
+                                    job.spec.as_ref().map_or(0.0, |spec| spec.chunk_seconds)
+                                )
                             )
                         },
                     ));
@@ -990,7 +1049,14 @@ impl App {
                 elapsed_secs,
             } => {
                 if let Some(job) = self.queue.get_mut(job) {
-                    log = Some((LogLevel::Info, format!("done: {}", output.display())));
+                    log = Some((
+                        LogLevel::Info,
+                        tr!(
+                            self.i18n,
+                            "log-job-done",
+                            path = output.display().to_string()
+                        ),
+                    ));
                     job.state = JobState::Finished;
                     job.output = Some(output);
                     job.elapsed_secs = Some(elapsed_secs);
@@ -1030,7 +1096,7 @@ impl App {
                 {
                     log = Some((
                         LogLevel::Warning,
-                        format!("could not start reading a live thumbnail: {error}"),
+                        tr!(self.i18n, "log-thumbnail-failed", error = error.to_string()),
                     ));
                 }
             }
@@ -1038,7 +1104,7 @@ impl App {
                 if let Some(job) = self.queue.get_mut(job) {
                     log = Some((
                         LogLevel::Info,
-                        format!("{}: cancelled; it can be resumed", job.file_name()),
+                        tr!(self.i18n, "log-job-cancelled", name = job.file_name()),
                     ));
                     job.state = JobState::Cancelled;
                     job.resumable = true;
@@ -1078,6 +1144,18 @@ impl App {
             level,
             text,
         });
+    }
+
+    /// Makes the language setting (or the system's) the one the window speaks, from the next
+    /// frame on.
+    fn apply_language(&mut self) {
+        let language = self
+            .settings
+            .language
+            .as_deref()
+            .unwrap_or(self.system_language);
+        self.i18n = Arc::new(Localizer::new(language));
+        Localizer::install(&self.ctx, Arc::clone(&self.i18n));
     }
 
     /// The engines the models folder allows, looked up again (after the folder changed). A
@@ -1157,18 +1235,26 @@ impl App {
         });
         match result {
             Ok(path) => {
-                self.log(
-                    LogLevel::Info,
-                    format!("saved preset {name}: {}", path.display()),
+                let text = tr!(
+                    self.i18n,
+                    "log-preset-saved",
+                    name = name,
+                    path = path.display().to_string()
                 );
+                self.log(LogLevel::Info, text);
                 self.settings.preset = name.to_owned();
                 self.save_settings();
                 self.load_presets();
             }
-            Err(error) => self.log(
-                LogLevel::Error,
-                format!("could not save preset {name}: {error}"),
-            ),
+            Err(error) => {
+                let text = tr!(
+                    self.i18n,
+                    "log-preset-save-failed",
+                    name = name,
+                    error = error.to_string()
+                );
+                self.log(LogLevel::Error, text);
+            }
         }
     }
 
@@ -1178,6 +1264,7 @@ impl App {
         }
         let tx = self.dialogs_tx.clone();
         let ctx = self.ctx.clone();
+        let i18n = Arc::clone(&self.i18n);
         // The folder pickers open where the current choice is.
         let start_dir = match kind {
             DialogKind::OutputFolder => self.settings.output_dir.clone(),
@@ -1194,21 +1281,21 @@ impl App {
                 };
                 let result = match kind {
                     DialogKind::Files => dialog
-                        .set_title("Add videos")
-                        .add_filter("Videos", scan::VIDEO_EXTENSIONS)
-                        .add_filter("All files", &["*"])
+                        .set_title(tr!(i18n, "dialog-add-videos"))
+                        .add_filter(tr!(i18n, "dialog-filter-videos"), scan::VIDEO_EXTENSIONS)
+                        .add_filter(tr!(i18n, "dialog-filter-all"), &["*"])
                         .pick_files()
                         .map(DialogResult::Files),
                     DialogKind::Folder => dialog
-                        .set_title("Add a folder of videos")
+                        .set_title(tr!(i18n, "dialog-add-folder"))
                         .pick_folder()
                         .map(DialogResult::Folder),
                     DialogKind::OutputFolder => dialog
-                        .set_title("Output folder")
+                        .set_title(tr!(i18n, "dialog-output-folder"))
                         .pick_folder()
                         .map(DialogResult::OutputFolder),
                     DialogKind::ModelsFolder => dialog
-                        .set_title("Folder of the model files")
+                        .set_title(tr!(i18n, "dialog-models-folder"))
                         .pick_folder()
                         .map(DialogResult::ModelsFolder),
                 };
@@ -1218,10 +1305,10 @@ impl App {
             });
         match spawned {
             Ok(_) => self.dialog_open = true,
-            Err(error) => self.log(
-                LogLevel::Error,
-                format!("could not open the file dialog: {error}"),
-            ),
+            Err(error) => {
+                let text = tr!(self.i18n, "log-dialog-failed", error = error.to_string());
+                self.log(LogLevel::Error, text);
+            }
         }
     }
 
@@ -1255,13 +1342,15 @@ impl App {
                     .name("gui-show-folder".into())
                     .spawn(move || child.wait());
             }
-            Err(error) => self.log(
-                LogLevel::Error,
-                format!(
-                    "could not open the file manager ({error}); the output is in {}",
-                    folder.display()
-                ),
-            ),
+            Err(error) => {
+                let text = tr!(
+                    self.i18n,
+                    "log-file-manager-failed",
+                    error = error.to_string(),
+                    path = folder.display().to_string()
+                );
+                self.log(LogLevel::Error, text);
+            }
         }
     }
 }

@@ -45,6 +45,8 @@ pub enum Command {
     DismissOffer,
     /// A settings widget changed: save them.
     SettingsChanged,
+    /// The window's language: a catalog tag, or `None` to follow the system.
+    SetLanguage(Option<String>),
     ToggleLog,
     ClearLog,
     /// Looks for ffmpeg again (after the user installed it).

@@ -8,13 +8,15 @@ use super::command::Command;
 use super::panels::{AMBER, steps_ui};
 use super::scan::ResumeOffer;
 use super::state::format_scale;
+use crate::i18n::{Localizer, tr};
 
 pub fn dialogs_ui(ctx: &egui::Context, app: &mut App) -> Vec<Command> {
     let mut commands = Vec::new();
+    let i18n = std::sync::Arc::clone(&app.i18n);
     if let Some(offer) = app.offers.front() {
         let pending = app.offers.len() - 1;
         let response = egui::Modal::new(egui::Id::unique("resume-dialog")).show(ctx, |ui| {
-            resume_dialog_ui(ui, offer, pending, &mut commands)
+            resume_dialog_ui(ui, offer, pending, &i18n, &mut commands)
         });
         if response.should_close() && commands.is_empty() {
             commands.push(Command::DismissOffer);
@@ -22,15 +24,15 @@ pub fn dialogs_ui(ctx: &egui::Context, app: &mut App) -> Vec<Command> {
     } else if app.confirm_close {
         let response = egui::Modal::new(egui::Id::unique("close-dialog")).show(ctx, |ui| {
             ui.set_width(380.0);
-            ui.heading("A job is running");
+            ui.heading(tr!(i18n, "close-title"));
             ui.add_space(6.0);
-            ui.label("Closing stops it. It can be resumed from its last finished chunk the next time you open reframe.");
+            ui.label(tr!(i18n, "close-body"));
             ui.add_space(12.0);
             ui.horizontal(|ui| {
-                if ui.button("Stop and close").clicked() {
+                if ui.button(tr!(i18n, "close-stop")).clicked() {
                     commands.push(Command::ConfirmClose);
                 }
-                if ui.button("Keep working").clicked() {
+                if ui.button(tr!(i18n, "close-keep")).clicked() {
                     commands.push(Command::KeepOpen);
                 }
             });
@@ -43,9 +45,9 @@ pub fn dialogs_ui(ctx: &egui::Context, app: &mut App) -> Vec<Command> {
         let preset = app.settings.preset.clone();
         let response = egui::Modal::new(egui::Id::unique("save-preset-dialog")).show(ctx, |ui| {
             ui.set_width(340.0);
-            ui.heading("Save as preset");
+            ui.heading(tr!(i18n, "preset-dialog-title"));
             ui.add_space(6.0);
-            ui.label(format!("A copy of “{preset}” under your own name:"));
+            ui.label(tr!(i18n, "preset-dialog-body", preset = preset.as_str()));
             let edit = ui.add(egui::TextEdit::singleline(name).hint_text("my_preset"));
             if ui.memory(|memory| memory.focused().is_none()) {
                 edit.request_focus();
@@ -53,7 +55,7 @@ pub fn dialogs_ui(ctx: &egui::Context, app: &mut App) -> Vec<Command> {
             let valid = is_valid_preset_name(name);
             if !name.is_empty() && !valid {
                 ui.label(
-                    RichText::new("Use letters, digits, - and _ only.")
+                    RichText::new(tr!(i18n, "preset-dialog-invalid"))
                         .small()
                         .color(AMBER),
                 );
@@ -61,11 +63,13 @@ pub fn dialogs_ui(ctx: &egui::Context, app: &mut App) -> Vec<Command> {
             ui.add_space(10.0);
             ui.horizontal(|ui| {
                 let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if ui.add_enabled(valid, egui::Button::new("Save")).clicked() || (enter && valid) {
+                let save =
+                    ui.add_enabled(valid, egui::Button::new(tr!(i18n, "preset-dialog-save")));
+                if save.clicked() || (enter && valid) {
                     commands.push(Command::SavePresetAs(name.clone()));
                     close = true;
                 }
-                if ui.button("Cancel").clicked() {
+                if ui.button(tr!(i18n, "dialog-cancel")).clicked() {
                     close = true;
                 }
             });
@@ -85,7 +89,7 @@ fn is_valid_preset_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// "2025-01-16T21:13:32Z" → "2025-01-16 21:13:32 UTC".
+/// "2025-01-16T21:13:32Z" → "2025-01-16 21:13:32 UTC" (the same in every language).
 fn readable_time(iso: &str) -> String {
     match iso.strip_suffix('Z') {
         Some(rest) => format!("{} UTC", rest.replacen('T', " ", 1)),
@@ -93,9 +97,15 @@ fn readable_time(iso: &str) -> String {
     }
 }
 
-fn resume_dialog_ui(ui: &mut Ui, offer: &ResumeOffer, pending: usize, commands: &mut Vec<Command>) {
+fn resume_dialog_ui(
+    ui: &mut Ui,
+    offer: &ResumeOffer,
+    pending: usize,
+    i18n: &Localizer,
+    commands: &mut Vec<Command>,
+) {
     ui.set_width(460.0);
-    ui.heading("A previous run was found");
+    ui.heading(tr!(i18n, "resume-title"));
     ui.add_space(8.0);
     let file = offer
         .input
@@ -111,33 +121,38 @@ fn resume_dialog_ui(ui: &mut Ui, offer: &ResumeOffer, pending: usize, commands: 
         .num_columns(2)
         .spacing([12.0, 6.0])
         .show(ui, |ui| {
-            ui.label(RichText::new("File").weak());
+            ui.label(RichText::new(tr!(i18n, "resume-file")).weak());
             ui.label(RichText::new(file).strong())
                 .on_hover_text(offer.input.display().to_string());
             ui.end_row();
-            ui.label(RichText::new("Last updated").weak());
+            ui.label(RichText::new(tr!(i18n, "resume-last-updated")).weak());
             ui.label(readable_time(&offer.last_updated));
             ui.end_row();
-            ui.label(RichText::new("Settings").weak());
-            ui.label(format!(
-                "Scale: {size}   Engine: {}   Preset: {}",
-                settings.engine, settings.preset
+            ui.label(RichText::new(tr!(i18n, "resume-settings")).weak());
+            ui.label(tr!(
+                i18n,
+                "resume-settings-value",
+                size = size,
+                engine = settings.engine.as_str(),
+                preset = settings.preset.as_str()
             ));
             ui.end_row();
             if offer.chunks_total > 0 {
-                ui.label(RichText::new("Chunks").weak());
-                ui.label(format!(
-                    "{} of {} done",
-                    offer.chunks_done, offer.chunks_total
+                ui.label(RichText::new(tr!(i18n, "details-chunks")).weak());
+                ui.label(tr!(
+                    i18n,
+                    "chunks-done-of",
+                    done = offer.chunks_done,
+                    total = offer.chunks_total
                 ));
                 ui.end_row();
             }
         });
     ui.add_space(8.0);
-    steps_ui(ui, "resume-steps", &offer.steps);
+    steps_ui(ui, "resume-steps", &offer.steps, i18n);
     ui.add_space(8.0);
     if offer.differences.is_empty() {
-        ui.label("Resume goes on from the last finished chunk. Restart discards that work and starts over.");
+        ui.label(tr!(i18n, "resume-explain"));
     } else {
         egui::Frame::new()
             .fill(AMBER.gamma_multiply(0.15))
@@ -146,42 +161,40 @@ fn resume_dialog_ui(ui: &mut Ui, offer: &ResumeOffer, pending: usize, commands: 
             .inner_margin(8.0)
             .show(ui, |ui| {
                 ui.set_width(ui.available_width());
-                ui.label(RichText::new("Your current settings differ from that run:").strong());
+                ui.label(RichText::new(tr!(i18n, "resume-differences")).strong());
                 for difference in &offer.differences {
                     ui.label(format!("• {difference}"));
                 }
-                ui.label("Resume continues with that run's settings. Restart starts over with your current settings.");
+                ui.label(tr!(i18n, "resume-explain-differences"));
             });
     }
     if pending > 0 {
         ui.add_space(4.0);
         ui.label(
-            RichText::new(format!(
-                "{pending} more file(s) with a previous run after this one."
-            ))
-            .small()
-            .weak(),
+            RichText::new(tr!(i18n, "resume-dialog-more", count = pending))
+                .small()
+                .weak(),
         );
     }
     ui.add_space(12.0);
     ui.horizontal(|ui| {
         if ui
-            .button(RichText::new("Resume").strong())
-            .on_hover_text("Go on from where it stopped")
+            .button(RichText::new(tr!(i18n, "resume-resume")).strong())
+            .on_hover_text(tr!(i18n, "resume-resume-hint"))
             .clicked()
         {
             commands.push(Command::Resume);
         }
         if ui
-            .button("Restart")
-            .on_hover_text("Start over with the current settings")
+            .button(tr!(i18n, "resume-restart"))
+            .on_hover_text(tr!(i18n, "resume-restart-hint"))
             .clicked()
         {
             commands.push(Command::Restart);
         }
         if ui
-            .button("Cancel")
-            .on_hover_text("Do not add this file to the queue")
+            .button(tr!(i18n, "dialog-cancel"))
+            .on_hover_text(tr!(i18n, "resume-cancel-hint"))
             .clicked()
         {
             commands.push(Command::DismissOffer);

@@ -8,6 +8,7 @@ use egui::{Align, Color32, Layout, RichText, Sense, Stroke, Ui, UiBuilder, Vec2}
 use super::app::{App, LogLevel};
 use super::command::Command;
 use super::state::{HEIGHTS, Job, JobState, OutputSize, UserSettings, format_scale};
+use crate::i18n::{self, Localizer, tr};
 use crate::protocol::{Step, StepStatus};
 
 pub const GREEN: Color32 = Color32::from_rgb(0x3f, 0xa8, 0x5a);
@@ -18,6 +19,7 @@ const THUMBNAIL_HEIGHT: f32 = 72.0;
 
 pub fn main_ui(ui: &mut Ui, app: &mut App) -> Vec<Command> {
     let mut commands = Vec::new();
+    let i18n = std::sync::Arc::clone(&app.i18n);
     egui::Panel::top("toolbar")
         .frame(egui::Frame::side_top_panel(ui.style()).inner_margin(egui::Margin::symmetric(10, 6)))
         .show(ui, |ui| toolbar_ui(ui, app, &mut commands));
@@ -31,9 +33,13 @@ pub fn main_ui(ui: &mut Ui, app: &mut App) -> Vec<Command> {
             )
             .show(ui, |ui| {
                 ui.horizontal_wrapped(|ui| {
-                    ui.label(RichText::new("⚠ ffmpeg is missing").strong().color(RED));
+                    ui.label(
+                        RichText::new(tr!(i18n, "tools-missing"))
+                            .strong()
+                            .color(RED),
+                    );
                     ui.label(message);
-                    if ui.button("Check again").clicked() {
+                    if ui.button(tr!(i18n, "tools-check-again")).clicked() {
                         commands.push(Command::RecheckTools);
                     }
                 });
@@ -60,13 +66,13 @@ pub fn main_ui(ui: &mut Ui, app: &mut App) -> Vec<Command> {
         .show(ui, |ui| settings_ui(ui, app, &mut commands));
     egui::CentralPanel::default().show(ui, |ui| match app.selected_job().cloned() {
         Some(job) => {
-            job_header_ui(ui, &job, app.details_open, &mut commands);
+            job_header_ui(ui, &job, app.details_open, &i18n, &mut commands);
             if app.details_open || job.error.is_some() {
                 egui::ScrollArea::vertical()
                     .id_salt("job-details")
                     .max_height(ui.available_height() * 0.45)
                     .show(ui, |ui| {
-                        job_details_ui(ui, &job, &app.settings, &app.engines)
+                        job_details_ui(ui, &job, &app.settings, &app.engines, &i18n)
                     });
                 ui.separator();
             }
@@ -74,37 +80,38 @@ pub fn main_ui(ui: &mut Ui, app: &mut App) -> Vec<Command> {
         }
         None => empty_state_ui(ui, app, &mut commands),
     });
-    drop_overlay_ui(ui.ctx());
+    drop_overlay_ui(ui.ctx(), &i18n);
     commands
 }
 
 fn toolbar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
+    let i18n = &app.i18n;
     ui.horizontal(|ui| {
         ui.label(RichText::new("reframe").heading().strong());
         ui.add_space(12.0);
         let busy = app.dialog_open;
         if ui
-            .add_enabled(!busy, egui::Button::new("📂 Add files…"))
-            .on_hover_text("Choose videos to add to the queue (Ctrl+O)")
+            .add_enabled(!busy, egui::Button::new(tr!(i18n, "toolbar-add-files")))
+            .on_hover_text(tr!(i18n, "toolbar-add-files-hint"))
             .clicked()
         {
             commands.push(Command::OpenFilesDialog);
         }
         if ui
-            .add_enabled(!busy, egui::Button::new("📁 Add folder…"))
-            .on_hover_text("Add every video in a folder and its subfolders")
+            .add_enabled(!busy, egui::Button::new(tr!(i18n, "toolbar-add-folder")))
+            .on_hover_text(tr!(i18n, "toolbar-add-folder-hint"))
             .clicked()
         {
             commands.push(Command::OpenFolderDialog);
         }
         if app.scans_in_flight > 0 {
             ui.spinner();
-            ui.label(RichText::new("looking at the files…").weak());
+            ui.label(RichText::new(tr!(i18n, "toolbar-scanning")).weak());
         }
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             if ui
-                .selectable_label(app.settings.show_log, "Activity log")
-                .on_hover_text("Show or hide the worker's messages and errors")
+                .selectable_label(app.settings.show_log, tr!(i18n, "activity-log"))
+                .on_hover_text(tr!(i18n, "activity-log-hint"))
                 .clicked()
             {
                 commands.push(Command::ToggleLog);
@@ -124,39 +131,50 @@ fn state_icon(job: &Job) -> (&'static str, Color32) {
 }
 
 /// One line saying where a job is: "upscale 42% · 12.3 fps · ETA 3:12", "done in 1:23", …
-pub fn job_summary(job: &Job) -> String {
+pub fn job_summary(job: &Job, i18n: &Localizer) -> String {
     match job.state {
         JobState::Queued if job.resume == crate::protocol::ResumeMode::Resume => {
-            "queued · will resume".into()
+            tr!(i18n, "summary-queued-resume")
         }
         JobState::Queued if job.resume == crate::protocol::ResumeMode::Restart => {
-            "queued · will start over".into()
+            tr!(i18n, "summary-queued-restart")
         }
-        JobState::Queued => "queued".into(),
+        JobState::Queued => JobState::Queued.label(i18n),
         JobState::Running => {
             let mut parts = Vec::new();
             match job.current_step() {
-                Some((step, progress)) => {
-                    parts.push(format!("{} {:.0}%", step.label(), progress.percent))
-                }
-                None => parts.push("starting…".into()),
+                Some((step, progress)) => parts.push(tr!(
+                    i18n,
+                    "summary-step-percent",
+                    step = step_id(step),
+                    percent = format!("{:.0}", progress.percent)
+                )),
+                None => parts.push(tr!(i18n, "summary-starting")),
             }
             if job.fps > 0.0 {
-                parts.push(format!("{:.1} fps", job.fps));
+                parts.push(tr!(i18n, "summary-fps", fps = format!("{:.1}", job.fps)));
             }
             if let Some(eta) = job.eta_secs {
-                parts.push(format!("ETA {}", format_duration(eta)));
+                parts.push(tr!(i18n, "summary-eta", time = format_duration(eta)));
             }
             parts.join(" · ")
         }
         JobState::Finished => match job.elapsed_secs {
-            Some(secs) => format!("done in {}", format_duration(secs)),
-            None => "done".into(),
+            Some(secs) => tr!(i18n, "summary-done-in", time = format_duration(secs)),
+            None => JobState::Finished.label(i18n),
         },
-        state => {
-            let resumable = if job.resumable { " · resumable" } else { "" };
-            format!("{}{resumable}", state.label())
-        }
+        state if job.resumable => tr!(i18n, "summary-resumable", state = state.label(i18n)),
+        state => state.label(i18n),
+    }
+}
+
+/// The step's id in the catalogs' selectors (`step-title`, `summary-step-percent`).
+fn step_id(step: Step) -> &'static str {
+    match step {
+        Step::Validate => "validate",
+        Step::Upscale => "upscale",
+        Step::Package => "package",
+        Step::Verify => "verify",
     }
 }
 
@@ -200,15 +218,16 @@ fn mini_steps_ui(ui: &mut Ui, job: &Job) {
 }
 
 fn queue_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
+    let i18n = &app.i18n;
     ui.add_space(6.0);
     ui.horizontal(|ui| {
-        ui.heading("Queue");
+        ui.heading(tr!(i18n, "queue-heading"));
         ui.label(RichText::new(format!("{}", app.queue.jobs.len())).weak());
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             if app.queue.jobs.iter().any(|j| j.state == JobState::Finished)
                 && ui
-                    .small_button("Clear finished")
-                    .on_hover_text("Remove finished jobs from the list")
+                    .small_button(tr!(i18n, "queue-clear-finished"))
+                    .on_hover_text(tr!(i18n, "queue-clear-finished-hint"))
                     .clicked()
             {
                 commands.push(Command::ClearFinished);
@@ -218,7 +237,7 @@ fn queue_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
     ui.separator();
     if app.queue.jobs.is_empty() {
         ui.add_space(8.0);
-        ui.label(RichText::new("No videos yet.").weak());
+        ui.label(RichText::new(tr!(i18n, "queue-empty")).weak());
         return;
     }
     egui::ScrollArea::vertical()
@@ -265,7 +284,7 @@ fn job_row_ui(
                         .on_hover_text(job.input.display().to_string());
                     });
                     ui.add(
-                        egui::Label::new(RichText::new(job_summary(job)).small())
+                        egui::Label::new(RichText::new(job_summary(job, &app.i18n)).small())
                             .truncate()
                             .selectable(false),
                     );
@@ -283,7 +302,11 @@ fn job_row_ui(
                                 .max_height(THUMBNAIL_HEIGHT)
                                 .max_width(ui.available_width())
                                 .corner_radius(3.0)
-                                .alt_text(format!("Live thumbnail of {}", job.file_name())),
+                                .alt_text(tr!(
+                                    app.i18n,
+                                    "queue-thumbnail-alt",
+                                    name = job.file_name()
+                                )),
                         );
                     }
                 });
@@ -294,7 +317,7 @@ fn job_row_ui(
         commands.push(Command::Select(job.id));
     }
     response.context_menu(|ui| {
-        job_actions_menu_ui(ui, job, index, count, commands);
+        job_actions_menu_ui(ui, job, index, count, &app.i18n, commands);
     });
     ui.add_space(2.0);
 }
@@ -304,33 +327,44 @@ fn job_actions_menu_ui(
     job: &Job,
     index: usize,
     count: usize,
+    i18n: &Localizer,
     commands: &mut Vec<Command>,
 ) {
     if job.state.is_unfinished() {
-        let label = if job.resumable { "Resume" } else { "Retry" };
+        let label = if job.resumable {
+            tr!(i18n, "menu-resume")
+        } else {
+            tr!(i18n, "menu-retry")
+        };
         if ui.button(label).clicked() {
             commands.push(Command::Retry(job.id));
         }
     }
     if let Some(output) = &job.output
-        && ui.button("Show in folder").clicked()
+        && ui.button(tr!(i18n, "show-in-folder")).clicked()
     {
         commands.push(Command::ShowInFolder(output.clone()));
     }
     if ui
-        .add_enabled(index > 0, egui::Button::new("Move up"))
+        .add_enabled(index > 0, egui::Button::new(tr!(i18n, "menu-move-up")))
         .clicked()
     {
         commands.push(Command::MoveUp(job.id));
     }
     if ui
-        .add_enabled(index + 1 < count, egui::Button::new("Move down"))
+        .add_enabled(
+            index + 1 < count,
+            egui::Button::new(tr!(i18n, "menu-move-down")),
+        )
         .clicked()
     {
         commands.push(Command::MoveDown(job.id));
     }
     if ui
-        .add_enabled(job.state != JobState::Running, egui::Button::new("Remove"))
+        .add_enabled(
+            job.state != JobState::Running,
+            egui::Button::new(tr!(i18n, "remove")),
+        )
         .clicked()
     {
         commands.push(Command::Remove(job.id));
@@ -338,8 +372,9 @@ fn job_actions_menu_ui(
 }
 
 fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
+    let i18n = std::sync::Arc::clone(&app.i18n);
     ui.add_space(6.0);
-    ui.heading("Settings");
+    ui.heading(tr!(i18n, "settings-heading"));
     ui.separator();
     let mut changed = false;
     let settings = &mut app.settings;
@@ -348,7 +383,7 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
         .spacing([10.0, 10.0])
         .min_col_width(70.0)
         .show(ui, |ui| {
-            let label = ui.label("Engine");
+            let label = ui.label(tr!(i18n, "settings-engine"));
             let engine = app
                 .engines
                 .iter()
@@ -373,23 +408,23 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
             }
             ui.end_row();
 
-            let label = ui.label("Size");
+            let label = ui.label(tr!(i18n, "settings-size"));
             let scales = engine.as_ref().map_or(&[2.0][..], |info| info.scales);
             egui::ComboBox::from_id_salt("size")
                 .width(180.0)
-                .selected_text(size_text(settings.size))
+                .selected_text(size_text(settings.size, &i18n))
                 .show_ui(ui, |ui| {
                     for scale in scales {
                         let value = OutputSize::Scale(*scale);
                         changed |= ui
-                            .selectable_value(&mut settings.size, value, size_text(value))
+                            .selectable_value(&mut settings.size, value, size_text(value, &i18n))
                             .changed();
                     }
                     ui.separator();
                     for height in HEIGHTS {
                         let value = OutputSize::Height(height);
                         changed |= ui
-                            .selectable_value(&mut settings.size, value, size_text(value))
+                            .selectable_value(&mut settings.size, value, size_text(value, &i18n))
                             .changed();
                     }
                 })
@@ -400,7 +435,7 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
             if let Some(info) = &engine
                 && !info.denoise_levels.is_empty()
             {
-                let label = ui.label("Denoise");
+                let label = ui.label(tr!(i18n, "settings-denoise"));
                 let effective = settings.denoise_for(&app.engines);
                 let choices = info
                     .runs_without_denoise
@@ -409,11 +444,11 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                     .chain(info.denoise_levels.iter().map(|level| Some(*level)));
                 egui::ComboBox::from_id_salt("denoise")
                     .width(180.0)
-                    .selected_text(denoise_text(effective))
+                    .selected_text(denoise_text(effective, &i18n))
                     .show_ui(ui, |ui| {
                         for choice in choices {
                             if ui
-                                .selectable_label(effective == choice, denoise_text(choice))
+                                .selectable_label(effective == choice, denoise_text(choice, &i18n))
                                 .clicked()
                             {
                                 settings.denoise = choice;
@@ -423,13 +458,13 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                     })
                     .response
                     .labelled_by(label.id)
-                    .on_hover_text("Noise removal by the model: off, or level 0 (least) to 3 (most)");
+                    .on_hover_text(tr!(i18n, "settings-denoise-hint"));
                 ui.end_row();
             }
 
-            models_row_ui(ui, settings, &app.engines, commands);
+            models_row_ui(ui, settings, &app.engines, &i18n, commands);
 
-            let label = ui.label("Preset");
+            let label = ui.label(tr!(i18n, "settings-preset"));
             let selected_summary = app
                 .presets
                 .iter()
@@ -442,7 +477,7 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                 .show_ui(ui, |ui| {
                     for preset in &app.presets {
                         let label = if preset.user {
-                            format!("{} (yours)", preset.name)
+                            tr!(i18n, "settings-preset-yours", name = preset.name.as_str())
                         } else {
                             preset.name.clone()
                         };
@@ -458,7 +493,7 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
             }
             ui.end_row();
 
-            ui.label("Output");
+            ui.label(tr!(i18n, "settings-output"));
             ui.vertical(|ui| {
                 match &settings.output_dir {
                     Some(dir) => {
@@ -466,17 +501,17 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                             .on_hover_text(dir.display().to_string());
                     }
                     None => {
-                        ui.label("beside each input");
+                        ui.label(tr!(i18n, "settings-output-beside"));
                     }
                 }
                 ui.horizontal(|ui| {
-                    if ui.button("Choose folder…").clicked() {
+                    if ui.button(tr!(i18n, "choose-folder")).clicked() {
                         commands.push(Command::PickOutputFolder);
                     }
                     if settings.output_dir.is_some()
                         && ui
-                            .small_button("Beside input")
-                            .on_hover_text("Write each output next to its input again")
+                            .small_button(tr!(i18n, "settings-output-beside-button"))
+                            .on_hover_text(tr!(i18n, "settings-output-beside-hint"))
                             .clicked()
                     {
                         commands.push(Command::OutputBesideInput);
@@ -485,40 +520,40 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
             });
             ui.end_row();
 
-            let label = ui.label("Chunk length");
+            let label = ui.label(tr!(i18n, "settings-chunk-length"));
             changed |= ui
                 .add(
                     egui::DragValue::new(&mut settings.chunk_seconds)
                         .range(1.0..=60.0)
                         .speed(0.2)
                         .max_decimals(1)
-                        .suffix(" s"),
+                        .suffix(tr!(i18n, "settings-seconds-suffix")),
                 )
                 .labelled_by(label.id)
-                .on_hover_text(
-                    "Length of the pieces processed one at a time; at most one piece is lost when a run is interrupted",
-                )
+                .on_hover_text(tr!(i18n, "settings-chunk-length-hint"))
                 .changed();
             ui.end_row();
+
+            language_row_ui(ui, settings, app.system_language, &i18n, commands);
         });
     ui.add_space(6.0);
     changed |= ui
-        .checkbox(&mut settings.deinterlace, "Deinterlace interlaced videos")
+        .checkbox(&mut settings.deinterlace, tr!(i18n, "settings-deinterlace"))
         .changed();
     changed |= ui
-        .checkbox(&mut settings.overwrite, "Replace existing outputs")
+        .checkbox(&mut settings.overwrite, tr!(i18n, "settings-overwrite"))
         .changed();
     ui.add_space(10.0);
     if ui
-        .button("Save as preset…")
-        .on_hover_text("Save the selected preset under a name of your own")
+        .button(tr!(i18n, "settings-save-preset"))
+        .on_hover_text(tr!(i18n, "settings-save-preset-hint"))
         .clicked()
     {
         app.save_preset_name = Some(String::new());
     }
     ui.add_space(10.0);
     ui.label(
-        RichText::new("Settings apply to jobs when they start; a started job keeps its own.")
+        RichText::new(tr!(i18n, "settings-apply-note"))
             .small()
             .weak(),
     );
@@ -527,8 +562,56 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
     }
 }
 
-fn denoise_text(level: Option<u8>) -> String {
-    level.map_or_else(|| "Off".to_owned(), |level| level.to_string())
+fn denoise_text(level: Option<u8>, i18n: &Localizer) -> String {
+    level.map_or_else(
+        || tr!(i18n, "settings-denoise-off"),
+        |level| level.to_string(),
+    )
+}
+
+/// The window's language: the system's (named), or one of the catalogs, each in its own
+/// script. Applies at once.
+fn language_row_ui(
+    ui: &mut Ui,
+    settings: &UserSettings,
+    system_language: &str,
+    i18n: &Localizer,
+    commands: &mut Vec<Command>,
+) {
+    let label = ui.label(tr!(i18n, "settings-language"));
+    let system = tr!(
+        i18n,
+        "settings-language-system",
+        language = i18n::language_name(system_language)
+    );
+    let selected = match &settings.language {
+        Some(tag) => i18n::language_name(tag),
+        None => system.clone(),
+    };
+    egui::ComboBox::from_id_salt("language")
+        .width(180.0)
+        .selected_text(selected)
+        .show_ui(ui, |ui| {
+            if ui
+                .selectable_label(settings.language.is_none(), system)
+                .clicked()
+            {
+                commands.push(Command::SetLanguage(None));
+            }
+            for language in i18n::languages() {
+                let chosen = settings.language.as_deref() == Some(language.tag);
+                if ui
+                    .selectable_label(chosen, language.name.as_str())
+                    .clicked()
+                {
+                    commands.push(Command::SetLanguage(Some(language.tag.to_owned())));
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id)
+        .on_hover_text(tr!(i18n, "settings-language-hint"));
+    ui.end_row();
 }
 
 /// Where the neural engines' model files are looked for, which engines that folder gives, and
@@ -537,19 +620,19 @@ fn models_row_ui(
     ui: &mut Ui,
     settings: &UserSettings,
     engines: &[crate::engine::EngineInfo],
+    i18n: &Localizer,
     commands: &mut Vec<Command>,
 ) {
     use crate::engine::models::Family;
-    ui.label("Models");
+    ui.label(tr!(i18n, "settings-models"));
     ui.vertical(|ui| {
         let folder = settings.models_folder();
-        let shown = folder
-            .as_ref()
-            .map_or_else(|| "none".to_owned(), |dir| dir.display().to_string());
+        let shown = folder.as_ref().map_or_else(
+            || tr!(i18n, "settings-models-none"),
+            |dir| dir.display().to_string(),
+        );
         ui.add(egui::Label::new(shown.clone()).truncate())
-            .on_hover_text(format!(
-                "Folder of the neural engines' model files: {shown}"
-            ));
+            .on_hover_text(tr!(i18n, "settings-models-hint", path = shown));
         let missing: Vec<Family> = Family::ALL
             .into_iter()
             .filter(|family| !engines.iter().any(|e| e.name == family.engine_name()))
@@ -558,23 +641,27 @@ fn models_row_ui(
             let names: Vec<&str> = missing.iter().map(|f| f.engine_name()).collect();
             let hints: Vec<String> = match &folder {
                 Some(dir) => missing.iter().map(|f| f.install_hint(dir)).collect(),
-                None => vec!["choose a folder for the model files".to_owned()],
+                None => vec![tr!(i18n, "settings-models-choose-hint")],
             };
             ui.label(
-                RichText::new(format!("Not found here: {}", names.join(", ")))
-                    .small()
-                    .weak(),
+                RichText::new(tr!(
+                    i18n,
+                    "settings-models-missing",
+                    engines = names.join(", ")
+                ))
+                .small()
+                .weak(),
             )
             .on_hover_text(hints.join("\n\n"));
         }
         ui.horizontal(|ui| {
-            if ui.button("Choose folder…").clicked() {
+            if ui.button(tr!(i18n, "choose-folder")).clicked() {
                 commands.push(Command::PickModelsFolder);
             }
             if settings.models_dir.is_some()
                 && ui
-                    .small_button("Default")
-                    .on_hover_text("Look in $REFRAME_MODELS_DIR or the default models folder again")
+                    .small_button(tr!(i18n, "settings-models-default"))
+                    .on_hover_text(tr!(i18n, "settings-models-default-hint"))
                     .clicked()
             {
                 commands.push(Command::SetModelsFolder(None));
@@ -584,14 +671,15 @@ fn models_row_ui(
     ui.end_row();
 }
 
-fn size_text(size: OutputSize) -> String {
+fn size_text(size: OutputSize, i18n: &Localizer) -> String {
     match size {
-        OutputSize::Scale(scale) => format!("{}× scale", format_scale(scale)),
-        OutputSize::Height(height) => format!("{height}p height"),
+        OutputSize::Scale(scale) => tr!(i18n, "size-scale", scale = format_scale(scale)),
+        OutputSize::Height(height) => tr!(i18n, "size-height", height = height),
     }
 }
 
 fn empty_state_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
+    let i18n = &app.i18n;
     let available = ui.available_rect_before_wrap();
     let drop_zone = available.shrink(24.0);
     ui.painter().rect_stroke(
@@ -608,16 +696,9 @@ fn empty_state_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
             ui.add_space((drop_zone.height() / 2.0 - 110.0).max(12.0));
             ui.label(RichText::new("🎞").size(48.0));
             ui.add_space(8.0);
-            ui.label(
-                RichText::new("Drop videos or a folder here")
-                    .size(22.0)
-                    .strong(),
-            );
+            ui.label(RichText::new(tr!(i18n, "empty-title")).size(22.0).strong());
             ui.add_space(6.0);
-            ui.label(
-                RichText::new("They join the queue; press Start to upscale and re-encode them.")
-                    .weak(),
-            );
+            ui.label(RichText::new(tr!(i18n, "empty-subtitle")).weak());
             ui.add_space(14.0);
             ui.horizontal(|ui| {
                 let width = 2.0 * 130.0 + ui.spacing().item_spacing.x;
@@ -625,7 +706,8 @@ fn empty_state_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
                 if ui
                     .add_enabled(
                         !app.dialog_open,
-                        egui::Button::new("Add files…").min_size(Vec2::new(130.0, 30.0)),
+                        egui::Button::new(tr!(i18n, "empty-add-files"))
+                            .min_size(Vec2::new(130.0, 30.0)),
                     )
                     .on_hover_text("Ctrl+O")
                     .clicked()
@@ -635,7 +717,8 @@ fn empty_state_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
                 if ui
                     .add_enabled(
                         !app.dialog_open,
-                        egui::Button::new("Add folder…").min_size(Vec2::new(130.0, 30.0)),
+                        egui::Button::new(tr!(i18n, "empty-add-folder"))
+                            .min_size(Vec2::new(130.0, 30.0)),
                     )
                     .clicked()
                 {
@@ -643,13 +726,7 @@ fn empty_state_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
                 }
             });
             ui.add_space(14.0);
-            ui.label(
-                RichText::new(
-                    "Outputs go beside each input unless you choose a folder in Settings.",
-                )
-                .small()
-                .weak(),
-            );
+            ui.label(RichText::new(tr!(i18n, "empty-output-note")).small().weak());
         },
     );
 }
@@ -664,7 +741,7 @@ pub fn step_icon(status: StepStatus) -> (&'static str, Color32) {
 }
 
 /// Labelled per-step progress bars: validate, upscale, package, verify.
-pub fn steps_ui(ui: &mut Ui, id_salt: &str, steps: &[(Step, StepStatus, f64)]) {
+pub fn steps_ui(ui: &mut Ui, id_salt: &str, steps: &[(Step, StepStatus, f64)], i18n: &Localizer) {
     egui::Grid::new(id_salt)
         .num_columns(3)
         .spacing([8.0, 6.0])
@@ -672,7 +749,7 @@ pub fn steps_ui(ui: &mut Ui, id_salt: &str, steps: &[(Step, StepStatus, f64)]) {
             for (step, status, percent) in steps {
                 let (icon, color) = step_icon(*status);
                 ui.label(RichText::new(icon).color(color));
-                ui.label(capitalize(step.label()));
+                ui.label(tr!(i18n, "step-title", step = step_id(*step)));
                 let fraction = match status {
                     StepStatus::Completed => 1.0,
                     _ => (percent / 100.0).clamp(0.0, 1.0) as f32,
@@ -693,49 +770,52 @@ pub fn steps_ui(ui: &mut Ui, id_salt: &str, steps: &[(Step, StepStatus, f64)]) {
         });
 }
 
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-fn spec_summary(spec: &crate::protocol::JobSpec) -> String {
+fn spec_summary(spec: &crate::protocol::JobSpec, i18n: &Localizer) -> String {
     let size = match (spec.height, spec.scale) {
         (Some(height), _) => format!("{height}p"),
         (None, Some(scale)) => format!("{}×", format_scale(scale)),
         (None, None) => "2×".into(),
     };
-    format!(
-        "{} · {size} · {} · {} s chunks",
-        spec.engine,
-        spec.preset,
-        format_scale(spec.chunk_seconds)
+    tr!(
+        i18n,
+        "details-spec",
+        engine = spec.engine.as_str(),
+        size = size,
+        preset = spec.preset.as_str(),
+        seconds = format_scale(spec.chunk_seconds)
     )
 }
 
 /// The selected job's name, state and actions, above its preview.
-fn job_header_ui(ui: &mut Ui, job: &Job, details_open: bool, commands: &mut Vec<Command>) {
+fn job_header_ui(
+    ui: &mut Ui,
+    job: &Job,
+    details_open: bool,
+    i18n: &Localizer,
+    commands: &mut Vec<Command>,
+) {
     ui.horizontal(|ui| {
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             if ui
-                .selectable_label(details_open, "Details")
-                .on_hover_text("Input, output, settings and per-step progress of this job")
+                .selectable_label(details_open, tr!(i18n, "header-details"))
+                .on_hover_text(tr!(i18n, "header-details-hint"))
                 .clicked()
             {
                 commands.push(Command::ToggleDetails);
             }
             if ui
-                .add_enabled(job.state != JobState::Running, egui::Button::new("Remove"))
-                .on_hover_text("Remove from the queue (Delete)")
+                .add_enabled(
+                    job.state != JobState::Running,
+                    egui::Button::new(tr!(i18n, "remove")),
+                )
+                .on_hover_text(tr!(i18n, "header-remove-hint"))
                 .clicked()
             {
                 commands.push(Command::Remove(job.id));
             }
             if let Some(output) = &job.output
                 && ui
-                    .button("Show in folder")
+                    .button(tr!(i18n, "show-in-folder"))
                     .on_hover_text(output.display().to_string())
                     .clicked()
             {
@@ -743,12 +823,9 @@ fn job_header_ui(ui: &mut Ui, job: &Job, details_open: bool, commands: &mut Vec<
             }
             if job.state.is_unfinished() {
                 let (label, hint) = if job.resumable {
-                    (
-                        "⟲ Resume",
-                        "Queue it again; it goes on from the last finished chunk",
-                    )
+                    (tr!(i18n, "header-resume"), tr!(i18n, "header-resume-hint"))
                 } else {
-                    ("⟲ Retry", "Queue it again")
+                    (tr!(i18n, "header-retry"), tr!(i18n, "header-retry-hint"))
                 };
                 if ui.button(label).on_hover_text(hint).clicked() {
                     commands.push(Command::Retry(job.id));
@@ -761,7 +838,9 @@ fn job_header_ui(ui: &mut Ui, job: &Job, details_open: bool, commands: &mut Vec<
                     egui::Label::new(RichText::new(job.file_name()).size(18.0).strong()).truncate(),
                 )
                 .on_hover_text(job.input.display().to_string());
-                ui.add(egui::Label::new(RichText::new(job_summary(job)).color(color)).truncate());
+                ui.add(
+                    egui::Label::new(RichText::new(job_summary(job, i18n)).color(color)).truncate(),
+                );
             });
         });
     });
@@ -773,52 +852,62 @@ fn job_details_ui(
     job: &Job,
     panel: &UserSettings,
     engines: &[crate::engine::EngineInfo],
+    i18n: &Localizer,
 ) {
     egui::Grid::new("job-facts")
         .num_columns(2)
         .spacing([12.0, 6.0])
         .show(ui, |ui| {
-            ui.label(RichText::new("Input").weak());
+            ui.label(RichText::new(tr!(i18n, "details-input")).weak());
             ui.add(egui::Label::new(job.input.display().to_string()).truncate());
             ui.end_row();
-            ui.label(RichText::new("Output").weak());
+            ui.label(RichText::new(tr!(i18n, "details-output")).weak());
             match &job.output {
                 Some(output) => {
                     ui.add(egui::Label::new(output.display().to_string()).truncate());
                 }
                 None => {
-                    ui.label(RichText::new("decided when the job starts").weak());
+                    ui.label(RichText::new(tr!(i18n, "details-output-later")).weak());
                 }
             }
             ui.end_row();
-            ui.label(RichText::new("Settings").weak());
+            ui.label(RichText::new(tr!(i18n, "details-settings")).weak());
             match &job.spec {
                 Some(spec) => {
-                    ui.label(spec_summary(spec));
+                    ui.label(spec_summary(spec, i18n));
                 }
                 None => {
                     let spec = panel.job_spec(&job.input, job.resume, engines);
-                    ui.label(format!("{} (from the panel)", spec_summary(&spec)));
+                    ui.label(tr!(
+                        i18n,
+                        "details-spec-from-panel",
+                        spec = spec_summary(&spec, i18n)
+                    ));
                 }
             }
             ui.end_row();
             if job.chunks_total > 0 {
-                ui.label(RichText::new("Chunks").weak());
-                ui.label(format!("{} of {} done", job.chunks_done, job.chunks_total));
+                ui.label(RichText::new(tr!(i18n, "details-chunks")).weak());
+                ui.label(tr!(
+                    i18n,
+                    "chunks-done-of",
+                    done = job.chunks_done,
+                    total = job.chunks_total
+                ));
                 ui.end_row();
             }
             if job.state == JobState::Running && job.fps > 0.0 {
-                ui.label(RichText::new("Speed").weak());
-                ui.label(format!("{:.1} frames/s", job.fps));
+                ui.label(RichText::new(tr!(i18n, "details-speed")).weak());
+                ui.label(tr!(i18n, "details-fps", fps = format!("{:.1}", job.fps)));
                 ui.end_row();
             }
             if let Some(eta) = job.eta_secs {
-                ui.label(RichText::new("Time left").weak());
+                ui.label(RichText::new(tr!(i18n, "details-time-left")).weak());
                 ui.label(format_duration(eta));
                 ui.end_row();
             }
             if let Some(session) = &job.session_id {
-                ui.label(RichText::new("Session").weak());
+                ui.label(RichText::new(tr!(i18n, "details-session")).weak());
                 ui.label(RichText::new(session).monospace());
                 ui.end_row();
             }
@@ -831,7 +920,7 @@ fn job_details_ui(
             (*step, progress.status, progress.percent)
         })
         .collect();
-    steps_ui(ui, "job-steps", &steps);
+    steps_ui(ui, "job-steps", &steps, i18n);
     if let Some(error) = &job.error {
         ui.add_space(8.0);
         egui::Frame::new()
@@ -841,11 +930,15 @@ fn job_details_ui(
             .inner_margin(10.0)
             .show(ui, |ui| {
                 ui.set_width(ui.available_width());
-                ui.label(RichText::new("What went wrong").strong().color(RED));
+                ui.label(
+                    RichText::new(tr!(i18n, "details-error"))
+                        .strong()
+                        .color(RED),
+                );
                 ui.label(error);
                 if let Some(tail) = &job.log_tail {
                     ui.add_space(6.0);
-                    egui::CollapsingHeader::new("Worker log (last lines)")
+                    egui::CollapsingHeader::new(tr!(i18n, "details-worker-log"))
                         .default_open(true)
                         .show(ui, |ui| {
                             egui::ScrollArea::vertical()
@@ -861,7 +954,11 @@ fn job_details_ui(
     }
     if !job.warnings.is_empty() {
         ui.add_space(8.0);
-        ui.label(RichText::new("Warnings").strong().color(AMBER));
+        ui.label(
+            RichText::new(tr!(i18n, "details-warnings"))
+                .strong()
+                .color(AMBER),
+        );
         for warning in &job.warnings {
             ui.label(format!("• {warning}"));
         }
@@ -869,6 +966,7 @@ fn job_details_ui(
 }
 
 fn status_bar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
+    let i18n = &app.i18n;
     ui.horizontal(|ui| {
         let running = app.is_running();
         let can_start =
@@ -876,10 +974,10 @@ fn status_bar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
         if ui
             .add_enabled(
                 can_start,
-                egui::Button::new(RichText::new("▶ Start").strong())
+                egui::Button::new(RichText::new(tr!(i18n, "start")).strong())
                     .min_size(Vec2::new(90.0, 28.0)),
             )
-            .on_hover_text("Process the queued videos one after another (Space)")
+            .on_hover_text(tr!(i18n, "start-hint"))
             .clicked()
         {
             commands.push(Command::StartQueue);
@@ -887,9 +985,9 @@ fn status_bar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
         if ui
             .add_enabled(
                 running && !app.cancelling,
-                egui::Button::new("■ Cancel").min_size(Vec2::new(90.0, 28.0)),
+                egui::Button::new(tr!(i18n, "cancel")).min_size(Vec2::new(90.0, 28.0)),
             )
-            .on_hover_text("Stop the running job; it can be resumed later (Space)")
+            .on_hover_text(tr!(i18n, "cancel-hint"))
             .clicked()
         {
             commands.push(Command::Cancel);
@@ -898,14 +996,17 @@ fn status_bar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
         let running_job = app.queue.jobs.iter().find(|j| j.state == JobState::Running);
         if app.cancelling {
             ui.spinner();
-            ui.label("Cancelling…");
+            ui.label(tr!(i18n, "status-cancelling"));
         } else if let Some(job) = running_job {
             ui.spinner();
-            let mut text = format!("{} · {}", job.file_name(), job_summary(job));
+            let mut text = format!("{} · {}", job.file_name(), job_summary(job, i18n));
             if job.chunks_total > 0 {
-                text.push_str(&format!(
-                    " · chunk {}/{}",
-                    job.chunks_done, job.chunks_total
+                text.push_str(" · ");
+                text.push_str(&tr!(
+                    i18n,
+                    "status-chunk",
+                    done = job.chunks_done,
+                    total = job.chunks_total
                 ));
             }
             ui.add(egui::Label::new(text).truncate());
@@ -918,8 +1019,8 @@ fn status_bar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
                 .count();
             let text = match &app.notice {
                 Some(notice) => notice.clone(),
-                None if queued > 0 => format!("Ready · {queued} queued"),
-                None => "Ready".into(),
+                None if queued > 0 => tr!(i18n, "status-ready-queued", count = queued),
+                None => tr!(i18n, "status-ready"),
             };
             ui.add(egui::Label::new(text).truncate());
         }
@@ -927,14 +1028,15 @@ fn status_bar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
 }
 
 fn log_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
+    let i18n = &app.i18n;
     ui.add_space(4.0);
     ui.horizontal(|ui| {
-        ui.label(RichText::new("Activity log").strong());
+        ui.label(RichText::new(tr!(i18n, "activity-log")).strong());
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-            if ui.small_button("Clear").clicked() {
+            if ui.small_button(tr!(i18n, "log-clear")).clicked() {
                 commands.push(Command::ClearLog);
             }
-            if ui.small_button("Copy").clicked() {
+            if ui.small_button(tr!(i18n, "log-copy")).clicked() {
                 let text: Vec<String> = app
                     .log
                     .iter()
@@ -949,7 +1051,7 @@ fn log_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
         .stick_to_bottom(true)
         .show(ui, |ui| {
             if app.log.is_empty() {
-                ui.label(RichText::new("Nothing yet.").weak());
+                ui.label(RichText::new(tr!(i18n, "log-empty")).weak());
             }
             for line in &app.log {
                 let color = match line.level {
@@ -969,7 +1071,7 @@ fn log_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
 }
 
 /// Darkens the window while files are dragged over it.
-fn drop_overlay_ui(ctx: &egui::Context) {
+fn drop_overlay_ui(ctx: &egui::Context, i18n: &Localizer) {
     if ctx.input(|input| input.raw.hovered_files.is_empty()) {
         return;
     }
@@ -982,7 +1084,7 @@ fn drop_overlay_ui(ctx: &egui::Context) {
     painter.text(
         rect.center(),
         egui::Align2::CENTER_CENTER,
-        "Drop to add to the queue",
+        tr!(i18n, "drop-overlay"),
         egui::FontId::proportional(26.0),
         Color32::WHITE,
     );
@@ -1014,20 +1116,29 @@ mod tests {
 
     #[test]
     fn summaries_say_where_a_job_is() {
+        let en = &Localizer::english();
+        let ja = &Localizer::new("ja");
         let mut job = Job::new(1, "/v/a.mp4".into(), ResumeMode::Auto);
-        assert_eq!(job_summary(&job), "queued");
+        assert_eq!(job_summary(&job, en), "queued");
+        assert_eq!(job_summary(&job, ja), "待機中");
         job.state = JobState::Running;
         job.step_mut(Step::Validate).status = StepStatus::Completed;
         job.step_mut(Step::Upscale).status = StepStatus::InProgress;
         job.step_mut(Step::Upscale).percent = 42.4;
         job.fps = 12.3;
         job.eta_secs = Some(192.0);
-        assert_eq!(job_summary(&job), "upscale 42% · 12.3 fps · ETA 3:12");
+        assert_eq!(job_summary(&job, en), "upscale 42% · 12.3 fps · ETA 3:12");
+        assert_eq!(
+            job_summary(&job, ja),
+            "アップスケール 42% · 12.3 fps · 残り 3:12"
+        );
         job.state = JobState::Interrupted;
         job.resumable = true;
-        assert_eq!(job_summary(&job), "interrupted · resumable");
+        assert_eq!(job_summary(&job, en), "interrupted · resumable");
+        assert_eq!(job_summary(&job, ja), "中断 · 再開できます");
         job.state = JobState::Finished;
         job.elapsed_secs = Some(83.0);
-        assert_eq!(job_summary(&job), "done in 1:23");
+        assert_eq!(job_summary(&job, en), "done in 1:23");
+        assert_eq!(job_summary(&job, ja), "完了（1:23）");
     }
 }

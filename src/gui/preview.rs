@@ -545,6 +545,7 @@ impl PreviewPanel {
         };
         self.probe = Some(ProbeState::Probing);
         let tx = self.probe_tx.clone();
+        let i18n = crate::i18n::Localizer::of(ctx);
         let ctx = ctx.clone();
         let spawned = std::thread::Builder::new()
             .name("gui-preview-probe".into())
@@ -560,8 +561,10 @@ impl PreviewPanel {
                 ctx.request_repaint();
             });
         if let Err(error) = spawned {
-            self.probe = Some(ProbeState::Failed(format!(
-                "could not start looking at the file: {error}"
+            self.probe = Some(ProbeState::Failed(crate::i18n::tr!(
+                i18n,
+                "preview-probe-failed",
+                error = error.to_string()
             )));
         }
     }

@@ -13,23 +13,42 @@ use super::preview::{
     TimeWindow, format_hz, format_time, fraction_of_freq, freq_at, freq_ticks, nice_step,
     time_ticks,
 };
+use crate::i18n::{Localizer, tr};
 use crate::spectrum::{FreqAxis, Spectrogram, Transform};
 
-/// The keyboard and mouse help shown on the panel's "Keys" label.
-pub const SHORTCUTS_HELP: &str = "\
-←  →\tone frame back / forward
-Shift+←  →\tone second back / forward
-Home  End\tfirst / last frame
-Wheel on the frame\tzoom about the pointer
-Drag the frame\tpan;  double-click: fit
-Drag the split line\tmove the before/after split
-Drag or click the timeline\tmove the cursor
-Ctrl+wheel on the spectrogram\tzoom its time window
-Shift+wheel or drag\tpan the spectrogram
-Click the spectrogram\tmove the cursor there
-Space\tstart / cancel the queue
-Delete\tremove the selected job
-Ctrl+O\tadd files";
+/// The keyboard and mouse help shown on the panel's "Keys" label: (keys, what they do).
+pub fn shortcuts_help(i18n: &Localizer) -> Vec<(String, String)> {
+    vec![
+        (tr!(i18n, "keys-frame"), tr!(i18n, "keys-frame-what")),
+        (tr!(i18n, "keys-second"), tr!(i18n, "keys-second-what")),
+        (tr!(i18n, "keys-ends"), tr!(i18n, "keys-ends-what")),
+        (tr!(i18n, "keys-wheel"), tr!(i18n, "keys-wheel-what")),
+        (
+            tr!(i18n, "keys-drag-frame"),
+            tr!(i18n, "keys-drag-frame-what"),
+        ),
+        (
+            tr!(i18n, "keys-drag-split"),
+            tr!(i18n, "keys-drag-split-what"),
+        ),
+        (tr!(i18n, "keys-timeline"), tr!(i18n, "keys-timeline-what")),
+        (
+            tr!(i18n, "keys-spectrum-zoom"),
+            tr!(i18n, "keys-spectrum-zoom-what"),
+        ),
+        (
+            tr!(i18n, "keys-spectrum-pan"),
+            tr!(i18n, "keys-spectrum-pan-what"),
+        ),
+        (
+            tr!(i18n, "keys-spectrum-click"),
+            tr!(i18n, "keys-spectrum-click-what"),
+        ),
+        (tr!(i18n, "keys-space"), tr!(i18n, "keys-space-what")),
+        (tr!(i18n, "keys-delete"), tr!(i18n, "keys-delete-what")),
+        (tr!(i18n, "keys-open"), tr!(i18n, "keys-open-what")),
+    ]
+}
 
 const TIMELINE_HEIGHT: f32 = 40.0;
 const FREQ_AXIS_WIDTH: f32 = 58.0;
@@ -41,18 +60,19 @@ const POINTS_PER_LINE: f32 = 40.0;
 const WHEEL_ZOOM_PER_POINT: f32 = 0.005;
 
 pub fn preview_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
+    let i18n = std::sync::Arc::clone(&app.i18n);
     let previous_frame_rect = std::mem::take(&mut app.preview.layout).frame;
     let facts = match &app.preview.probe {
         None => return,
         Some(ProbeState::Probing) => {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label(RichText::new("Reading the file…").weak());
+                ui.label(RichText::new(tr!(i18n, "preview-reading-file")).weak());
             });
             return;
         }
         Some(ProbeState::Failed(message)) => {
-            ui.label(RichText::new("No preview: the file could not be read").color(RED));
+            ui.label(RichText::new(tr!(i18n, "preview-unreadable")).color(RED));
             ui.add(egui::Label::new(RichText::new(message).weak()).wrap());
             return;
         }
@@ -76,17 +96,18 @@ fn toolbar_ui(
     facts: &MediaFacts,
     commands: &mut Vec<Command>,
 ) {
+    let i18n = Localizer::of(ui.ctx());
     ui.horizontal(|ui| {
         let image = preview.frame.as_ref().map(|frame| frame.size);
         let fit = ui
-            .selectable_label(preview.view.fit, "Fit")
-            .on_hover_text("Show the whole frame (double-click the frame)");
+            .selectable_label(preview.view.fit, tr!(i18n, "preview-fit"))
+            .on_hover_text(tr!(i18n, "preview-fit-hint"));
         if fit.clicked() {
             commands.push(Command::SetFrameView(FrameView::default()));
         }
         let one = ui
             .button("1:1")
-            .on_hover_text("One output pixel per screen pixel");
+            .on_hover_text(tr!(i18n, "preview-one-to-one-hint"));
         let ppp = ui.ctx().pixels_per_point();
         if one.clicked() {
             let viewport =
@@ -105,35 +126,35 @@ fn toolbar_ui(
             Some(frame) if frame.frame_index == preview.cursor => frame.time_secs,
             _ => facts.time_of(preview.cursor),
         };
-        ui.label(format!(
-            "frame {} / {} · {} / {}",
-            preview.cursor + 1,
-            facts.frame_count,
-            format_time(time, 0.01),
-            format_duration(facts.duration_secs)
+        ui.label(tr!(
+            i18n,
+            "preview-position",
+            frame = preview.cursor + 1,
+            frames = facts.frame_count,
+            time = format_time(time, 0.01),
+            duration = format_duration(facts.duration_secs)
         ));
         if preview.frame_pending() {
             ui.spinner();
         }
         if (preview.frame_error.is_some() || preview.spectrum_error.is_some())
             && ui
-                .small_button("⟲ Try again")
-                .on_hover_text("Ask the preview worker again for what failed")
+                .small_button(tr!(i18n, "preview-try-again"))
+                .on_hover_text(tr!(i18n, "preview-try-again-hint"))
                 .clicked()
         {
             commands.push(Command::RetryPreview);
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            ui.label(RichText::new("⌨ Keys").weak())
-                .on_hover_ui(shortcuts_ui);
+            ui.label(RichText::new(tr!(i18n, "preview-keys")).weak())
+                .on_hover_ui(|ui| shortcuts_ui(ui, &i18n));
         });
     });
 }
 
-fn shortcuts_ui(ui: &mut Ui) {
+fn shortcuts_ui(ui: &mut Ui, i18n: &Localizer) {
     egui::Grid::new("shortcuts").num_columns(2).show(ui, |ui| {
-        for line in SHORTCUTS_HELP.lines() {
-            let (keys, what) = line.split_once('\t').unwrap_or((line, ""));
+        for (keys, what) in shortcuts_help(i18n) {
             ui.label(RichText::new(keys).strong());
             ui.label(what);
             ui.end_row();
@@ -207,16 +228,18 @@ fn frame_ui(
             Sense::click_and_drag(),
         )
         .on_hover_cursor(egui::CursorIcon::Grab);
-    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Before and after"));
+    let i18n = Localizer::of(ui.ctx());
+    let label = tr!(i18n, "preview-before-after");
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
     preview.layout.frame = Some(rect);
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 4.0, Color32::from_gray(18));
     let Some(frame) = &preview.frame else {
         let (text, color) = match &preview.frame_error {
-            Some(error) => (error.as_str(), RED),
-            None => ("Preparing the frame…", Color32::GRAY),
+            Some(error) => (error.clone(), RED),
+            None => (tr!(i18n, "preview-preparing"), Color32::GRAY),
         };
-        centered_message(ui, rect, text, color);
+        centered_message(ui, rect, &text, color);
         return;
     };
     let image_rect = preview.view.image_rect(rect, frame.size);
@@ -249,7 +272,7 @@ fn frame_ui(
                 centered_message(
                     ui,
                     pending,
-                    "Upscaling this frame… (a neural engine takes seconds per frame)",
+                    &tr!(i18n, "preview-after-pending"),
                     Color32::from_gray(220),
                 );
             }
@@ -266,8 +289,9 @@ fn frame_ui(
             Sense::drag(),
         )
         .on_hover_cursor(egui::CursorIcon::ResizeHorizontal)
-        .on_hover_text("Drag to move the split between before (left) and after (right)");
-    handle.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Slider, true, "Split"));
+        .on_hover_text(tr!(i18n, "preview-split-hint"));
+    let label = tr!(i18n, "preview-split");
+    handle.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Slider, true, &label));
     let active = handle.hovered() || handle.dragged();
     let line_color = if active {
         Color32::WHITE
@@ -302,7 +326,12 @@ fn frame_ui(
         badge(
             rect.left_top() + vec2(10.0, 10.0),
             Align2::LEFT_TOP,
-            format!("before {}×{}", frame.before_size.x, frame.before_size.y),
+            tr!(
+                i18n,
+                "preview-before-size",
+                width = frame.before_size.x,
+                height = frame.before_size.y
+            ),
         );
     }
     if split_x < rect.right() - 40.0 {
@@ -310,8 +339,18 @@ fn frame_ui(
             rect.right_top() + vec2(-10.0, 10.0),
             Align2::RIGHT_TOP,
             match frame.after {
-                Some(_) => format!("after {}×{}", frame.size.x, frame.size.y),
-                None => format!("after {}×{} · pending", frame.size.x, frame.size.y),
+                Some(_) => tr!(
+                    i18n,
+                    "preview-after-size",
+                    width = frame.size.x,
+                    height = frame.size.y
+                ),
+                None => tr!(
+                    i18n,
+                    "preview-after-pending-size",
+                    width = frame.size.x,
+                    height = frame.size.y
+                ),
             },
         );
     }
@@ -359,7 +398,9 @@ fn timeline_ui(
         vec2(ui.available_width(), TIMELINE_HEIGHT),
         Sense::click_and_drag(),
     );
-    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Slider, true, "Timeline"));
+    let i18n = Localizer::of(ui.ctx());
+    let label = tr!(i18n, "preview-timeline");
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Slider, true, &label));
     preview.layout.timeline = Some(rect);
     let track = Rect::from_min_max(
         pos2(rect.left() + FREQ_AXIS_WIDTH, rect.top() + 8.0),
@@ -423,7 +464,7 @@ fn timeline_ui(
     painter.circle_filled(pos2(cursor_x, track.center().y), 7.0, cursor_color);
     let response = response
         .on_hover_cursor(egui::CursorIcon::PointingHand)
-        .on_hover_text("Drag to move through the video (←/→ one frame, Shift one second)");
+        .on_hover_text(tr!(i18n, "preview-timeline-hint"));
     if (response.dragged() || response.clicked())
         && let Some(pointer) = response.interact_pointer_pos()
     {
@@ -447,7 +488,9 @@ fn spectrum_ui(
 ) {
     let (outer, response) =
         ui.allocate_exact_size(vec2(ui.available_width(), height), Sense::click_and_drag());
-    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Spectrogram"));
+    let i18n = Localizer::of(ui.ctx());
+    let label = tr!(i18n, "preview-spectrogram");
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
     let plot = Rect::from_min_max(
         pos2(outer.left() + FREQ_AXIS_WIDTH, outer.top()),
         pos2(
@@ -467,7 +510,7 @@ fn spectrum_ui(
     let weak = ui.visuals().weak_text_color();
     let text_color = ui.visuals().text_color();
     if !facts.has_audio {
-        centered_message(ui, plot, "No audio track", weak);
+        centered_message(ui, plot, &tr!(i18n, "preview-no-audio"), weak);
         return;
     }
     let Some(window) = preview.window else {
@@ -490,7 +533,7 @@ fn spectrum_ui(
     }
     match (top, &preview.spectrum_error) {
         (None, Some(error)) => centered_message(ui, plot, error, RED),
-        (None, None) => centered_message(ui, plot, "Reading the audio…", weak),
+        (None, None) => centered_message(ui, plot, &tr!(i18n, "preview-reading-audio"), weak),
         (Some(_), Some(error)) => {
             let strip =
                 Rect::from_min_max(plot.left_bottom() - vec2(0.0, 26.0), plot.right_bottom());
@@ -509,7 +552,7 @@ fn spectrum_ui(
         plot_painter.text(
             plot.right_top() + vec2(-6.0, 4.0),
             Align2::RIGHT_TOP,
-            "computing…",
+            tr!(i18n, "preview-computing"),
             FontId::proportional(11.0),
             Color32::from_white_alpha(180),
         );
@@ -539,12 +582,11 @@ fn spectrum_ui(
             );
         }
         let name = match (layer.transform, layer.freq_axis) {
-            (Transform::Cwt, _) => "CWT · log Hz",
-            (Transform::Stft, FreqAxis::Log { .. }) => "STFT · log Hz",
-            (Transform::Stft, FreqAxis::Linear { .. }) => "STFT · linear Hz",
+            (Transform::Cwt, _) => tr!(i18n, "spectrum-cwt-log"),
+            (Transform::Stft, FreqAxis::Log { .. }) => tr!(i18n, "spectrum-stft-log"),
+            (Transform::Stft, FreqAxis::Linear { .. }) => tr!(i18n, "spectrum-stft-linear"),
         };
-        let galley =
-            plot_painter.layout_no_wrap(name.into(), FontId::proportional(10.0), Color32::WHITE);
+        let galley = plot_painter.layout_no_wrap(name, FontId::proportional(10.0), Color32::WHITE);
         let at = plot.left_top() + vec2(4.0, 4.0);
         plot_painter.rect_filled(
             Rect::from_min_size(at, galley.size()).expand(2.0),
@@ -627,8 +669,7 @@ fn spectrum_ui(
             new_window = new_window.pan(secs, facts.duration_secs);
         }
     }
-    let response = response
-        .on_hover_text("Ctrl+wheel: zoom · Shift+wheel or drag: pan · click: move the cursor here");
+    let response = response.on_hover_text(tr!(i18n, "preview-spectrogram-hint"));
     if response.dragged() {
         let secs = -f64::from(response.drag_delta().x / plot.width().max(1.0)) * window.len_secs();
         new_window = new_window.pan(secs, facts.duration_secs);

@@ -3,9 +3,11 @@
 //! looked up in the session store so that a previous run can be offered for resuming.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
+use crate::i18n::{Localizer, tr};
 use crate::protocol::{Step, StepStatus};
 use crate::session::{InputIdentity, SessionStore, Settings};
 
@@ -53,6 +55,8 @@ pub struct ScanContext {
     /// The settings panel as session settings; `None` when they cannot be built (e.g. the
     /// preset is unknown), in which case offers list no differences.
     pub current: Option<Settings>,
+    /// The language the reasons and notes are written in.
+    pub i18n: Arc<Localizer>,
 }
 
 /// Runs [`scan`] on a named thread and sends the result.
@@ -74,23 +78,31 @@ pub fn spawn_scan(
 
 /// Finds the videos among `paths` (folders walked recursively, in name order).
 pub fn scan(paths: &[PathBuf], context: &ScanContext) -> ScanResult {
+    let i18n = &*context.i18n;
     let mut result = ScanResult::default();
     let mut found = Vec::new();
     for path in paths {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
         match std::fs::metadata(&path) {
-            Err(error) => result
-                .skipped
-                .push((path, format!("cannot be read ({error})"))),
-            Ok(meta) if meta.is_dir() => walk(&path, &mut found, &mut result.skipped),
+            Err(error) => {
+                let reason = tr!(i18n, "skip-unreadable", error = error.to_string());
+                result.skipped.push((path, reason));
+            }
+            Ok(meta) if meta.is_dir() => walk(&path, &mut found, &mut result.skipped, i18n),
             Ok(_) if is_video_path(&path) => found.push(path),
-            Ok(_) => result.skipped.push((path, not_a_video_reason())),
+            Ok(_) => result.skipped.push((path, tr!(i18n, "skip-not-a-video"))),
         }
     }
-    let store = open_store(context.sessions_root.as_deref());
+    let store = open_store(context.sessions_root.as_deref(), i18n);
     for path in found {
         let offer = match &store {
-            Ok(store) => find_offer(store, &path, context.current.as_ref(), &mut result.notes),
+            Ok(store) => find_offer(
+                store,
+                &path,
+                context.current.as_ref(),
+                &mut result.notes,
+                i18n,
+            ),
             Err(_) => None,
         };
         result.videos.push(FoundVideo { path, offer });
@@ -101,18 +113,20 @@ pub fn scan(paths: &[PathBuf], context: &ScanContext) -> ScanResult {
     result
 }
 
-fn not_a_video_reason() -> String {
-    "not a video file (by its extension)".into()
-}
-
-fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut Vec<(PathBuf, String)>) {
+fn walk(
+    dir: &Path,
+    found: &mut Vec<PathBuf>,
+    skipped: &mut Vec<(PathBuf, String)>,
+    i18n: &Localizer,
+) {
     let mut stack = vec![dir.to_owned()];
     let mut seen = 0usize;
     while let Some(dir) = stack.pop() {
         let mut entries: Vec<_> = match std::fs::read_dir(&dir) {
             Ok(entries) => entries.filter_map(Result::ok).collect(),
             Err(error) => {
-                skipped.push((dir, format!("folder cannot be read ({error})")));
+                let reason = tr!(i18n, "skip-folder-unreadable", error = error.to_string());
+                skipped.push((dir, reason));
                 continue;
             }
         };
@@ -121,10 +135,8 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut Vec<(PathBuf, String
         for entry in entries {
             seen += 1;
             if seen > MAX_ENTRIES {
-                skipped.push((
-                    dir.clone(),
-                    format!("stopped after {MAX_ENTRIES} entries; add smaller folders"),
-                ));
+                let reason = tr!(i18n, "skip-too-many-entries", count = MAX_ENTRIES);
+                skipped.push((dir.clone(), reason));
                 return;
             }
             let path = entry.path();
@@ -135,8 +147,11 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut Vec<(PathBuf, String
             match entry.file_type() {
                 Ok(kind) if kind.is_dir() => subdirs.push(path),
                 Ok(_) if is_video_path(&path) => found.push(path),
-                Ok(_) => skipped.push((path, not_a_video_reason())),
-                Err(error) => skipped.push((path, format!("cannot be read ({error})"))),
+                Ok(_) => skipped.push((path, tr!(i18n, "skip-not-a-video"))),
+                Err(error) => {
+                    let reason = tr!(i18n, "skip-unreadable", error = error.to_string());
+                    skipped.push((path, reason));
+                }
             }
         }
         // Depth-first in name order: push reversed so the first name is walked first.
@@ -144,11 +159,16 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut Vec<(PathBuf, String
     }
 }
 
-fn open_store(root: Option<&Path>) -> Result<SessionStore, String> {
+fn open_store(root: Option<&Path>, i18n: &Localizer) -> Result<SessionStore, String> {
     match root {
         Some(root) => Ok(SessionStore::at(root)),
-        None => SessionStore::open_default()
-            .map_err(|error| format!("previous runs cannot be looked up: {error:#}")),
+        None => SessionStore::open_default().map_err(|error| {
+            tr!(
+                i18n,
+                "note-sessions-unavailable",
+                error = format!("{error:#}")
+            )
+        }),
     }
 }
 
@@ -158,6 +178,7 @@ fn find_offer(
     path: &Path,
     current: Option<&Settings>,
     notes: &mut Vec<String>,
+    i18n: &Localizer,
 ) -> Option<ResumeOffer> {
     let identity = InputIdentity::of(path).ok()?;
     let mut offers = Vec::new();
@@ -194,9 +215,11 @@ fn find_offer(
                 });
             }
             Ok(_) => {}
-            Err(error) => notes.push(format!(
-                "a previous run of this video could not be read ({error}); it is ignored: {}",
-                entry.dir.display()
+            Err(error) => notes.push(tr!(
+                i18n,
+                "note-session-unreadable",
+                error = error.to_string(),
+                path = entry.dir.display().to_string()
             )),
         }
     }
@@ -215,6 +238,7 @@ mod tests {
         ScanContext {
             sessions_root: Some(root.to_owned()),
             current: None,
+            i18n: Arc::new(Localizer::english()),
         }
     }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineInfo;
+use crate::i18n::{Localizer, tr};
 use crate::protocol::{JobId, JobSpec, ResumeMode, Step, StepStatus};
 
 pub const SETTINGS_FILE: &str = "gui-settings.json";
@@ -78,6 +79,8 @@ pub struct UserSettings {
     /// Folder of the neural engines' model files; `None`: `$REFRAME_MODELS_DIR`, else
     /// `<config dir>/models`.
     pub models_dir: Option<PathBuf>,
+    /// The window's language, a catalog tag (`"ja"`); `None`: the system's.
+    pub language: Option<String>,
 }
 
 impl Default for UserSettings {
@@ -94,6 +97,7 @@ impl Default for UserSettings {
             show_log: false,
             preview_split: 0.5,
             models_dir: None,
+            language: None,
         }
     }
 }
@@ -157,14 +161,15 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub fn label(self) -> &'static str {
+    /// The state as the window names it ("queued", "待機中").
+    pub fn label(self, i18n: &Localizer) -> String {
         match self {
-            JobState::Queued => "queued",
-            JobState::Running => "running",
-            JobState::Finished => "done",
-            JobState::Failed => "failed",
-            JobState::Cancelled => "cancelled",
-            JobState::Interrupted => "interrupted",
+            JobState::Queued => tr!(i18n, "state-queued"),
+            JobState::Running => tr!(i18n, "state-running"),
+            JobState::Finished => tr!(i18n, "state-done"),
+            JobState::Failed => tr!(i18n, "state-failed"),
+            JobState::Cancelled => tr!(i18n, "state-cancelled"),
+            JobState::Interrupted => tr!(i18n, "state-interrupted"),
         }
     }
 
@@ -374,20 +379,53 @@ impl Queue {
     }
 }
 
+/// Why a saved file was not loaded (the window says it in its language once it knows it).
+#[derive(Debug)]
+pub enum LoadProblem {
+    Unreadable {
+        error: String,
+        path: PathBuf,
+    },
+    /// Not valid JSON of the expected shape; the file was renamed to `aside`.
+    Broken {
+        error: String,
+        aside: PathBuf,
+    },
+}
+
+impl LoadProblem {
+    pub fn message(&self, i18n: &Localizer) -> String {
+        match self {
+            LoadProblem::Unreadable { error, path } => tr!(
+                i18n,
+                "log-state-unreadable",
+                error = error.as_str(),
+                path = path.display().to_string()
+            ),
+            LoadProblem::Broken { error, aside } => tr!(
+                i18n,
+                "log-state-broken",
+                error = error.as_str(),
+                path = aside.display().to_string()
+            ),
+        }
+    }
+}
+
 /// Loads a JSON file written by this module; a missing file gives the default, a broken one
-/// gives the default and a message saying what was wrong (the broken file is kept aside).
-pub fn load_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> (T, Option<String>) {
+/// gives the default and what was wrong (the broken file is kept aside).
+pub fn load_json<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+) -> (T, Option<LoadProblem>) {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return (T::default(), None),
         Err(error) => {
-            return (
-                T::default(),
-                Some(format!(
-                    "could not read saved state ({error}); starting fresh: {}",
-                    path.display()
-                )),
-            );
+            let problem = LoadProblem::Unreadable {
+                error: error.to_string(),
+                path: path.to_owned(),
+            };
+            return (T::default(), Some(problem));
         }
     };
     match serde_json::from_slice(&bytes) {
@@ -395,13 +433,11 @@ pub fn load_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> (T, O
         Err(error) => {
             let aside = path.with_extension("json.broken");
             let _ = std::fs::rename(path, &aside);
-            (
-                T::default(),
-                Some(format!(
-                    "saved state was unreadable ({error}); starting fresh, the old file was kept as {}",
-                    aside.display()
-                )),
-            )
+            let problem = LoadProblem::Broken {
+                error: error.to_string(),
+                aside,
+            };
+            (T::default(), Some(problem))
         }
     }
 }
@@ -418,6 +454,10 @@ mod tests {
         assert_eq!(settings.size, OutputSize::Height(1080));
         assert_eq!(settings.preset, "h264_hq");
         assert_eq!(settings.chunk_seconds, 5.0);
+        assert_eq!(
+            settings.language, None,
+            "older files follow the system's language"
+        );
     }
 
     #[test]
@@ -516,7 +556,8 @@ mod tests {
         std::fs::write(&path, b"{ torn").unwrap();
         let (queue, message): (Queue, _) = load_json(&path);
         assert!(queue.jobs.is_empty());
-        assert!(message.unwrap().contains("unreadable"));
+        let message = message.unwrap().message(&Localizer::english());
+        assert!(message.contains("unreadable"), "{message}");
         assert!(dir.path().join("gui-queue.json.broken").exists());
         let (_, message): (Queue, _) = load_json(&path);
         assert!(message.is_none());

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::i18n::{Localizer, tr};
 use crate::protocol::JobId;
 
 /// The longest side of a thumbnail texture, in pixels.
@@ -45,7 +46,7 @@ impl Thumbnails {
     }
 
     /// Uploads decoded thumbnails; returns the messages of those that could not be read.
-    pub fn update(&mut self, ctx: &egui::Context) -> Vec<String> {
+    pub fn update(&mut self, ctx: &egui::Context, i18n: &Localizer) -> Vec<String> {
         let mut errors = Vec::new();
         while let Ok((job, path, result)) = self.rx.try_recv() {
             match result {
@@ -57,9 +58,11 @@ impl Thumbnails {
                     );
                     self.textures.insert(job, texture);
                 }
-                Err(error) => errors.push(format!(
-                    "the live thumbnail could not be read ({error}): {}",
-                    path.display()
+                Err(error) => errors.push(tr!(
+                    i18n,
+                    "log-thumbnail-unreadable",
+                    error = error,
+                    path = path.display().to_string()
                 )),
             }
         }
