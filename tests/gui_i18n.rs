@@ -70,8 +70,8 @@ impl Env {
         };
         Harness::builder()
             .with_size(egui::vec2(1200.0, 760.0))
-            // A machine without Japanese fonts draws boxes; the labels are text either way.
-            .allow_missing_glyphs()
+            // No `allow_missing_glyphs`: a Japanese label without a glyph fails the test (the
+            // system font fallback must find one; scripts/deps.sh installs fonts-noto-cjk).
             .build_eframe(move |cc| {
                 App::with_preview_source(
                     cc.egui_ctx.clone(),

@@ -3,7 +3,8 @@
 //! it has a glyph in the fonts egui loaded (egui's own plus the system fallback). The fonts
 //! are asked, not the pixels: a missing glyph would render as a box.
 //!
-//! Needs a CJK font on the system (`scripts/deps.sh` installs `fonts-noto-cjk`).
+//! Each runs with the window in English and in Japanese (a Japanese system locale). Needs a
+//! CJK font on the system (`scripts/deps.sh` installs `fonts-noto-cjk`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ impl Env {
         self.dir.path().join(sub)
     }
 
-    fn config(&self) -> AppConfig {
+    fn config(&self, locale: Option<&str>) -> AppConfig {
         let worker = WorkerCommand::new(env!("CARGO_BIN_EXE_reframe"))
             .arg("worker")
             .arg("process")
@@ -52,11 +53,12 @@ impl Env {
                 .arg("worker")
                 .arg("preview")
                 .env("REFRAME_CACHE_DIR", self.path("cache")),
+            locale: locale.map(str::to_owned),
         }
     }
 
-    fn harness(&self, files: Vec<PathBuf>) -> Harness<'static, App> {
-        let config = self.config();
+    fn harness(&self, files: Vec<PathBuf>, locale: Option<&str>) -> Harness<'static, App> {
+        let config = self.config(locale);
         Harness::builder()
             .with_size(egui::vec2(1200.0, 760.0))
             .build_eframe(move |cc| App::new(cc.egui_ctx.clone(), config, files))
@@ -118,11 +120,21 @@ fn assert_all_glyphs(harness: &Harness<'static, App>, text: &str, place: &str) {
     );
 }
 
+/// The window in English (no locale) and in Japanese.
+const LOCALES: [(Option<&str>, &str); 2] = [(None, "en"), (Some("ja_JP.UTF-8"), "ja")];
+
 #[test]
 fn queue_and_details_show_cjk_names_with_every_glyph() {
     let env = Env::new();
     let clips: Vec<PathBuf> = NAMES.iter().map(|name| env.clip(name, 1)).collect();
-    let mut harness = env.harness(clips.clone());
+    for (locale, language) in LOCALES {
+        queue_and_details(&env, &clips, locale, language);
+    }
+}
+
+fn queue_and_details(env: &Env, clips: &[PathBuf], locale: Option<&str>, language: &str) {
+    let mut harness = env.harness(clips.to_vec(), locale);
+    assert_eq!(harness.state().language(), language);
     step_until(&mut harness, "the files are queued", |app| {
         app.queue().jobs.len() == NAMES.len()
     });
@@ -137,7 +149,7 @@ fn queue_and_details_show_cjk_names_with_every_glyph() {
         "egui's own fonts now have kana: this test proves nothing"
     );
 
-    for (name, clip) in NAMES.iter().zip(&clips) {
+    for (name, clip) in NAMES.iter().zip(clips) {
         assert!(
             harness.query_all_by_label(name).next().is_some(),
             "{name} is not in the queue"
@@ -165,16 +177,29 @@ fn the_resume_dialog_shows_a_cjk_name_with_every_glyph() {
     let env = Env::new();
     let clip = env.clip(NAMES[0], 6);
     interrupted_run(&env, &clip);
+    for ((locale, language), title) in LOCALES
+        .into_iter()
+        .zip(["A previous run was found", RESUME_TITLE_JA])
+    {
+        resume_dialog(&env, &clip, locale, language, title);
+    }
+}
 
-    let mut harness = env.harness(vec![]);
+/// `resume-title` in i18n/ja.ftl.
+const RESUME_TITLE_JA: &str = "以前の実行が見つかりました";
+
+fn resume_dialog(env: &Env, clip: &Path, locale: Option<&str>, language: &str, title: &str) {
+    let mut harness = env.harness(vec![], locale);
+    assert_eq!(harness.state().language(), language);
     harness
         .input_mut()
         .dropped_files
-        .push(std::sync::Arc::new(Dropped(clip.clone())));
+        .push(std::sync::Arc::new(Dropped(clip.to_owned())));
     step_until(&mut harness, "the resume dialog opens", |app| {
         app.resume_offer().is_some()
     });
-    assert!(harness.query_by_label("A previous run was found").is_some());
+    assert!(harness.query_by_label(title).is_some(), "no {title:?}");
+    assert_all_glyphs(&harness, title, "resume dialog title");
     assert!(
         harness.query_all_by_label(NAMES[0]).next().is_some(),
         "the dialog names the file"

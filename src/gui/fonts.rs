@@ -21,7 +21,8 @@ use egui_system_font_provider::SystemFontProvider;
 /// A script the window met that no font on this system can draw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingFont {
-    /// The script, in English (`Japanese, Chinese or Korean`, `Arabic`, …).
+    /// The script's id (`cjk`, `arabic`, …), which the message catalogs name in each language
+    /// (`log-missing-font`).
     pub script: &'static str,
     /// A character of it that showed as a box.
     pub example: char,
@@ -43,7 +44,8 @@ pub fn definitions() -> egui::FontDefinitions {
 }
 
 /// Installs egui's fonts and the system fallback on `ctx`. `locale` (a BCP-47 tag such as
-/// `ja`) picks between the Japanese, Chinese and Korean forms of the same ideographs; `None`
+/// `ja`: the window's language when the user chose one) picks between the Japanese, Chinese
+/// and Korean forms of the same ideographs, from the next start on when it changes; `None`
 /// follows the system. `on_missing` hears once per script that nothing can draw.
 pub fn install(
     ctx: &egui::Context,
@@ -102,27 +104,27 @@ impl<P: FontProvider, F: Fn(MissingFont) + Send + Sync> FontProvider for Fallbac
     }
 }
 
-/// The script of `c` as a person would name it, and the Debian/Ubuntu package with a font for
+/// The script of `c` (an id the catalogs name), and the Debian/Ubuntu package with a font for
 /// it; `None` for characters of no script worth a notice (symbols, punctuation, private use).
 pub fn script_font_package(c: char) -> Option<(&'static str, &'static str)> {
-    const CJK: (&str, &str) = ("Japanese, Chinese or Korean", "fonts-noto-cjk");
+    const CJK: (&str, &str) = ("cjk", "fonts-noto-cjk");
     let code = u32::from(c);
     let named = match code {
         0x1100..=0x11FF | 0x3130..=0x318F | 0xA960..=0xA97F | 0xAC00..=0xD7FF => CJK,
         0x2E80..=0x2FDF | 0x3000..=0x303F => CJK,
         0x3040..=0x30FF | 0x3100..=0x312F | 0x31A0..=0x31FF | 0x3200..=0x4DBF => CJK,
         0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF | 0x20000..=0x3FFFF => CJK,
-        0x0590..=0x05FF => ("Hebrew", "fonts-noto-core"),
-        0x0600..=0x06FF | 0x0750..=0x077F => ("Arabic", "fonts-noto-core"),
-        0x0900..=0x097F => ("Devanagari", "fonts-noto-core"),
-        0x0980..=0x0DFF => ("Indic", "fonts-noto-core"),
-        0x0E00..=0x0E7F => ("Thai", "fonts-noto-core"),
-        0x0E80..=0x0EFF => ("Lao", "fonts-noto-core"),
-        0x10A0..=0x10FF => ("Georgian", "fonts-noto-core"),
-        0x0530..=0x058F => ("Armenian", "fonts-noto-core"),
-        0x1780..=0x17FF => ("Khmer", "fonts-noto-core"),
-        0x1000..=0x109F => ("Myanmar", "fonts-noto-core"),
-        0x1200..=0x139F => ("Ethiopic", "fonts-noto-core"),
+        0x0590..=0x05FF => ("hebrew", "fonts-noto-core"),
+        0x0600..=0x06FF | 0x0750..=0x077F => ("arabic", "fonts-noto-core"),
+        0x0900..=0x097F => ("devanagari", "fonts-noto-core"),
+        0x0980..=0x0DFF => ("indic", "fonts-noto-core"),
+        0x0E00..=0x0E7F => ("thai", "fonts-noto-core"),
+        0x0E80..=0x0EFF => ("lao", "fonts-noto-core"),
+        0x10A0..=0x10FF => ("georgian", "fonts-noto-core"),
+        0x0530..=0x058F => ("armenian", "fonts-noto-core"),
+        0x1780..=0x17FF => ("khmer", "fonts-noto-core"),
+        0x1000..=0x109F => ("myanmar", "fonts-noto-core"),
+        0x1200..=0x139F => ("ethiopic", "fonts-noto-core"),
         _ => return None,
     };
     Some(named)
@@ -160,12 +162,12 @@ mod tests {
             *seen,
             vec![
                 MissingFont {
-                    script: "Japanese, Chinese or Korean",
+                    script: "cjk",
                     example: 'エ',
                     debian_package: "fonts-noto-cjk",
                 },
                 MissingFont {
-                    script: "Thai",
+                    script: "thai",
                     example: 'ก',
                     debian_package: "fonts-noto-core",
                 },
