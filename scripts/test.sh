@@ -8,9 +8,14 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
-# The real window under Xvfb, started with a file to open; the screenshot is kept in target/.
+# The real window under Xvfb, started with a file to open; the screenshots are kept in
+# target/: English, and Japanese (system locale) with a Japanese file name.
 cargo build --bin reframe
 scripts/gui-screenshot.sh target/gui-screenshot.png
+REFRAME_SHOT_LOCALE=ja_JP.UTF-8 REFRAME_SHOT_CLIP="エピソード01 「テスト」.mp4" \
+  scripts/gui-screenshot.sh target/gui-screenshot-ja.png
+# The Debian package of that build: installed with apt, tried, removed.
+scripts/deb-test.sh --profile dev
 log=$(mktemp)
 set +e
 cargo test --no-fail-fast 2>&1 | tee "$log"
