@@ -329,3 +329,68 @@ fn abandoned_sessions_are_removed_before_a_run_but_not_busy_ones() {
     busy.finish(WAIT).assert_success();
     assert_eq!(count_video_frames(&busy_out), 72);
 }
+
+/// What a person reads in a terminal: a warning once (not once more as a log line), a failed
+/// input named once, `-o` with a new name without an extension taken as a folder, and a
+/// mistyped command answered with the commands instead of the window.
+#[test]
+fn the_terminal_says_each_thing_once() {
+    let env = TestEnv::new();
+    let silent = make_silent(&env.path("silent.mp4"), Clip::secs(1.0));
+    let bad = make_text_file(&env.path("bad.mp4"));
+    let out = env.path("out");
+    let run = env.run([
+        "run".as_ref(),
+        silent.as_os_str(),
+        bad.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--chunk-seconds".as_ref(),
+        "0.5".as_ref(),
+    ]);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr.matches("no audio track").count(),
+        1,
+        "{}",
+        run.describe()
+    );
+    assert!(out.join("silent.2x.mp4").is_file(), "{}", run.describe());
+    let failed: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.contains("failed:"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", run.describe());
+    let bad_path = bad.display().to_string();
+    assert_eq!(failed[0].matches(&bad_path).count(), 1, "{}", failed[0]);
+    assert_eq!(
+        run.stderr.matches(&bad_path).count(),
+        1,
+        "{}",
+        run.describe()
+    );
+
+    // One input and `-o` naming a folder that does not exist yet.
+    let single = env.path("single");
+    env.run([
+        "run".as_ref(),
+        silent.as_os_str(),
+        "-o".as_ref(),
+        single.as_os_str(),
+    ])
+    .assert_success();
+    assert!(single.join("silent.2x.mp4").is_file());
+
+    let typo = env.run(["enignes"]);
+    typo.assert_code(2).assert_mentions_all(&[
+        "enignes",
+        "reframe engines",
+        "run, presets, sessions, engines",
+    ]);
+    assert!(
+        !typo.text_lower().contains("graphical"),
+        "{}",
+        typo.describe()
+    );
+}

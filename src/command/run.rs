@@ -114,8 +114,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let (planned, skipped, mut failures) = expand_inputs(&args)?;
-    for (path, reason) in &skipped {
-        eprintln!("skipped: {reason}: {}", path.display());
+    // `-v` (info logging) lists every skipped file; otherwise a line per reason.
+    for line in skipped_summary(&skipped, log::log_enabled!(log::Level::Info)) {
+        eprintln!("{line}");
     }
 
     let cancel = CancelToken::default();
@@ -467,6 +468,49 @@ fn input_of(inputs: &JobInputs, job: JobId) -> PathBuf {
         .unwrap_or_default()
 }
 
+/// How many examples of a reason the summary of skipped files names.
+const SKIPPED_EXAMPLES: usize = 3;
+
+/// The skipped files, one line each when `all`, else one line per reason (in the order the
+/// reasons were first met) with its count and a few examples.
+fn skipped_summary(skipped: &Skipped, all: bool) -> Vec<String> {
+    if all {
+        return skipped
+            .iter()
+            .map(|(path, reason)| format!("skipped: {reason}: {}", path.display()))
+            .collect();
+    }
+    let mut reasons: Vec<(&str, Vec<&Path>)> = Vec::new();
+    for (path, reason) in skipped {
+        match reasons.iter_mut().find(|(r, _)| r == reason) {
+            Some((_, paths)) => paths.push(path),
+            None => reasons.push((reason, vec![path])),
+        }
+    }
+    reasons
+        .into_iter()
+        .map(|(reason, paths)| {
+            let examples: Vec<String> = paths
+                .iter()
+                .take(SKIPPED_EXAMPLES)
+                .map(|p| p.display().to_string())
+                .collect();
+            let more = paths.len().saturating_sub(SKIPPED_EXAMPLES);
+            let files = if paths.len() == 1 { "file" } else { "files" };
+            let tail = if more > 0 {
+                format!(", and {more} more; -v lists them all")
+            } else {
+                String::new()
+            };
+            format!(
+                "skipped {} {files}, {reason}: {}{tail}",
+                paths.len(),
+                examples.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// `error`, followed by the input it is about unless it already names it (paths go last).
 fn with_input(error: &str, input: &Path) -> String {
     let path = input.display().to_string();
@@ -507,6 +551,32 @@ mod tests {
         assert!(looks_like_output(&dir.path().join("clip.1.5x.mp4")));
         assert!(!looks_like_output(&dir.path().join("clip.mp4")));
         assert!(!looks_like_output(&dir.path().join("Show.S01E01.720p.mkv")));
+    }
+
+    #[test]
+    fn skipped_files_are_summarised_by_reason() {
+        let mut skipped: Skipped = (0..11_000)
+            .map(|n| {
+                (
+                    PathBuf::from(format!("/d/doc{n}.txt")),
+                    "not a video file".to_owned(),
+                )
+            })
+            .collect();
+        skipped.insert(
+            1,
+            ("/d/a.mp4.part".into(), "an unfinished output".to_owned()),
+        );
+        assert_eq!(
+            skipped_summary(&skipped, false),
+            [
+                "skipped 11000 files, not a video file: /d/doc0.txt, /d/doc1.txt, /d/doc2.txt, and 10997 more; -v lists them all",
+                "skipped 1 file, an unfinished output: /d/a.mp4.part",
+            ]
+        );
+        let all = skipped_summary(&skipped, true);
+        assert_eq!(all.len(), 11_001);
+        assert_eq!(all[1], "skipped: an unfinished output: /d/a.mp4.part");
     }
 
     #[test]
