@@ -345,6 +345,15 @@ impl Job {
         if times.frames.is_empty() {
             bail!("the video stream has no frames: {}", self.input.display());
         }
+        if let Some(indexed) = self.info.video.frame_count
+            && let Some(missing) = frames_missing(indexed, times.len() as u64)
+        {
+            bail!(
+                "this file is cut short: its index lists {indexed} video frames but only {} can be read ({missing} missing; an incomplete download or copy?), so it cannot be processed as it is: {}",
+                times.len(),
+                self.input.display()
+            );
+        }
         let frames: Vec<(f64, bool)> = times
             .frames
             .iter()
@@ -363,6 +372,14 @@ impl Job {
             .max(1.0) as usize;
         Ok(Plan::new(&frames, target))
     }
+}
+
+/// How many of the `indexed` frames the container's index lists are missing from the `listed`
+/// packets, when that is more than an edit list's dropped pre-roll can explain (a couple of
+/// frames, or 2 %): the file was cut after its index was written (MP4 with the index first).
+fn frames_missing(indexed: u64, listed: u64) -> Option<u64> {
+    let missing = indexed.saturating_sub(listed);
+    (missing > 2 && missing * 50 > indexed).then_some(missing)
 }
 
 /// Frame intervals differing by more than 10 % from the typical one.
@@ -466,6 +483,19 @@ mod tests {
 
     fn plan_of(times: &[f64]) -> Plan {
         Plan::new(&times.iter().map(|&t| (t, true)).collect::<Vec<_>>(), 10)
+    }
+
+    #[test]
+    fn a_file_cut_after_its_index_is_told_from_dropped_pre_roll() {
+        // The test suite's truncated MP4: 72 frames in the index, 44 packets left.
+        assert_eq!(frames_missing(72, 44), Some(28));
+        // Edit-list pre-roll and rounding: a couple of frames, or up to 2 %.
+        assert_eq!(frames_missing(72, 72), None);
+        assert_eq!(frames_missing(72, 70), None);
+        assert_eq!(frames_missing(10_000, 9_850), None);
+        assert_eq!(frames_missing(10_000, 9_700), Some(300));
+        // More frames than the index says is not a cut.
+        assert_eq!(frames_missing(10, 12), None);
     }
 
     #[test]
