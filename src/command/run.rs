@@ -511,13 +511,19 @@ fn skipped_summary(skipped: &Skipped, all: bool) -> Vec<String> {
         .collect()
 }
 
-/// `error`, followed by the input it is about unless it already names it (paths go last).
+/// `input: error`, with the input named once: errors end with the path they are about, which
+/// is then moved to the front ("error: clip.mp4: the file is empty", not the path twice).
 fn with_input(error: &str, input: &Path) -> String {
     let path = input.display().to_string();
-    if path.is_empty() || error.contains(&path) {
+    if path.is_empty() {
+        return error.to_owned();
+    }
+    if let Some(reason) = error.strip_suffix(&path).and_then(|e| e.strip_suffix(": ")) {
+        format!("{path}: {reason}")
+    } else if error.contains(&path) {
         error.to_owned()
     } else {
-        format!("{error}: {path}")
+        format!("{path}: {error}")
     }
 }
 
@@ -584,11 +590,15 @@ mod tests {
         let input = Path::new("/v/clip.mp4");
         assert_eq!(
             with_input("cannot probe the file: /v/clip.mp4", input),
-            "cannot probe the file: /v/clip.mp4"
+            "/v/clip.mp4: cannot probe the file"
         );
         assert_eq!(
             with_input("chunk 0 failed", input),
-            "chunk 0 failed: /v/clip.mp4"
+            "/v/clip.mp4: chunk 0 failed"
+        );
+        assert_eq!(
+            with_input("cannot write /v/clip.mp4.part here", input),
+            "cannot write /v/clip.mp4.part here"
         );
         assert_eq!(
             with_input("chunk 0 failed", Path::new("")),
