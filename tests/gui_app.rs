@@ -5,9 +5,9 @@
 //! Each test gets its own config dir and session store; the worker is the built `reframe`
 //! binary. Tests take a lock so that two real jobs never share the two cores.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command as Process;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
@@ -16,7 +16,10 @@ use reframe::gui::{App, AppConfig, JobState};
 use reframe::protocol::{Step, StepStatus};
 use reframe::supervisor::{SupervisorConfig, WorkerCommand};
 
+mod gui_support;
 mod neural_support;
+
+use gui_support::{TestDirs, drop_file};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -26,33 +29,20 @@ fn serial() -> MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-struct Env {
-    dir: tempfile::TempDir,
+/// The test's folders (`gui_support::TestDirs`) and how this file starts the window.
+struct Env(TestDirs);
+
+impl std::ops::Deref for Env {
+    type Target = TestDirs;
+
+    fn deref(&self) -> &TestDirs {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        for sub in ["config", "cache", "videos"] {
-            std::fs::create_dir_all(dir.path().join(sub)).expect("a test dir");
-        }
-        Self { dir }
-    }
-
-    fn config_dir(&self) -> PathBuf {
-        self.dir.path().join("config")
-    }
-
-    fn cache_dir(&self) -> PathBuf {
-        self.dir.path().join("cache")
-    }
-
-    fn sessions_root(&self) -> PathBuf {
-        self.cache_dir().join("sessions")
-    }
-
-    fn videos(&self) -> PathBuf {
-        self.dir.path().join("videos")
+        Self(TestDirs::new())
     }
 
     fn app_config(&self) -> AppConfig {
@@ -103,27 +93,6 @@ impl Env {
         assert!(status.success(), "ffmpeg could not make the test clip");
         path
     }
-}
-
-#[derive(Debug)]
-struct TestDrop(PathBuf);
-
-impl egui::DroppedFile for TestDrop {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
-
-fn drop_file(harness: &mut Harness<'static, App>, path: &Path) {
-    harness
-        .input_mut()
-        .dropped_files
-        .push(Arc::new(TestDrop(path.to_owned())));
-    harness.step();
 }
 
 /// Steps the app until `done` holds, failing with `what` after `timeout`.
@@ -353,7 +322,7 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
     let mut harness = env.harness(vec![]);
     // The worker's own default models folder (under its config dir) is empty: the job can
     // only find the models through the folder chosen here.
-    let empty = env.dir.path().join("no models");
+    let empty = env.path("no models");
     std::fs::create_dir_all(&empty).expect("a test dir");
     harness
         .state_mut()

@@ -3,9 +3,8 @@
 //! while none is chosen; a job run (from a scripted processing worker), its details and its
 //! cancellation read in Japanese.
 //!
-//! egui's bundled fonts have no Japanese glyphs and the test machine may have no system font
-//! with them, so missing glyphs are allowed (drawn as boxes); the tests find widgets by their
-//! AccessKit labels, which are the text whatever the font draws.
+//! egui's bundled fonts have no Japanese glyphs: the window's system-font fallback must find
+//! them (a missing glyph fails the test; `scripts/deps.sh` installs fonts-noto-cjk).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -16,6 +15,10 @@ use egui_kittest::kittest::Queryable;
 use reframe::gui::{App, AppConfig, JobState, PreviewSource};
 use reframe::preview::{PreviewReply, PreviewRequest};
 use reframe::supervisor::{SupervisorConfig, WorkerCommand};
+
+mod gui_support;
+
+use gui_support::TestDirs;
 
 /// Answers no preview request (the tests look at the window's words, not at frames).
 #[derive(Clone, Default)]
@@ -38,21 +41,20 @@ impl PreviewSource for Silent {
     fn shutdown(&mut self) {}
 }
 
-struct Env {
-    dir: tempfile::TempDir,
+/// The test's folders (`gui_support::TestDirs`) and how this file starts the window.
+struct Env(TestDirs);
+
+impl std::ops::Deref for Env {
+    type Target = TestDirs;
+
+    fn deref(&self) -> &TestDirs {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        for sub in ["config", "cache", "videos"] {
-            std::fs::create_dir_all(dir.path().join(sub)).expect("a test dir");
-        }
-        Self { dir }
-    }
-
-    fn config_dir(&self) -> PathBuf {
-        self.dir.path().join("config")
+        Self(TestDirs::new())
     }
 
     fn harness(
@@ -63,7 +65,7 @@ impl Env {
     ) -> Harness<'static, App> {
         let config = AppConfig {
             config_dir: Some(self.config_dir()),
-            sessions_root: Some(self.dir.path().join("cache/sessions")),
+            sessions_root: Some(self.sessions_root()),
             supervisor: SupervisorConfig::new(worker),
             preview_worker: WorkerCommand::new("unused"),
             locale: locale.map(str::to_owned),
@@ -205,7 +207,7 @@ read next
 }
 
 fn fake_video(env: &Env, name: &str) -> PathBuf {
-    let path = env.dir.path().join("videos").join(name);
+    let path = env.videos().join(name);
     std::fs::write(&path, b"not really a video").expect("a test file");
     path
 }

@@ -18,6 +18,10 @@ use reframe::preview::{PreviewReply, PreviewRequest, RgbaImage};
 use reframe::spectrum::{FreqAxis, Spectrogram, Transform};
 use reframe::supervisor::{SupervisorConfig, WorkerCommand};
 
+mod gui_support;
+
+use gui_support::TestDirs;
+
 const STEP_SECS: f32 = 0.02;
 
 #[derive(Default)]
@@ -148,23 +152,26 @@ fn spectrogram(start_secs: f64, end_secs: f64, transform: Transform) -> Spectrog
     }
 }
 
-struct Env {
-    dir: tempfile::TempDir,
+/// The test's folders (`gui_support::TestDirs`) and how this file starts the window.
+struct Env(TestDirs);
+
+impl std::ops::Deref for Env {
+    type Target = TestDirs;
+
+    fn deref(&self) -> &TestDirs {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        for sub in ["config", "cache", "videos"] {
-            std::fs::create_dir_all(dir.path().join(sub)).expect("a test dir");
-        }
-        Self { dir }
+        Self(TestDirs::new())
     }
 
     fn config(&self, worker: WorkerCommand) -> AppConfig {
         AppConfig {
-            config_dir: Some(self.dir.path().join("config")),
-            sessions_root: Some(self.dir.path().join("cache/sessions")),
+            config_dir: Some(self.config_dir()),
+            sessions_root: Some(self.sessions_root()),
             supervisor: SupervisorConfig::new(worker),
             preview_worker: WorkerCommand::new("unused"),
             // English whatever the machine's locale: the tests find widgets by their labels.
@@ -174,7 +181,7 @@ impl Env {
 
     /// A 2 s, 24 fps, 320×180 clip (48 frames), with a 1 kHz tone when `audio`.
     fn clip(&self, name: &str, audio: bool) -> PathBuf {
-        let path = self.dir.path().join("videos").join(name);
+        let path = self.videos().join(name);
         let mut command = Process::new("ffmpeg");
         command.args([
             "-v",
@@ -441,7 +448,7 @@ fn dragging_the_split_moves_the_line_and_it_is_remembered() {
     // The view did not pan while the line was dragged.
     assert!(harness.state().frame_view().fit);
     harness.state().flush_saves();
-    let saved = std::fs::read_to_string(env.dir.path().join("config/gui-settings.json")).unwrap();
+    let saved = std::fs::read_to_string(env.config_dir().join("gui-settings.json")).unwrap();
     assert!(saved.contains("\"preview_split\""), "{saved}");
 
     // Wheel zooms the frame about the pointer; Fit goes back.
@@ -595,7 +602,7 @@ read next
 fn a_running_job_shows_its_live_thumbnail() {
     let env = Env::new();
     let clip = env.clip("live.mp4", false);
-    let thumbnail = env.dir.path().join("thumb.jpg");
+    let thumbnail = env.path("thumb.jpg");
     image::RgbImage::from_pixel(160, 90, image::Rgb([30, 160, 220]))
         .save(&thumbnail)
         .unwrap();

@@ -16,27 +16,30 @@ use egui_kittest::kittest::Queryable;
 use reframe::gui::{App, AppConfig, Command};
 use reframe::supervisor::{SupervisorConfig, WorkerCommand};
 
+mod gui_support;
+
+use gui_support::{TestDirs, drop_file};
+
 const NAMES: [&str; 3] = [
     "エピソード01 「テスト」.mp4",
     "第一集 测试视频.mkv",
     "에피소드 테스트.mp4",
 ];
 
-struct Env {
-    dir: tempfile::TempDir,
+/// The test's folders (`gui_support::TestDirs`) and how this file starts the window.
+struct Env(TestDirs);
+
+impl std::ops::Deref for Env {
+    type Target = TestDirs;
+
+    fn deref(&self) -> &TestDirs {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        for sub in ["config", "cache", "videos"] {
-            std::fs::create_dir_all(dir.path().join(sub)).expect("a test dir");
-        }
-        Self { dir }
-    }
-
-    fn path(&self, sub: &str) -> PathBuf {
-        self.dir.path().join(sub)
+        Self(TestDirs::new())
     }
 
     fn config(&self, locale: Option<&str>) -> AppConfig {
@@ -47,7 +50,7 @@ impl Env {
             .env("REFRAME_CONFIG_DIR", self.path("config"));
         AppConfig {
             config_dir: Some(self.path("config")),
-            sessions_root: Some(self.path("cache/sessions")),
+            sessions_root: Some(self.sessions_root()),
             supervisor: SupervisorConfig::new(worker),
             preview_worker: WorkerCommand::new(env!("CARGO_BIN_EXE_reframe"))
                 .arg("worker")
@@ -66,7 +69,7 @@ impl Env {
 
     /// A clip of `seconds` named `name`.
     fn clip(&self, name: &str, seconds: u32) -> PathBuf {
-        let path = self.path("videos").join(name);
+        let path = self.videos().join(name);
         let status = Process::new("ffmpeg")
             .args([
                 "-v",
@@ -191,10 +194,7 @@ const RESUME_TITLE_JA: &str = "以前の実行が見つかりました";
 fn resume_dialog(env: &Env, clip: &Path, locale: Option<&str>, language: &str, title: &str) {
     let mut harness = env.harness(vec![], locale);
     assert_eq!(harness.state().language(), language);
-    harness
-        .input_mut()
-        .dropped_files
-        .push(std::sync::Arc::new(Dropped(clip.to_owned())));
+    drop_file(&mut harness, clip);
     step_until(&mut harness, "the resume dialog opens", |app| {
         app.resume_offer().is_some()
     });
@@ -226,17 +226,4 @@ fn interrupted_run(env: &Env, clip: &Path) {
     let _ = child.kill();
     let _ = child.wait();
     assert!(started, "the run never started its job");
-}
-
-#[derive(Debug)]
-struct Dropped(PathBuf);
-
-impl egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
 }
