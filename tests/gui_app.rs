@@ -29,22 +29,11 @@ fn serial() -> MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The test's folders (`gui_support::TestDirs`) and how this file starts the window.
-struct Env(TestDirs);
-
-impl std::ops::Deref for Env {
-    type Target = TestDirs;
-
-    fn deref(&self) -> &TestDirs {
-        &self.0
-    }
-}
+/// The test's folders; how this file starts the window is added below (the shared module is
+/// part of this test crate, so its type takes methods here).
+type Env = TestDirs;
 
 impl Env {
-    fn new() -> Self {
-        Self(TestDirs::new())
-    }
-
     fn app_config(&self) -> AppConfig {
         let worker = WorkerCommand::new(env!("CARGO_BIN_EXE_reframe"))
             .arg("worker")
@@ -71,27 +60,6 @@ impl Env {
         Harness::builder()
             .with_size(egui::vec2(1200.0, 760.0))
             .build_eframe(move |cc| App::new(cc.egui_ctx.clone(), config, files))
-    }
-
-    /// A small test clip made by ffmpeg's lavfi source.
-    fn clip(&self, name: &str, seconds: u32, size: &str) -> PathBuf {
-        let path = self.videos().join(name);
-        let status = Process::new("ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc=size={size}:rate=24"))
-            .args([
-                "-t",
-                &seconds.to_string(),
-                "-pix_fmt",
-                "yuv420p",
-                "-c:v",
-                "libx264",
-            ])
-            .arg(&path)
-            .status()
-            .expect("ffmpeg runs");
-        assert!(status.success(), "ffmpeg could not make the test clip");
-        path
     }
 }
 
@@ -274,7 +242,7 @@ fn dropping_a_video_adds_a_queue_entry_and_a_text_file_is_skipped() {
 fn start_runs_a_job_to_completion_through_the_worker() {
     let _serial = serial();
     let env = Env::new();
-    let clip = env.clip("short.mp4", 2, "160x90");
+    let clip = env.pattern_clip("short.mp4", 2, "160x90");
     let mut harness = env.harness(vec![clip.clone()]);
     step_until(
         &mut harness,
@@ -405,7 +373,7 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
 
 /// Starts a job long enough to be interrupted; returns once the upscale step is under way.
 fn start_long_job(env: &Env) -> (Harness<'static, App>, u32) {
-    let clip = env.clip("long.mp4", 12, "320x180");
+    let clip = env.pattern_clip("long.mp4", 12, "320x180");
     let mut harness = env.harness(vec![clip]);
     harness.state_mut().settings_mut().chunk_seconds = 2.0;
     harness.state_mut().settings_mut().size = reframe::gui::OutputSize::Scale(4.0);

@@ -41,22 +41,11 @@ impl PreviewSource for Silent {
     fn shutdown(&mut self) {}
 }
 
-/// The test's folders (`gui_support::TestDirs`) and how this file starts the window.
-struct Env(TestDirs);
-
-impl std::ops::Deref for Env {
-    type Target = TestDirs;
-
-    fn deref(&self) -> &TestDirs {
-        &self.0
-    }
-}
+/// The test's folders; how this file starts the window is added below (the shared module is
+/// part of this test crate, so its type takes methods here).
+type Env = TestDirs;
 
 impl Env {
-    fn new() -> Self {
-        Self(TestDirs::new())
-    }
-
     fn harness(
         &self,
         locale: Option<&str>,

@@ -26,22 +26,11 @@ const NAMES: [&str; 3] = [
     "에피소드 테스트.mp4",
 ];
 
-/// The test's folders (`gui_support::TestDirs`) and how this file starts the window.
-struct Env(TestDirs);
-
-impl std::ops::Deref for Env {
-    type Target = TestDirs;
-
-    fn deref(&self) -> &TestDirs {
-        &self.0
-    }
-}
+/// The test's folders; how this file starts the window is added below (the shared module is
+/// part of this test crate, so its type takes methods here).
+type Env = TestDirs;
 
 impl Env {
-    fn new() -> Self {
-        Self(TestDirs::new())
-    }
-
     fn config(&self, locale: Option<&str>) -> AppConfig {
         let worker = WorkerCommand::new(env!("CARGO_BIN_EXE_reframe"))
             .arg("worker")
@@ -65,33 +54,6 @@ impl Env {
         Harness::builder()
             .with_size(egui::vec2(1200.0, 760.0))
             .build_eframe(move |cc| App::new(cc.egui_ctx.clone(), config, files))
-    }
-
-    /// A clip of `seconds` named `name`.
-    fn clip(&self, name: &str, seconds: u32) -> PathBuf {
-        let path = self.videos().join(name);
-        let status = Process::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=size=160x120:rate=24",
-            ])
-            .args([
-                "-t",
-                &seconds.to_string(),
-                "-pix_fmt",
-                "yuv420p",
-                "-c:v",
-                "libx264",
-            ])
-            .arg(&path)
-            .status()
-            .expect("ffmpeg runs");
-        assert!(status.success(), "ffmpeg could not make {name}");
-        path
     }
 }
 
@@ -129,7 +91,10 @@ const LOCALES: [(Option<&str>, &str); 2] = [(None, "en"), (Some("ja_JP.UTF-8"), 
 #[test]
 fn queue_and_details_show_cjk_names_with_every_glyph() {
     let env = Env::new();
-    let clips: Vec<PathBuf> = NAMES.iter().map(|name| env.clip(name, 1)).collect();
+    let clips: Vec<PathBuf> = NAMES
+        .iter()
+        .map(|name| env.pattern_clip(name, 1, "160x120"))
+        .collect();
     for (locale, language) in LOCALES {
         queue_and_details(&env, &clips, locale, language);
     }
@@ -178,7 +143,7 @@ fn queue_and_details(env: &Env, clips: &[PathBuf], locale: Option<&str>, languag
 #[test]
 fn the_resume_dialog_shows_a_cjk_name_with_every_glyph() {
     let env = Env::new();
-    let clip = env.clip(NAMES[0], 6);
+    let clip = env.pattern_clip(NAMES[0], 6, "160x120");
     interrupted_run(&env, &clip);
     for ((locale, language), title) in LOCALES
         .into_iter()

@@ -1,5 +1,6 @@
 //! What the window's tests (egui_kittest) share: a private directory per test with the
-//! config, cache and videos folders the app is pointed at, and dropping a file on the window.
+//! config, cache and videos folders the app is pointed at, test clips, and dropping a file on
+//! the window.
 //!
 //! Every test file uses only part of this module.
 #![allow(dead_code)]
@@ -41,6 +42,25 @@ impl TestDirs {
 
     pub fn videos(&self) -> PathBuf {
         self.path("videos")
+    }
+
+    /// `videos/<name>`: `seconds` of ffmpeg's lavfi test pattern at `size` (`WxH`), 24 fps,
+    /// H.264, no audio.
+    pub fn pattern_clip(&self, name: &str, seconds: u32, size: &str) -> PathBuf {
+        let path = self.videos().join(name);
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=size={size}:rate=24"))
+            .args(["-t", &seconds.to_string()])
+            .args(["-pix_fmt", "yuv420p", "-c:v", "libx264"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(
+            status.success(),
+            "ffmpeg could not make the test clip {name}"
+        );
+        path
     }
 }
 
