@@ -235,6 +235,22 @@ resume-settings = Settings
 resume-settings-value = Size: { $size }   Engine: { $engine }   Preset: { $preset }
 resume-explain = Resume goes on from the last finished chunk. Restart discards that work and starts over.
 resume-differences = Your current settings differ from that run:
+resume-difference = { $setting ->
+        [engine] engine
+        [model] model
+        [scale] scale
+        [target-height] target height
+        [denoise] denoise
+        [preset] preset
+        [chunk-length] chunk length
+        [deinterlace] deinterlace
+       *[other] { $setting }
+    }: { $from } → { $to }
+resume-difference-preset-contents = preset { $preset }: contents changed ({ $from } → { $to })
+setting-value-unset = none
+setting-value-on = on
+setting-value-off = off
+setting-value-seconds = { $seconds } s
 resume-explain-differences = Resume continues with that run's settings. Restart starts over with your current settings.
 resume-dialog-more = { $count ->
         [one] 1 more file with a previous run after this one.

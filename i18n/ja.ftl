@@ -230,6 +230,22 @@ resume-settings = 設定
 resume-settings-value = サイズ：{ $size }   エンジン：{ $engine }   プリセット：{ $preset }
 resume-explain = 「再開」は最後に完了したチャンクから続けます。「最初からやり直す」はその作業を破棄して最初から始めます。
 resume-differences = 現在の設定はその実行時と異なります：
+resume-difference = { $setting ->
+        [engine] エンジン
+        [model] モデル
+        [scale] 倍率
+        [target-height] 目標の高さ
+        [denoise] ノイズ除去
+        [preset] プリセット
+        [chunk-length] チャンクの長さ
+        [deinterlace] インターレース解除
+       *[other] { $setting }
+    }：{ $from } → { $to }
+resume-difference-preset-contents = プリセット { $preset }：内容が変更されています（{ $from } → { $to }）
+setting-value-unset = なし
+setting-value-on = オン
+setting-value-off = オフ
+setting-value-seconds = { $seconds } 秒
 resume-explain-differences = 「再開」はその実行時の設定で続けます。「最初からやり直す」は現在の設定で最初から始めます。
 resume-dialog-more = このほかにも、以前の実行が残っているファイルがあと { $count } 個あります。
 resume-resume = 再開

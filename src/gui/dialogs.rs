@@ -9,6 +9,7 @@ use super::panels::{AMBER, steps_ui};
 use super::scan::ResumeOffer;
 use super::state::format_scale;
 use crate::i18n::{Localizer, tr};
+use crate::session::{Setting, SettingDifference, SettingValue};
 
 pub fn dialogs_ui(ctx: &egui::Context, app: &mut App) -> Vec<Command> {
     let mut commands = Vec::new();
@@ -163,7 +164,7 @@ fn resume_dialog_ui(
                 ui.set_width(ui.available_width());
                 ui.label(RichText::new(tr!(i18n, "resume-differences")).strong());
                 for difference in &offer.differences {
-                    ui.label(format!("• {difference}"));
+                    ui.label(format!("• {}", difference_text(difference, i18n)));
                 }
                 ui.label(tr!(i18n, "resume-explain-differences"));
             });
@@ -202,6 +203,34 @@ fn resume_dialog_ui(
     });
 }
 
+/// A setting that differs from the earlier run, in the window's language.
+fn difference_text(difference: &SettingDifference, i18n: &Localizer) -> String {
+    let value = |value: &SettingValue| match value {
+        SettingValue::Text(text) => text.clone(),
+        SettingValue::Unset => tr!(i18n, "setting-value-unset"),
+        SettingValue::On => tr!(i18n, "setting-value-on"),
+        SettingValue::Off => tr!(i18n, "setting-value-off"),
+        SettingValue::Seconds(seconds) => tr!(i18n, "setting-value-seconds", seconds = *seconds),
+    };
+    let (from, to) = (value(&difference.from), value(&difference.to));
+    match &difference.setting {
+        Setting::PresetContents(preset) => tr!(
+            i18n,
+            "resume-difference-preset-contents",
+            preset = preset.as_str(),
+            from = from,
+            to = to
+        ),
+        setting => tr!(
+            i18n,
+            "resume-difference",
+            setting = setting.id(),
+            from = from,
+            to = to
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +244,46 @@ mod tests {
         assert_eq!(
             readable_time("2025-01-16T21:13:32+01:00"),
             "2025-01-16 21:13:32+01:00"
+        );
+    }
+
+    #[test]
+    fn setting_differences_read_in_the_window_language() {
+        use SettingValue::{Off, On, Seconds, Text, Unset};
+        let differences = [
+            (Setting::Scale, Text("4".into()), Text("2".into())),
+            (Setting::ChunkLength, Seconds(2.0), Seconds(5.0)),
+            (Setting::TargetHeight, Unset, Text("1080".into())),
+            (Setting::Deinterlace, Off, On),
+            (
+                Setting::PresetContents("h264_hq".into()),
+                Text("0123".into()),
+                Text("abcd".into()),
+            ),
+        ]
+        .map(|(setting, from, to)| SettingDifference { setting, from, to });
+        // English is what the CLI prints too.
+        let english = Localizer::new("en");
+        for difference in &differences {
+            assert_eq!(
+                difference_text(difference, &english),
+                difference.to_string()
+            );
+        }
+        let japanese = Localizer::new("ja");
+        let lines: Vec<String> = differences
+            .iter()
+            .map(|d| difference_text(d, &japanese))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "倍率：4 → 2",
+                "チャンクの長さ：2 秒 → 5 秒",
+                "目標の高さ：なし → 1080",
+                "インターレース解除：オフ → オン",
+                "プリセット h264_hq：内容が変更されています（0123 → abcd）",
+            ]
         );
     }
 

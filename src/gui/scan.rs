@@ -30,7 +30,7 @@ pub struct ResumeOffer {
     pub chunks_done: usize,
     pub chunks_total: usize,
     /// How the settings panel differs from that run (`"scale: 2 → 3"`); empty when the same.
-    pub differences: Vec<String>,
+    pub differences: Vec<crate::session::SettingDifference>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

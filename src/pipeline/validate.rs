@@ -246,7 +246,12 @@ impl Job {
                 reporter.warn(format!(
                     "an unfinished run of this file with other settings exists (session {}: {}); it is left as it is",
                     other.id,
-                    p.settings.differences(&self.settings).join(", ")
+                    p.settings
+                        .differences(&self.settings)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
         }

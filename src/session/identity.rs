@@ -63,68 +63,156 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// What differs from `other`, one human-readable line per setting, in the form
-    /// `"scale: 2 → 3"` (this value first). Empty when the settings are the same.
-    pub fn differences(&self, other: &Settings) -> Vec<String> {
+    /// What differs from `other`, one entry per setting (this value first); each prints as a
+    /// line such as `"scale: 2 → 3"`. Empty when the settings are the same.
+    pub fn differences(&self, other: &Settings) -> Vec<SettingDifference> {
+        use SettingValue::{Seconds, Text};
         let mut out = Vec::new();
-        diff(&mut out, "engine", &self.engine, &other.engine);
-        diff(&mut out, "model", &opt(&self.model), &opt(&other.model));
+        let mut diff = |setting: Setting, from: SettingValue, to: SettingValue| {
+            if from != to {
+                out.push(SettingDifference { setting, from, to });
+            }
+        };
+        diff(
+            Setting::Engine,
+            Text(self.engine.clone()),
+            Text(other.engine.clone()),
+        );
+        diff(Setting::Model, opt(&self.model), opt(&other.model));
         if self.scale.to_bits() != other.scale.to_bits() {
-            diff(&mut out, "scale", &self.scale, &other.scale);
+            diff(
+                Setting::Scale,
+                Text(self.scale.to_string()),
+                Text(other.scale.to_string()),
+            );
         }
         diff(
-            &mut out,
-            "target height",
-            &opt(&self.target_height),
-            &opt(&other.target_height),
+            Setting::TargetHeight,
+            opt(&self.target_height),
+            opt(&other.target_height),
         );
-        diff(
-            &mut out,
-            "denoise",
-            &opt(&self.denoise),
-            &opt(&other.denoise),
-        );
+        diff(Setting::Denoise, opt(&self.denoise), opt(&other.denoise));
         if self.preset != other.preset {
-            diff(&mut out, "preset", &self.preset, &other.preset);
+            diff(
+                Setting::Preset,
+                Text(self.preset.clone()),
+                Text(other.preset.clone()),
+            );
         } else if self.preset_digest != other.preset_digest {
-            out.push(format!(
-                "preset {}: contents changed ({} → {})",
-                self.preset,
-                short(&self.preset_digest),
-                short(&other.preset_digest)
-            ));
+            diff(
+                Setting::PresetContents(self.preset.clone()),
+                Text(short(&self.preset_digest).to_owned()),
+                Text(short(&other.preset_digest).to_owned()),
+            );
         }
         if self.chunk_seconds.to_bits() != other.chunk_seconds.to_bits() {
-            out.push(format!(
-                "chunk length: {} s → {} s",
-                self.chunk_seconds, other.chunk_seconds
-            ));
+            diff(
+                Setting::ChunkLength,
+                Seconds(self.chunk_seconds),
+                Seconds(other.chunk_seconds),
+            );
         }
         diff(
-            &mut out,
-            "deinterlace",
-            &on_off(self.deinterlace),
-            &on_off(other.deinterlace),
+            Setting::Deinterlace,
+            on_off(self.deinterlace),
+            on_off(other.deinterlace),
         );
         out
     }
 }
 
-fn diff<T: PartialEq + Display + ?Sized>(out: &mut Vec<String>, label: &str, a: &T, b: &T) {
-    if a != b {
-        out.push(format!("{label}: {a} → {b}"));
+/// A setting that differs between two runs of a file, with its value in each (the earlier run
+/// first). `Display` is the English line; the window words it in its own language.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingDifference {
+    pub setting: Setting,
+    pub from: SettingValue,
+    pub to: SettingValue,
+}
+
+/// Which setting a [`SettingDifference`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    Engine,
+    Model,
+    Scale,
+    TargetHeight,
+    Denoise,
+    Preset,
+    /// The preset of this name was edited (the values are content digests).
+    PresetContents(String),
+    ChunkLength,
+    Deinterlace,
+}
+
+impl Setting {
+    /// A stable id (`target-height`), for message catalogs.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Setting::Engine => "engine",
+            Setting::Model => "model",
+            Setting::Scale => "scale",
+            Setting::TargetHeight => "target-height",
+            Setting::Denoise => "denoise",
+            Setting::Preset => "preset",
+            Setting::PresetContents(_) => "preset-contents",
+            Setting::ChunkLength => "chunk-length",
+            Setting::Deinterlace => "deinterlace",
+        }
     }
 }
 
-fn opt<T: Display>(value: &Option<T>) -> String {
+/// A setting's value as a [`SettingDifference`] shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingValue {
+    Text(String),
+    /// Not set (no model, no target height, no denoise level).
+    Unset,
+    On,
+    Off,
+    Seconds(f64),
+}
+
+impl Display for SettingValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingValue::Text(text) => f.write_str(text),
+            SettingValue::Unset => f.write_str("none"),
+            SettingValue::On => f.write_str("on"),
+            SettingValue::Off => f.write_str("off"),
+            SettingValue::Seconds(seconds) => write!(f, "{seconds} s"),
+        }
+    }
+}
+
+impl Display for SettingDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (from, to) = (&self.from, &self.to);
+        match &self.setting {
+            Setting::PresetContents(preset) => {
+                write!(f, "preset {preset}: contents changed ({from} → {to})")
+            }
+            setting => {
+                let label = setting.id().replace('-', " ");
+                write!(f, "{label}: {from} → {to}")
+            }
+        }
+    }
+}
+
+fn opt<T: Display>(value: &Option<T>) -> SettingValue {
     match value {
-        Some(v) => v.to_string(),
-        None => "none".to_owned(),
+        Some(v) => SettingValue::Text(v.to_string()),
+        None => SettingValue::Unset,
     }
 }
 
-fn on_off(value: bool) -> &'static str {
-    if value { "on" } else { "off" }
+fn on_off(value: bool) -> SettingValue {
+    if value {
+        SettingValue::On
+    } else {
+        SettingValue::Off
+    }
 }
 
 fn short(digest: &str) -> &str {
@@ -385,8 +473,11 @@ pub(crate) mod tests {
         b.model = Some("animevideov3".to_owned());
         b.chunk_seconds = 2.5;
         b.deinterlace = true;
+        let lines = |d: Vec<SettingDifference>| -> Vec<String> {
+            d.iter().map(ToString::to_string).collect()
+        };
         assert_eq!(
-            a.differences(&b),
+            lines(a.differences(&b)),
             vec![
                 "model: none → animevideov3",
                 "scale: 2 → 3",
@@ -401,7 +492,7 @@ pub(crate) mod tests {
         c.target_height = Some(1080);
         c.denoise = Some(2);
         assert_eq!(
-            a.differences(&c),
+            lines(a.differences(&c)),
             vec![
                 "target height: none → 1080",
                 "denoise: none → 2",

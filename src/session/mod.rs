@@ -18,7 +18,10 @@ pub mod store;
 use std::io;
 use std::path::PathBuf;
 
-pub use identity::{InputIdentity, Settings, canonical_identity_json, session_id};
+pub use identity::{
+    InputIdentity, Setting, SettingDifference, SettingValue, Settings, canonical_identity_json,
+    session_id,
+};
 pub use progress::{
     JobStatus, Progress, SCHEMA_VERSION, Step, StepState, StepStatus, Steps, VideoSummary,
 };
