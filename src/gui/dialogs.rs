@@ -5,7 +5,7 @@ use egui::{RichText, Ui};
 
 use super::app::App;
 use super::command::Command;
-use super::panels::{AMBER, steps_ui};
+use super::panels::{AMBER, chunks_row_ui, steps_ui};
 use super::scan::ResumeOffer;
 use super::state::format_scale;
 use crate::i18n::{Localizer, tr};
@@ -138,16 +138,7 @@ fn resume_dialog_ui(
                 preset = settings.preset.as_str()
             ));
             ui.end_row();
-            if offer.chunks_total > 0 {
-                ui.label(RichText::new(tr!(i18n, "details-chunks")).weak());
-                ui.label(tr!(
-                    i18n,
-                    "chunks-done-of",
-                    done = offer.chunks_done,
-                    total = offer.chunks_total
-                ));
-                ui.end_row();
-            }
+            chunks_row_ui(ui, i18n, offer.chunks_done, offer.chunks_total);
         });
     ui.add_space(8.0);
     steps_ui(ui, "resume-steps", &offer.steps, i18n);

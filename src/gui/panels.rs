@@ -740,6 +740,16 @@ pub fn step_icon(status: StepStatus) -> (&'static str, Color32) {
     }
 }
 
+/// The "Chunks: N of M done" row of a details grid (a job's, or a previous run's); nothing
+/// while the chunks are not known.
+pub fn chunks_row_ui(ui: &mut Ui, i18n: &Localizer, done: usize, total: usize) {
+    if total > 0 {
+        ui.label(RichText::new(tr!(i18n, "details-chunks")).weak());
+        ui.label(tr!(i18n, "chunks-done-of", done = done, total = total));
+        ui.end_row();
+    }
+}
+
 /// Labelled per-step progress bars: validate, upscale, package, verify.
 pub fn steps_ui(ui: &mut Ui, id_salt: &str, steps: &[(Step, StepStatus, f64)], i18n: &Localizer) {
     egui::Grid::new(id_salt)
@@ -886,16 +896,7 @@ fn job_details_ui(
                 }
             }
             ui.end_row();
-            if job.chunks_total > 0 {
-                ui.label(RichText::new(tr!(i18n, "details-chunks")).weak());
-                ui.label(tr!(
-                    i18n,
-                    "chunks-done-of",
-                    done = job.chunks_done,
-                    total = job.chunks_total
-                ));
-                ui.end_row();
-            }
+            chunks_row_ui(ui, i18n, job.chunks_done, job.chunks_total);
             if job.state == JobState::Running && job.fps > 0.0 {
                 ui.label(RichText::new(tr!(i18n, "details-speed")).weak());
                 ui.label(tr!(i18n, "details-fps", fps = format!("{:.1}", job.fps)));
