@@ -181,6 +181,29 @@ impl SessionStore {
         Ok(read_entry(id.to_owned(), dir))
     }
 
+    /// The saved progress of session `id`, read without its lock: for a process that follows
+    /// a session another process (or a cluster's package job) owns. `Ok(None)` when there is
+    /// none yet.
+    pub fn peek_progress(&self, id: &str) -> Result<Option<Progress>, SessionError> {
+        load_progress_file(id, &self.session_dir(id)?)
+    }
+
+    /// A state file of session `id` written by [`Session::write_json`], read without the
+    /// session's lock; `Ok(None)` when missing.
+    pub fn peek_json<T: DeserializeOwned>(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> Result<Option<T>, SessionError> {
+        let path = state_file_in(&self.session_dir(id)?, name)?;
+        let Some(bytes) = read_state_file(&path)? else {
+            return Ok(None);
+        };
+        parse_json(&bytes)
+            .map(Some)
+            .map_err(|reason| SessionError::Corrupt { path, reason })
+    }
+
     /// Sessions of the file `input` (same absolute path, size and modification time), with
     /// any settings. Sessions whose progress cannot be read are not included.
     pub fn find_for_input(&self, input: &InputIdentity) -> Vec<SessionEntry> {
@@ -385,18 +408,24 @@ impl Session {
     /// Path of a state file, refusing names that would escape the directory or clash with
     /// the lock, the progress record or temporary files.
     fn state_file(&self, name: &str) -> Result<PathBuf, SessionError> {
-        let plain = !name.is_empty()
-            && !name.starts_with('.')
-            && !name.contains(['/', '\0'])
-            && name != LOCK_FILE
-            && name != PROGRESS_FILE;
-        if plain {
-            Ok(self.dir.join(name))
-        } else {
-            Err(SessionError::InvalidName {
-                name: name.to_owned(),
-            })
-        }
+        state_file_in(&self.dir, name)
+    }
+}
+
+/// Path of a state file in session directory `dir`, refusing names that would escape the
+/// directory or clash with the lock, the progress record or temporary files.
+fn state_file_in(dir: &Path, name: &str) -> Result<PathBuf, SessionError> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\0'])
+        && name != LOCK_FILE
+        && name != PROGRESS_FILE;
+    if plain {
+        Ok(dir.join(name))
+    } else {
+        Err(SessionError::InvalidName {
+            name: name.to_owned(),
+        })
     }
 }
 
