@@ -4,6 +4,7 @@
 //! `run` command, session management, and worker child processes. This library holds
 //! everything those roles share so that integration tests and benchmarks can reach it too.
 
+pub mod cluster;
 pub mod engine;
 pub mod fsutil;
 pub mod gui;
