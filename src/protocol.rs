@@ -144,6 +144,15 @@ pub enum Event {
     JobCancelled {
         job: JobId,
     },
+    /// The job's unfinished chunks were submitted to a Slurm cluster
+    /// (`reframe run --cluster slurm`): one array per range of chunks, then the package job.
+    ClusterSubmitted {
+        job: JobId,
+        session_id: String,
+        chunks: Vec<usize>,
+        arrays: Vec<String>,
+        package: String,
+    },
 }
 
 impl Event {

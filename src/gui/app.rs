@@ -956,7 +956,8 @@ impl App {
         let mut log = None;
         let mut save = false;
         match event {
-            Event::Hello { .. } => {}
+            // The window runs jobs on this machine only.
+            Event::Hello { .. } | Event::ClusterSubmitted { .. } => {}
             Event::JobStarted {
                 job,
                 output,

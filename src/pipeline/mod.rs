@@ -4,6 +4,7 @@
 //! recorded in `progress.json` and when), failure and cancellation handling, and the events a
 //! job reports. The steps themselves live in their own modules.
 
+pub mod cluster;
 mod output;
 mod package;
 pub mod plan;
@@ -66,9 +67,19 @@ impl Context {
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Finished { output: PathBuf },
-    Failed { error: String, resumable: bool },
+    Finished {
+        output: PathBuf,
+    },
+    Failed {
+        error: String,
+        resumable: bool,
+    },
     Cancelled,
+    /// The job runs on a cluster and this process stopped following it
+    /// (`reframe sessions status ID` follows it again).
+    Detached {
+        session_id: String,
+    },
 }
 
 /// Why a step stopped early.
@@ -160,15 +171,18 @@ pub fn run_job(ctx: &Context, job: JobId, spec: &JobSpec) -> Outcome {
         events: ctx.events.clone(),
     };
     let started = Instant::now();
-    let outcome = match prepare_and_run(ctx, &reporter, spec) {
+    let outcome = match prepare_and_run(ctx, &reporter, spec, Role::Local) {
         Ok(output) => Outcome::Finished { output },
-        Err(JobFailure::Cancelled) => Outcome::Cancelled,
-        Err(JobFailure::Failed { error, resumable }) => Outcome::Failed {
-            error: format!("{error:#}"),
-            resumable,
-        },
+        Err(failure) => failure.into(),
     };
-    reporter.send(match &outcome {
+    report_outcome(&reporter, started, &outcome);
+    outcome
+}
+
+/// The job's last event.
+fn report_outcome(reporter: &Reporter, started: Instant, outcome: &Outcome) {
+    let job = reporter.job;
+    reporter.send(match outcome {
         Outcome::Finished { output } => Event::JobFinished {
             job,
             output: output.clone(),
@@ -180,8 +194,21 @@ pub fn run_job(ctx: &Context, job: JobId, spec: &JobSpec) -> Outcome {
             resumable: *resumable,
         },
         Outcome::Cancelled => Event::JobCancelled { job },
+        // Still running elsewhere: no end to report.
+        Outcome::Detached { .. } => return,
     });
-    outcome
+}
+
+impl From<JobFailure> for Outcome {
+    fn from(failure: JobFailure) -> Outcome {
+        match failure {
+            JobFailure::Cancelled => Outcome::Cancelled,
+            JobFailure::Failed { error, resumable } => Outcome::Failed {
+                error: format!("{error:#}"),
+                resumable,
+            },
+        }
+    }
 }
 
 enum JobFailure {
@@ -201,12 +228,27 @@ impl JobFailure {
     }
 }
 
+/// Who runs a job's steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role<'a> {
+    /// This process does everything, and removes the session once the output is verified.
+    Local,
+    /// A cluster's package task: the chunk tasks made every chunk; this packages and
+    /// verifies, and leaves the session (marked completed, chunks removed) for the submitting
+    /// process to see. It runs only on the session it was submitted for.
+    ClusterPackage { session_id: &'a str },
+}
+
 fn prepare_and_run(
     ctx: &Context,
     reporter: &Reporter,
     spec: &JobSpec,
+    role: Role,
 ) -> Result<PathBuf, JobFailure> {
     let job = validate::prepare(ctx, reporter, spec).map_err(JobFailure::before_session)?;
+    if let Role::ClusterPackage { session_id } = role {
+        cluster::check_same_session(&job, session_id).map_err(JobFailure::before_session)?;
+    }
     let validate::Prepared {
         session,
         mut progress,
@@ -216,7 +258,25 @@ fn prepare_and_run(
     } = job.open_session(ctx, reporter, spec)?;
     let job = job.with_plan(plan);
     if resumed {
+        cluster::fold_chunk_markers(&job, &session, &mut progress);
         repair_resumed(reporter, &job, &session, &mut progress);
+    }
+    match role {
+        Role::Local => {
+            cluster::check_not_on_cluster(&session).map_err(JobFailure::before_session)?
+        }
+        Role::ClusterPackage { .. } => {
+            let pending = progress.pending_chunks();
+            if !pending.is_empty() {
+                return Err(JobFailure::Failed {
+                    error: anyhow!(
+                        "chunk(s) {} are not done (their tasks failed or were cancelled); run the same command again to submit them",
+                        cluster::list_of(&pending)
+                    ),
+                    resumable: true,
+                });
+            }
+        }
     }
     reporter.send(Event::JobStarted {
         job: reporter.job,
@@ -229,6 +289,13 @@ fn prepare_and_run(
         frames_total: job.plan().frame_count() as u64,
     });
     match run_steps(ctx, reporter, &job, &session, &mut progress) {
+        Ok(()) if matches!(role, Role::ClusterPackage { .. }) => {
+            // The record stays (completed) for the submitting process; the chunks go.
+            if let Err(e) = std::fs::remove_dir_all(session.chunks_dir()) {
+                log::warn!("could not remove the packaged chunks: {e}");
+            }
+            Ok(job.output.clone())
+        }
         Ok(()) => {
             if let Err(e) = session.delete() {
                 reporter.warn(format!(

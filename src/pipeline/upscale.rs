@@ -272,7 +272,7 @@ fn remove_partial_files(chunks_dir: &Path) {
 
 /// Keep checking free space while chunks are written: a full disk stops the job cleanly
 /// (the session stays resumable) instead of failing in the middle of an encoder.
-fn ensure_space(chunks_dir: &Path, chunk_bytes_estimate: u64) -> Result<(), Stop> {
+pub(super) fn ensure_space(chunks_dir: &Path, chunk_bytes_estimate: u64) -> Result<(), Stop> {
     let free = fsutil::available_space(chunks_dir).unwrap_or(u64::MAX);
     let needed = chunk_bytes_estimate.saturating_mul(2) + SPACE_MARGIN_BYTES / 4;
     if free < needed {
@@ -286,7 +286,7 @@ fn ensure_space(chunks_dir: &Path, chunk_bytes_estimate: u64) -> Result<(), Stop
     Ok(())
 }
 
-fn encode_chunk(
+pub(super) fn encode_chunk(
     ctx: &Context,
     job: &Job,
     chunk: &Chunk,

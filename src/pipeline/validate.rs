@@ -18,7 +18,7 @@ use crate::session::progress::{Progress, VideoSummary};
 use crate::session::{InputIdentity, Session, SessionError, Settings, session_id};
 
 /// Name of the stored chunk plan inside a session directory.
-const PLAN_FILE: &str = "plan.json";
+pub(crate) const PLAN_FILE: &str = "plan.json";
 
 /// One output rendition: its frame size and the preset rendition it encodes.
 #[derive(Debug, Clone)]
