@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Upscale and encode videos (files or folders) without the window.
-    Run(command::run::Args),
+    Run(Box<command::run::Args>),
     /// List or show output presets.
     Presets(command::presets::Args),
     /// List or clean saved sessions (resumable jobs).
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         .target(env_logger::Target::Stderr)
         .init();
     let result = match cli.command {
-        Some(Cmd::Run(args)) => command::run::main(args),
+        Some(Cmd::Run(args)) => command::run::main(*args),
         Some(Cmd::Presets(args)) => command::presets::main(args),
         Some(Cmd::Sessions(args)) => command::sessions::main(args),
         Some(Cmd::Engines(args)) => command::engines::main(args),

@@ -3,6 +3,7 @@
 pub mod engines;
 pub mod gui;
 pub mod presets;
+pub mod report;
 pub mod run;
 pub mod sessions;
 pub mod worker;

@@ -2,23 +2,20 @@
 //! a progress bar (or `--json` events), a summary of what failed, and Ctrl-C handling (first:
 //! stop cleanly and keep the session resumable; second: exit at once).
 
-use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use crossbeam_channel::{Receiver, unbounded};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use reframe::cluster::ClusterOptions;
 use reframe::media::tools::Tools;
 use reframe::pipeline::{self, CancelToken, Context, Outcome};
-use reframe::protocol::{Event, JobId, JobSpec, ResumeMode};
+use reframe::protocol::{JobSpec, ResumeMode};
 use reframe::session::SessionStore;
 use reframe::{engine, presets};
+
+use super::report::{self, FollowHint, Printer};
 
 #[derive(Parser, Debug)]
 pub struct Args {
@@ -66,6 +63,31 @@ pub struct Args {
     /// Print progress as JSON events on stdout, one per line.
     #[arg(long)]
     json: bool,
+    /// Folder for the sessions (resume state and finished chunks); default: the user cache
+    /// folder. On a cluster it must be on storage every node shares.
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// Run the chunks on a cluster instead of this machine: `slurm` (submit from a login
+    /// node; input, output and --work-dir on shared storage).
+    #[arg(long, value_name = "KIND", value_parser = ["slurm"])]
+    cluster: Option<String>,
+    /// Slurm partition for the tasks.
+    #[arg(long, requires = "cluster")]
+    partition: Option<String>,
+    /// At most this many chunk tasks at once on the cluster.
+    #[arg(long, requires = "cluster", value_parser = clap::value_parser!(u32).range(1..))]
+    max_parallel: Option<u32>,
+    /// One more sbatch option for every task, e.g. --sbatch-arg=--time=04:00:00 (repeatable).
+    #[arg(
+        long = "sbatch-arg",
+        requires = "cluster",
+        allow_hyphen_values = true,
+        value_name = "OPTION"
+    )]
+    sbatch_args: Vec<String>,
+    /// Return once the cluster jobs are submitted; `reframe sessions status ID` follows them.
+    #[arg(long, requires = "cluster")]
+    detach: bool,
 }
 
 fn parse_scale(s: &str) -> Result<f64, String> {
@@ -102,7 +124,20 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         args.denoise,
     )?;
     let tools = Tools::locate()?;
-    let store = SessionStore::open_default()?;
+    let store = match &args.work_dir {
+        Some(dir) => SessionStore::at(
+            std::path::absolute(dir)
+                .with_context(|| format!("cannot resolve {}", dir.display()))?,
+        ),
+        None => SessionStore::open_default()?,
+    };
+    let cluster = args.cluster.as_ref().map(|_| ClusterOptions {
+        partition: args.partition.clone(),
+        max_parallel: args.max_parallel.map(|k| k as usize),
+        sbatch_args: args.sbatch_args.clone(),
+        detach: args.detach,
+        work_dir_given: args.work_dir.is_some(),
+    });
     let max_age = reframe::session::abandoned_after();
     let expired = store.clean(Some(max_age));
     if !expired.removed.is_empty() {
@@ -120,48 +155,24 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let cancel = CancelToken::default();
-    {
-        let cancel = cancel.clone();
-        let mut presses = 0;
-        ctrlc::set_handler(move || {
-            presses += 1;
-            if presses == 1 {
-                eprintln!(
-                    "\nstopping… (the job stays resumable; press Ctrl-C again to quit at once)"
-                );
-                cancel.cancel();
-            } else {
-                std::process::exit(130);
-            }
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
-
-    let (tx, rx) = unbounded::<Event>();
-    let json = args.json;
-    // Job id → input, for messages about a job that failed before it started.
-    let inputs: JobInputs = Arc::new(Mutex::new(HashMap::new()));
-    let printer_inputs = inputs.clone();
-    let printer = std::thread::Builder::new()
-        .name("events".into())
-        .spawn(move || {
-            if json {
-                print_json(&rx)
-            } else {
-                print_human(&rx, &printer_inputs)
-            }
-        })
-        .context("cannot start the output thread")?;
+    report::install_ctrl_c(&cancel)?;
+    let hint = FollowHint {
+        detach: args.detach,
+        work_dir: args.work_dir.clone(),
+    };
+    let printer = Printer::start(args.json, hint.clone())?;
+    let inputs = printer.inputs.clone();
 
     let ctx = Context {
         tools,
         store,
         cancel: cancel.clone(),
-        events: tx,
+        events: printer.events.clone(),
         parallel_chunks: Context::default_parallelism(),
     };
     let mut succeeded = 0usize;
     let mut cancelled = false;
+    let mut detached = Vec::new();
     for (n, job) in planned.iter().enumerate() {
         if cancel.is_cancelled() {
             cancelled = true;
@@ -189,27 +200,54 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         if let Ok(mut map) = inputs.lock() {
             map.insert(id, job.input.clone());
         }
-        match pipeline::run_job(&ctx, id, &spec) {
+        let outcome = match &cluster {
+            Some(options) => pipeline::cluster::run_job(
+                &ctx,
+                id,
+                &spec,
+                options,
+                &report::ask_cancel_cluster_jobs,
+            ),
+            None => pipeline::run_job(&ctx, id, &spec),
+        };
+        match outcome {
             Outcome::Finished { .. } => succeeded += 1,
             Outcome::Failed { error, .. } => failures.push((job.input.clone(), error)),
             Outcome::Cancelled => {
                 cancelled = true;
                 break;
             }
+            Outcome::Detached { session_id } => {
+                detached.push(session_id);
+                if cancel.is_cancelled() {
+                    cancelled = true;
+                    break;
+                }
+            }
         }
     }
     drop(ctx);
-    let _ = printer.join();
+    printer.finish();
+    if cancelled && !args.json {
+        for id in &detached {
+            eprintln!("still on the cluster; follow it with: {}", hint.command(id));
+        }
+    }
 
-    let total = succeeded + failures.len();
-    if !json && (total > 1 || !failures.is_empty()) {
+    let total = succeeded + failures.len() + detached.len();
+    if !args.json && (total > 1 || !failures.is_empty()) {
+        let submitted = if detached.is_empty() {
+            String::new()
+        } else {
+            format!(", {} running on the cluster", detached.len())
+        };
         println!(
-            "{succeeded} succeeded, {} failed{}",
+            "{succeeded} succeeded, {} failed{submitted}{}",
             failures.len(),
             if cancelled { ", stopped early" } else { "" }
         );
         for (input, error) in &failures {
-            println!("  failed: {}", with_input(error, input));
+            println!("  failed: {}", report::with_input(error, input));
         }
     }
     Ok(if cancelled {
@@ -221,7 +259,6 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-type JobInputs = Arc<Mutex<HashMap<JobId, PathBuf>>>;
 type Skipped = Vec<(PathBuf, String)>;
 type Failed = Vec<(PathBuf, String)>;
 
@@ -353,122 +390,6 @@ fn looks_like_output(path: &Path) -> bool {
     })
 }
 
-fn print_json(rx: &Receiver<Event>) {
-    let stdout = std::io::stdout();
-    for event in rx {
-        let mut out = stdout.lock();
-        let _ = writeln!(out, "{}", event.to_line());
-        let _ = out.flush();
-    }
-}
-
-fn print_human(rx: &Receiver<Event>, inputs: &JobInputs) {
-    let tty = std::io::stderr().is_terminal();
-    let style = ProgressStyle::with_template("{prefix:>9} [{bar:32}] {percent:>3}% {msg}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    let mut bar: Option<ProgressBar> = None;
-    for event in rx {
-        match event {
-            Event::JobStarted {
-                input,
-                output,
-                session_id,
-                resumed,
-                chunks_total,
-                chunks_done,
-                ..
-            } => {
-                eprintln!("{} → {}", input.display(), output.display());
-                if resumed {
-                    eprintln!(
-                        "resuming session {session_id}: {chunks_done}/{chunks_total} chunks done"
-                    );
-                }
-                let b = ProgressBar::with_draw_target(Some(100), ProgressDrawTarget::stderr());
-                b.set_style(style.clone());
-                b.enable_steady_tick(Duration::from_millis(200));
-                bar = Some(b);
-            }
-            Event::StepChanged { step, status, .. } => {
-                if let Some(b) = &bar {
-                    b.set_prefix(step.label());
-                    if status == reframe::protocol::StepStatus::InProgress {
-                        b.set_position(0);
-                        b.set_message("");
-                    }
-                }
-                if !tty && status == reframe::protocol::StepStatus::InProgress {
-                    eprintln!("  {}…", step.label());
-                }
-            }
-            Event::Progress {
-                percent,
-                frames_done,
-                frames_total,
-                fps,
-                eta_secs,
-                ..
-            } => {
-                if let Some(b) = &bar {
-                    b.set_position(percent.round() as u64);
-                    let eta = eta_secs
-                        .map(|s| format!(" · ETA {}", format_eta(s)))
-                        .unwrap_or_default();
-                    let fps = if fps > 0.0 {
-                        format!(" · {fps:.1} fps")
-                    } else {
-                        String::new()
-                    };
-                    b.set_message(format!("{frames_done}/{frames_total} frames{fps}{eta}"));
-                }
-            }
-            Event::Warning { message, .. } => match &bar {
-                Some(b) => b.suspend(|| eprintln!("warning: {message}")),
-                None => eprintln!("warning: {message}"),
-            },
-            Event::JobFinished { output, .. } => {
-                if let Some(b) = bar.take() {
-                    b.finish_and_clear();
-                }
-                println!("done: {}", output.display());
-            }
-            Event::JobFailed {
-                job,
-                error,
-                resumable,
-            } => {
-                if let Some(b) = bar.take() {
-                    b.abandon();
-                }
-                eprintln!("error: {}", with_input(&error, &input_of(inputs, job)));
-                if resumable {
-                    eprintln!("  the finished part is kept: run the same command again to resume");
-                }
-            }
-            Event::JobCancelled { job } => {
-                if let Some(b) = bar.take() {
-                    b.abandon();
-                }
-                eprintln!(
-                    "stopped: {} (run the same command again to resume)",
-                    input_of(inputs, job).display()
-                );
-            }
-            Event::Hello { .. } | Event::ChunkDone { .. } | Event::Thumbnail { .. } => {}
-        }
-    }
-}
-
-fn input_of(inputs: &JobInputs, job: JobId) -> PathBuf {
-    inputs
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&job).cloned())
-        .unwrap_or_default()
-}
-
-/// How many examples of a reason the summary of skipped files names.
 const SKIPPED_EXAMPLES: usize = 3;
 
 /// The skipped files, one line each when `all`, else one line per reason (in the order the
@@ -509,31 +430,6 @@ fn skipped_summary(skipped: &Skipped, all: bool) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// `input: error`, with the input named once: errors end with the path they are about, which
-/// is then moved to the front ("error: clip.mp4: the file is empty", not the path twice).
-fn with_input(error: &str, input: &Path) -> String {
-    let path = input.display().to_string();
-    if path.is_empty() {
-        return error.to_owned();
-    }
-    if let Some(reason) = error.strip_suffix(&path).and_then(|e| e.strip_suffix(": ")) {
-        format!("{path}: {reason}")
-    } else if error.contains(&path) {
-        error.to_owned()
-    } else {
-        format!("{path}: {error}")
-    }
-}
-
-fn format_eta(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{:02}:{:02}", s / 60, s % 60)
-    }
 }
 
 #[cfg(test)]
@@ -583,33 +479,6 @@ mod tests {
         let all = skipped_summary(&skipped, true);
         assert_eq!(all.len(), 11_001);
         assert_eq!(all[1], "skipped: an unfinished output: /d/a.mp4.part");
-    }
-
-    #[test]
-    fn errors_name_their_input_once() {
-        let input = Path::new("/v/clip.mp4");
-        assert_eq!(
-            with_input("cannot probe the file: /v/clip.mp4", input),
-            "/v/clip.mp4: cannot probe the file"
-        );
-        assert_eq!(
-            with_input("chunk 0 failed", input),
-            "/v/clip.mp4: chunk 0 failed"
-        );
-        assert_eq!(
-            with_input("cannot write /v/clip.mp4.part here", input),
-            "cannot write /v/clip.mp4.part here"
-        );
-        assert_eq!(
-            with_input("chunk 0 failed", Path::new("")),
-            "chunk 0 failed"
-        );
-    }
-
-    #[test]
-    fn eta_format() {
-        assert_eq!(format_eta(75.0), "01:15");
-        assert_eq!(format_eta(3725.0), "1:02:05");
     }
 
     #[test]

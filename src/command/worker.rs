@@ -5,9 +5,10 @@
 //! takes its worker with it, and the job's session stays resumable.
 
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
 use crossbeam_channel::{Sender, unbounded};
 
@@ -28,6 +29,24 @@ enum Role {
     Process,
     /// Answer frame and spectrogram preview requests sent on stdin.
     Preview,
+    /// A chunk task of a cluster run: encode one chunk of the session (started by Slurm).
+    Chunk {
+        /// The session folder.
+        #[arg(long)]
+        session: PathBuf,
+        /// The chunk.
+        #[arg(long, conflicts_with = "index_base")]
+        index: Option<usize>,
+        /// The chunk is this plus the array task id ($SLURM_ARRAY_TASK_ID).
+        #[arg(long)]
+        index_base: Option<usize>,
+    },
+    /// The package task of a cluster run: package and verify once every chunk is done.
+    Package {
+        /// The session folder.
+        #[arg(long)]
+        session: PathBuf,
+    },
 }
 
 enum Input {
@@ -36,10 +55,26 @@ enum Input {
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    if let Role::Preview = args.role {
-        let tools = Tools::locate()?;
-        reframe::preview::worker::run(tools)?;
-        return Ok(ExitCode::SUCCESS);
+    match args.role {
+        Role::Preview => {
+            let tools = Tools::locate()?;
+            reframe::preview::worker::run(tools)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Role::Chunk {
+            session,
+            index,
+            index_base,
+        } => {
+            let index = chunk_index(index, index_base, std::env::var("SLURM_ARRAY_TASK_ID").ok())?;
+            pipeline::cluster::chunk_task(Tools::locate()?, &session, index)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Role::Package { session } => {
+            pipeline::cluster::package_task(Tools::locate()?, &session)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Role::Process => {}
     }
     let (events_tx, events_rx) = unbounded::<Event>();
     let writer = std::thread::Builder::new()
@@ -168,4 +203,43 @@ fn spawn_job(
             }
         })
         .context("cannot start the job thread")
+}
+
+/// The chunk of a chunk task: `--index`, or `--index-base` plus the array task id.
+fn chunk_index(
+    index: Option<usize>,
+    base: Option<usize>,
+    task: Option<String>,
+) -> anyhow::Result<usize> {
+    match (index, base) {
+        (Some(index), _) => Ok(index),
+        (None, Some(base)) => {
+            let task = task.ok_or_else(|| {
+                anyhow!("--index-base needs SLURM_ARRAY_TASK_ID (this runs as a Slurm array task)")
+            })?;
+            let task: usize = task
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("SLURM_ARRAY_TASK_ID is {task:?}, not a task number"))?;
+            Ok(base + task)
+        }
+        (None, None) => Err(anyhow!("give the chunk with --index or --index-base")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_task_finds_its_chunk() {
+        assert_eq!(chunk_index(Some(4), None, None).unwrap(), 4);
+        assert_eq!(
+            chunk_index(None, Some(1001), Some("7".into())).unwrap(),
+            1008
+        );
+        assert!(chunk_index(None, Some(0), None).is_err());
+        assert!(chunk_index(None, Some(0), Some("x".into())).is_err());
+        assert!(chunk_index(None, None, None).is_err());
+    }
 }
