@@ -4,14 +4,16 @@
 #                            fontconfig and a font for Japanese, Chinese and Korean text
 #   scripts/deps.sh --test   plus what the test suite needs: Xvfb, xauth, ImageMagick, Mesa's
 #                            software Vulkan/GL drivers, Python's venv, desktop-file-utils (the
-#                            package test), and then the neural models and the onnxruntime
-#                            reference (scripts/fetch-models.sh)
+#                            package test), Slurm and munge (scripts/slurm-cluster.sh), and
+#                            then the neural models and the onnxruntime reference
+#                            (scripts/fetch-models.sh)
 set -euo pipefail
 
 packages=(ffmpeg mkvtoolnix libvulkan1 mesa-vulkan-drivers libgl1-mesa-dri libegl1 libegl-mesa0
           libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libfontconfig1 fonts-noto-cjk)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(xvfb xauth imagemagick xdotool python3 python3-venv python3-pip desktop-file-utils)
+  packages+=(xvfb xauth imagemagick xdotool python3 python3-venv python3-pip desktop-file-utils
+             slurmctld slurmd slurm-client munge)
 fi
 
 fetch_models() {

@@ -16,6 +16,11 @@ REFRAME_SHOT_LOCALE=ja_JP.UTF-8 REFRAME_SHOT_CLIP="エピソード01 「テス�
   scripts/gui-screenshot.sh target/gui-screenshot-ja.png
 # The Debian package of that build: installed with apt, tried, removed.
 scripts/deb-test.sh --profile dev
+# A one-node Slurm cluster on this machine for tests/cluster_slurm.rs, stopped on the way out;
+# with REFRAME_REQUIRE_SLURM those tests fail instead of skipping when it is not up.
+SLURM_CONF=$(scripts/slurm-cluster.sh start)
+export SLURM_CONF REFRAME_REQUIRE_SLURM=1
+trap 'scripts/slurm-cluster.sh stop >/dev/null 2>&1 || true' EXIT
 log=$(mktemp)
 set +e
 cargo test --no-fail-fast 2>&1 | tee "$log"
