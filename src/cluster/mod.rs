@@ -14,6 +14,7 @@
 //! it submits, and the package task, which folds the markers in. The flow itself is in
 //! `pipeline::cluster`.
 
+pub mod model;
 pub mod slurm;
 pub mod storage;
 
