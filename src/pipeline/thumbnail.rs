@@ -2,8 +2,8 @@
 //! folder (`thumbnail.jpg`, replaced atomically), announced by [`crate::protocol::Event::Thumbnail`].
 //!
 //! Cheap by construction, so the pipeline does not slow down: on the ffmpeg path the chunk's
-//! own filter graph gets one more branch that lets only the chunk's last frame through and
-//! scales it down (one small frame per chunk, no second decode); on the pipe path the engine's
+//! own filter graph gets one more branch that lets only the chunk's first and last frames
+//! through and scales them down (two small frames per chunk, no second decode); on the pipe path the engine's
 //! last output frame is sampled down in Rust while it passes. Either way a thumbnail is a
 //! best-effort extra: failing to make one never fails a chunk.
 
@@ -26,14 +26,20 @@ pub(crate) fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
 }
 
 /// Extends a chunk's filter graph (whose first rendition ends in `[o0]`) with a `[thumb]`
-/// output: frame `last_frame` of the chunk, scaled to `size`, rgb24.
+/// output: frames 0 and `last_frame` of the chunk, scaled to `size`, rgb24; the thumbnail
+/// is the last of them ([`jpeg_from_raw_file`]). Frame 0 is there because ffmpeg reports no
+/// progress until every output has had a frame: with the last frame alone, the progress of
+/// a chunk would stay at zero until its end.
 pub(crate) fn graph_with_thumbnail(graph: &str, last_frame: usize, size: (u32, u32)) -> String {
     let (tw, th) = size;
     format!(
-        "{};[t0]split=2[o0][tsel];[tsel]select=eq(n\\,{last_frame}),scale={tw}:{th},format=rgb24[thumb]",
+        "{};[t0]split=2[o0][tsel];[tsel]select=eq(n\\,0)+eq(n\\,{last_frame}),scale={tw}:{th},format=rgb24[thumb]",
         graph.replacen("[o0]", "[t0]", 1)
     )
 }
+
+/// Frames the `[thumb]` output of [`graph_with_thumbnail`] writes (one for a one-frame chunk).
+pub(crate) const THUMBNAIL_OUTPUT_FRAMES: &str = "2";
 
 /// RGB24 thumbnail of a yuv420p frame: nearest-neighbour sampling, BT.601 limited range.
 pub(crate) fn thumbnail_from_yuv420p(frame: &Frame) -> Option<(u32, u32, Vec<u8>)> {
@@ -76,16 +82,16 @@ pub(crate) fn jpeg_from_raw_file(raw: &Path, size: (u32, u32)) -> Option<Vec<u8>
     let bytes = std::fs::read(raw).ok();
     let _ = std::fs::remove_file(raw);
     let bytes = bytes?;
-    let expected = size.0 as usize * size.1 as usize * 3;
-    if bytes.len() != expected {
+    let frame = size.0 as usize * size.1 as usize * 3;
+    if bytes.is_empty() || bytes.len() % frame != 0 {
         log::debug!(
-            "no thumbnail: {} bytes instead of {expected}: {}",
+            "no thumbnail: {} bytes, not whole frames of {frame}: {}",
             bytes.len(),
             raw.display()
         );
         return None;
     }
-    encode_jpeg(size.0, size.1, &bytes)
+    encode_jpeg(size.0, size.1, &bytes[bytes.len() - frame..])
 }
 
 #[cfg(test)]
@@ -101,10 +107,32 @@ mod tests {
     }
 
     #[test]
+    fn the_thumbnail_is_the_last_frame_of_the_raw_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("t.rgb");
+        let (w, h) = (4u32, 2u32);
+        let frame = (w * h * 3) as usize;
+        let mut bytes = vec![0u8; frame];
+        bytes.extend(vec![250u8; frame]);
+        std::fs::write(&raw, &bytes).unwrap();
+        let jpeg = jpeg_from_raw_file(&raw, (w, h)).unwrap();
+        let decoded = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg)
+            .unwrap()
+            .to_rgb8();
+        assert!(decoded.pixels().all(|p| p.0[0] > 200), "{decoded:?}");
+        assert!(!raw.exists(), "the raw file is removed");
+        // A one-frame chunk writes one frame; a torn file gives no thumbnail.
+        std::fs::write(&raw, vec![250u8; frame]).unwrap();
+        assert!(jpeg_from_raw_file(&raw, (w, h)).is_some());
+        std::fs::write(&raw, vec![250u8; frame + 1]).unwrap();
+        assert!(jpeg_from_raw_file(&raw, (w, h)).is_none());
+    }
+
+    #[test]
     fn graph_gets_a_thumbnail_branch() {
         assert_eq!(
             graph_with_thumbnail("[0:0]scale=640:480:flags=lanczos[o0]", 119, (320, 240)),
-            "[0:0]scale=640:480:flags=lanczos[t0];[t0]split=2[o0][tsel];[tsel]select=eq(n\\,119),scale=320:240,format=rgb24[thumb]"
+            "[0:0]scale=640:480:flags=lanczos[t0];[t0]split=2[o0][tsel];[tsel]select=eq(n\\,0)+eq(n\\,119),scale=320:240,format=rgb24[thumb]"
         );
     }
 

@@ -499,7 +499,15 @@ fn encode_in_ffmpeg(
     cmd.args(["-filter_complex", &graph]);
     cmd.args(output_args(job, chunk, parts));
     if let (Some(_), Some(raw)) = (thumb_size, &raw_thumb) {
-        cmd.args(["-map", "[thumb]", "-frames:v", "1", "-f", "rawvideo"]);
+        cmd.args([
+            "-map",
+            "[thumb]",
+            "-frames:v",
+            thumbnail::THUMBNAIL_OUTPUT_FRAMES,
+        ]);
+        // Passthrough: a constant-rate output would repeat frame 0 to fill the time up to the
+        // last frame, and stop at the repeat.
+        cmd.args(["-fps_mode", "passthrough", "-f", "rawvideo"]);
         cmd.arg(file_arg(raw));
     }
     cmd.stdout(Stdio::piped());
