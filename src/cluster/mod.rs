@@ -105,6 +105,15 @@ pub struct ChunkMarker {
     pub frames: u64,
 }
 
+/// Rewritten every few seconds by the task making chunk `chunk`: the frames it has encoded so
+/// far, so the follower's progress moves inside chunks that take minutes (neural engines).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ChunkRunning {
+    pub chunk: usize,
+    pub host: String,
+    pub frames: u64,
+}
+
 /// Written by a chunk task that failed: why, and where its log is.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ChunkFailure {
@@ -122,6 +131,10 @@ fn failed_dir(session_dir: &Path) -> PathBuf {
     session_dir.join(CLUSTER_DIR).join("failed")
 }
 
+fn running_dir(session_dir: &Path) -> PathBuf {
+    session_dir.join(CLUSTER_DIR).join("running")
+}
+
 fn marker_name(chunk: usize) -> String {
     format!("{chunk:05}.json")
 }
@@ -131,6 +144,15 @@ pub fn write_done(session_dir: &Path, marker: &ChunkMarker) -> anyhow::Result<()
     write_marker(&done_dir(session_dir), marker.chunk, marker)?;
     let _ = std::fs::remove_file(failed_dir(session_dir).join(marker_name(marker.chunk)));
     Ok(())
+}
+
+pub fn write_running(session_dir: &Path, running: &ChunkRunning) -> anyhow::Result<()> {
+    write_marker(&running_dir(session_dir), running.chunk, running)
+}
+
+/// Forgets the in-chunk progress of `chunk` (its task ended, or it is submitted again).
+pub fn clear_running(session_dir: &Path, chunk: usize) {
+    let _ = std::fs::remove_file(running_dir(session_dir).join(marker_name(chunk)));
 }
 
 pub fn write_failed(session_dir: &Path, failure: &ChunkFailure) -> anyhow::Result<()> {
@@ -154,10 +176,32 @@ pub fn read_failed(session_dir: &Path) -> BTreeMap<usize, ChunkFailure> {
     read_markers(&failed_dir(session_dir))
 }
 
-/// Forgets the failure of `chunks` before they are submitted again.
+/// The in-chunk progress of the chunk tasks running (or killed while running), by chunk.
+pub fn read_running(session_dir: &Path) -> BTreeMap<usize, ChunkRunning> {
+    read_markers(&running_dir(session_dir))
+}
+
+/// Frames done: those of the `done` chunks, plus what the tasks of the others reported (at
+/// most each chunk's size). `chunk_frames` is the plan's frames per chunk.
+pub fn frames_done(
+    chunk_frames: &[u64],
+    done: &std::collections::BTreeSet<usize>,
+    running: &BTreeMap<usize, ChunkRunning>,
+) -> u64 {
+    let finished: u64 = done.iter().filter_map(|&i| chunk_frames.get(i)).sum();
+    let in_flight: u64 = running
+        .values()
+        .filter(|r| !done.contains(&r.chunk))
+        .filter_map(|r| Some(r.frames.min(*chunk_frames.get(r.chunk)?)))
+        .sum();
+    finished + in_flight
+}
+
+/// Forgets the failure and in-chunk progress of `chunks` before they are submitted again.
 pub fn clear_failed(session_dir: &Path, chunks: &[usize]) {
     for &chunk in chunks {
         let _ = std::fs::remove_file(failed_dir(session_dir).join(marker_name(chunk)));
+        clear_running(session_dir, chunk);
     }
 }
 
@@ -190,6 +234,11 @@ trait HasChunk {
     fn chunk(&self) -> usize;
 }
 impl HasChunk for ChunkMarker {
+    fn chunk(&self) -> usize {
+        self.chunk
+    }
+}
+impl HasChunk for ChunkRunning {
     fn chunk(&self) -> usize {
         self.chunk
     }
@@ -244,6 +293,36 @@ pub fn short_host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_inside_chunks_counts_each_running_chunk_once_and_at_most_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = |chunk, frames| ChunkRunning {
+            chunk,
+            host: "n1".into(),
+            frames,
+        };
+        write_running(dir.path(), &running(1, 30)).unwrap();
+        write_running(dir.path(), &running(1, 50)).unwrap();
+        write_running(dir.path(), &running(2, 999)).unwrap();
+        write_running(dir.path(), &running(0, 10)).unwrap();
+        let chunk_frames = [100, 100, 80];
+        let done = std::collections::BTreeSet::from([0]);
+        let read = read_running(dir.path());
+        assert_eq!(read[&1].frames, 50);
+        // Chunk 0 is done (its stale report is ignored), 1 is half-way, 2 is capped at 80.
+        assert_eq!(frames_done(&chunk_frames, &done, &read), 100 + 50 + 80);
+        clear_running(dir.path(), 1);
+        clear_failed(dir.path(), &[2]);
+        assert_eq!(
+            read_running(dir.path()).keys().copied().collect::<Vec<_>>(),
+            [0]
+        );
+        assert_eq!(
+            frames_done(&chunk_frames, &done, &read_running(dir.path())),
+            100
+        );
+    }
 
     #[test]
     fn markers_round_trip_and_a_done_chunk_forgets_its_failure() {

@@ -38,6 +38,7 @@ pub(super) fn follow(
     };
     let mut done = run.done_before.clone();
     let frames_before = frames_of(&done);
+    let mut frames_shown = frames_before;
     let started = Instant::now();
     let mut announced: Vec<(Step, StepStatus)> = Vec::new();
     let mut announce = |step: Step, status: StepStatus| {
@@ -55,10 +56,13 @@ pub(super) fn follow(
                 reporter.chunk_done(chunk, done.len(), chunks_total);
             }
         }
-        let frames_done = frames_of(&done);
+        // Never backwards: a task that ends between the two reads is briefly in neither.
+        let running = cluster::read_running(&dir);
+        frames_shown = frames_shown.max(cluster::frames_done(&run.chunk_frames, &done, &running));
+        let frames_done = frames_shown;
         let elapsed = started.elapsed().as_secs_f64();
         let fps = if elapsed > 0.0 {
-            (frames_done - frames_before) as f64 / elapsed
+            frames_done.saturating_sub(frames_before) as f64 / elapsed
         } else {
             0.0
         };

@@ -1,5 +1,6 @@
 //! The processes a cluster runs: one chunk per array task, then the package task.
 
+use std::cell::Cell;
 use std::fs::TryLockError;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -7,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use crossbeam_channel::unbounded;
 
-use crate::cluster::{self, ChunkFailure, ChunkMarker, ClusterRecord, RECORD_FILE, RECORD_VERSION};
+use crate::cluster::{
+    self, ChunkFailure, ChunkMarker, ChunkRunning, ClusterRecord, RECORD_FILE, RECORD_VERSION,
+};
 use crate::engine::EngineKind;
 use crate::media::tools::{self, Tools};
 use crate::pipeline::plan::Plan;
@@ -19,6 +22,9 @@ use crate::session::store::CHUNKS_DIR;
 use crate::session::{SessionError, SessionStore};
 
 use super::check_same_session;
+
+/// How often a chunk task rewrites its in-chunk progress (`cluster/running/`).
+const RUNNING_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The session store and id of a session folder given on a task's command line.
 fn store_of(session_dir: &Path) -> anyhow::Result<(SessionStore, String)> {
@@ -159,6 +165,25 @@ fn encode_one_chunk(
         EngineKind::FfmpegScale { .. } => None,
     };
     let never = || false;
+    let host = cluster::short_host_name();
+    let last_report = Cell::new(None::<Instant>);
+    let report = |frames: u64| {
+        if last_report
+            .get()
+            .is_some_and(|t| t.elapsed() < RUNNING_INTERVAL)
+        {
+            return;
+        }
+        last_report.set(Some(Instant::now()));
+        let running = ChunkRunning {
+            chunk: index,
+            host: host.clone(),
+            frames,
+        };
+        if let Err(e) = cluster::write_running(session_dir, &running) {
+            log::debug!("cannot report chunk {index}'s progress: {e:#}");
+        }
+    };
     let result = upscale::ensure_space(&chunks_dir, estimate).and_then(|()| {
         upscale::encode_chunk(
             &ctx,
@@ -167,9 +192,10 @@ fn encode_one_chunk(
             &chunks_dir,
             mkvmerge.as_deref(),
             &never,
-            &|_| {},
+            &report,
         )
     });
+    cluster::clear_running(session_dir, index);
     match result {
         Ok(_thumbnail) => {}
         Err(Stop::Failed(e)) => return Err(e.context(format!("chunk {index} failed"))),
@@ -179,7 +205,7 @@ fn encode_one_chunk(
         session_dir,
         &ChunkMarker {
             chunk: index,
-            host: cluster::short_host_name(),
+            host,
             seconds: started.elapsed().as_secs_f64(),
             frames: chunk.frame_count as u64,
         },
