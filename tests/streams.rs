@@ -7,6 +7,8 @@ mod common;
 
 use std::path::Path;
 
+use serde_json::Value;
+
 use common::*;
 
 /// Audio start relative to video start, in seconds.
@@ -361,4 +363,121 @@ fn interlaced_source_warns_and_deinterlace_option_works() {
         "field order {fo} after --deinterlace"
     );
     assert_same_frame_times(&frame_times(&input), &frame_times(&out2), 0.001);
+}
+
+/// The MD5 of stream `index`'s packets (a cover picture: its bytes).
+fn stream_md5(path: &Path, index: usize) -> String {
+    let mut args = vec!["-v".into(), "error".into(), "-i".into(), ff_path(path)];
+    args.extend(
+        [
+            "-map",
+            &format!("0:{index}"),
+            "-c",
+            "copy",
+            "-f",
+            "md5",
+            "-",
+        ]
+        .map(std::ffi::OsString::from),
+    );
+    String::from_utf8_lossy(&tool("ffmpeg", args))
+        .trim()
+        .to_owned()
+}
+
+/// Cover art (an attached picture, as phones, iTunes and taggers write it) stays: in MP4 as
+/// an attached-picture stream, in MKV as an image attachment, with the same bytes either way;
+/// HLS cannot hold one and says so.
+#[test]
+fn cover_art_is_kept_where_the_container_allows() {
+    let env = TestEnv::new();
+    let plain = make_plain(&env.path("plain.mp4"), Clip::secs(2.0));
+    let cover = env.path("cover.jpg");
+    tool(
+        "ffmpeg",
+        [
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=96x96",
+            "-frames:v",
+            "1",
+        ]
+        .map(std::ffi::OsString::from)
+        .into_iter()
+        .chain([ff_path(&cover)]),
+    );
+    let input = env.path("tagged.m4v");
+    tool(
+        "ffmpeg",
+        ["-v", "error", "-i"]
+            .map(std::ffi::OsString::from)
+            .into_iter()
+            .chain([ff_path(&plain), "-i".into(), ff_path(&cover)])
+            .chain(
+                [
+                    "-map",
+                    "0",
+                    "-map",
+                    "1",
+                    "-c",
+                    "copy",
+                    "-disposition:v:1",
+                    "attached_pic",
+                    "-f",
+                    "mp4",
+                ]
+                .map(std::ffi::OsString::from),
+            )
+            .chain([ff_path(&input)]),
+    );
+    let source_md5 = stream_md5(&input, 2);
+    let cover_of = |path: &Path| {
+        let probe = ffprobe_json(path);
+        let covers: Vec<Value> = streams_of(&probe, "video")
+            .into_iter()
+            .filter(|s| s["disposition"]["attached_pic"] == 1)
+            .collect();
+        assert_eq!(
+            covers.len(),
+            1,
+            "one cover in {}: {probe:#}",
+            path.display()
+        );
+        covers[0].clone()
+    };
+    assert_eq!(cover_of(&input)["index"], 2, "the source's cover");
+
+    let mp4 = env.path("tagged.out.mp4");
+    env.run(run_args(&input, &mp4, 1.0, &["--preset", "h264_hq"]))
+        .assert_success();
+    let kept = cover_of(&mp4);
+    assert_eq!(kept["codec_name"], "mjpeg");
+    let index = kept["index"].as_u64().expect("index") as usize;
+    assert_eq!(stream_md5(&mp4, index), source_md5, "MP4: the same picture");
+    assert_eq!(
+        framemd5(&mp4).len(),
+        48,
+        "the video is the upscaled one, not the cover"
+    );
+
+    let mkv = env.path("tagged.out.mkv");
+    env.run(run_args(&input, &mkv, 1.0, &["--preset", "lossless_ffv1"]))
+        .assert_success();
+    let kept = cover_of(&mkv);
+    assert_eq!(kept["tags"]["mimetype"], "image/jpeg", "{kept:#}");
+    assert_eq!(kept["tags"]["filename"], "cover.jpg", "{kept:#}");
+    let index = kept["index"].as_u64().expect("index") as usize;
+    assert_eq!(stream_md5(&mkv, index), source_md5, "MKV: the same picture");
+
+    let hls = env.path("tagged.hls");
+    let run = env.run(run_args(&input, &hls, 1.0, &["--preset", "hls_720p"]));
+    run.assert_success();
+    assert!(
+        run.stderr.to_lowercase().contains("cover art"),
+        "HLS: no warning about the cover\n{}",
+        run.describe()
+    );
 }

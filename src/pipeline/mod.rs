@@ -8,6 +8,7 @@ pub mod cluster;
 mod output;
 mod package;
 pub mod plan;
+mod streams;
 mod thumbnail;
 mod upscale;
 mod validate;

@@ -1,6 +1,7 @@
 //! The package step: join the encoded chunks without re-encoding and mux them with every
-//! other stream of the source (audio tracks, subtitles, attachments, chapters, metadata)
-//! into the preset's output: one file, or an HLS / DASH folder (one rendition or a ladder).
+//! other stream of the source (audio tracks, subtitles, attachments, cover art, chapters,
+//! metadata) into the preset's output: one file, or an HLS / DASH folder (one rendition or a
+//! ladder).
 //!
 //! What a container cannot hold is converted when a faithful conversion exists (text
 //! subtitles to mov_text in MP4) or left out with a warning naming it. The output is written
@@ -15,14 +16,14 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, anyhow};
 
+use super::streams::{CoverAttachment, Covers, plan_streams};
 use super::upscale::chunk_file;
 use super::validate::Job;
 use super::{Context, Reporter, Stop};
-use crate::media::probe::MediaInfo;
 use crate::media::process;
 use crate::media::progress::ProgressParser;
 use crate::media::tools::file_arg;
-use crate::presets::{Container, OutputKind, Preset, TextSubtitles, VideoCodec};
+use crate::presets::{Container, OutputKind, VideoCodec};
 use crate::session::Session;
 use crate::session::progress::Step;
 
@@ -51,6 +52,7 @@ pub(crate) fn run(
     for warning in &streams.warnings {
         reporter.warn(warning.clone());
     }
+    let mut cover_files: Vec<PathBuf> = Vec::new();
     let mut cmd = Command::new(&ctx.tools.ffmpeg);
     cmd.args([
         "-hide_banner",
@@ -82,8 +84,39 @@ pub(crate) fn run(
     match job.preset.output_kind() {
         OutputKind::File { container } => {
             cmd.args(["-map", "0:v:0", "-c:v", "copy"]);
-            cmd.args(job.preset.video_mux_args());
+            // The video's own tag (hvc1): not the cover pictures' that follow it.
+            cmd.args(job.preset.video_mux_args().into_iter().map(|a| {
+                if a == "-tag:v" {
+                    "-tag:v:0".to_owned()
+                } else {
+                    a
+                }
+            }));
             cmd.args(streams.args(source));
+            match &streams.covers {
+                Covers::None => {}
+                Covers::Streams(indices) => {
+                    for (n, index) in indices.iter().enumerate() {
+                        let v = n + 1;
+                        cmd.args(["-map", &format!("{source}:{index}")]);
+                        cmd.args([&format!("-c:v:{v}"), "copy"]);
+                        cmd.args([&format!("-disposition:v:{v}"), "attached_pic"]);
+                    }
+                }
+                Covers::Attachments(covers) => {
+                    let mapped = streams.streams.iter().filter(|s| s.1 == 't').count();
+                    let files = extract_covers(ctx, reporter, job, covers, session.dir());
+                    for (n, (path, cover)) in files.iter().enumerate() {
+                        let t = mapped + n;
+                        cmd.arg("-attach").arg(path);
+                        cmd.arg(format!("-metadata:s:t:{t}"));
+                        cmd.arg(format!("mimetype={}", cover.mimetype));
+                        cmd.arg(format!("-metadata:s:t:{t}"));
+                        cmd.arg(format!("filename={}", cover.file_name));
+                    }
+                    cover_files = files.into_iter().map(|(p, _)| p).collect();
+                }
+            }
             let source_arg = source.to_string();
             cmd.args(["-map_metadata", &source_arg]);
             cmd.args([
@@ -212,6 +245,9 @@ pub(crate) fn run(
         }
     }
     let waited = child.wait();
+    for file in &cover_files {
+        let _ = std::fs::remove_file(file);
+    }
     if ctx.cancel.is_cancelled() {
         remove_path(&temp);
         return Err(Stop::Cancelled);
@@ -345,139 +381,50 @@ fn escape_concat_path(path: &Path) -> String {
     path.to_string_lossy().replace('\'', "'\\''")
 }
 
-/// Which source streams go into the output and how, for a single-file output.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct StreamPlan {
-    /// (source stream index, codec arguments for that output stream, kind letter a|s|t)
-    pub streams: Vec<(usize, char, Vec<String>)>,
-    pub chapters: bool,
-    pub first_audio: Option<usize>,
-    pub warnings: Vec<String>,
-}
-
-impl StreamPlan {
-    fn args(&self, source_input: usize) -> Vec<String> {
-        let mut args = Vec::new();
-        let mut counts = std::collections::HashMap::new();
-        for (index, kind, codec) in &self.streams {
-            args.extend(["-map".to_owned(), format!("{source_input}:{index}")]);
-            let n = counts.entry(*kind).or_insert(0usize);
-            for (i, a) in codec.iter().enumerate() {
-                // Per-stream codec options: "-c:a" → "-c:a:N".
-                if i % 2 == 0 && a.starts_with('-') {
-                    args.push(format!("{a}:{n}"));
-                } else {
-                    args.push(a.clone());
-                }
-            }
-            *n += 1;
-        }
-        args
-    }
-}
-
-pub(crate) fn plan_streams(info: &MediaInfo, preset: &Preset) -> StreamPlan {
-    let caps = preset.container_caps();
-    let kind = output_name(preset);
-    let mut plan = StreamPlan {
-        first_audio: info.audio.first().map(|a| a.index),
-        ..StreamPlan::default()
-    };
-    let single_file = matches!(preset.output_kind(), OutputKind::File { .. });
-    if !single_file {
-        if info.audio.len() > 1 {
-            plan.warnings.push(format!(
-                "{kind} output keeps the first audio track only; {} other track(s) left out",
-                info.audio.len() - 1
-            ));
-        }
-        if !info.subtitles.is_empty() {
-            plan.warnings.push(format!(
-                "{kind} output keeps no subtitles; {} track(s) left out",
-                info.subtitles.len()
-            ));
-        }
-    } else {
-        let audio_args = preset.audio_args();
-        let copies_audio = audio_args.iter().any(|a| a == "copy");
-        for a in &info.audio {
-            let args = if copies_audio && !caps.can_copy_audio(&a.codec) {
-                let fallback = preset.audio_fallback_args();
-                plan.warnings.push(format!(
-                    "audio track {} ({}) cannot be copied into {kind}; it is encoded with {}",
-                    a.index,
-                    a.codec,
-                    fallback.get(1).map_or("another codec", String::as_str)
-                ));
-                fallback
-            } else {
-                audio_args.clone()
-            };
-            plan.streams.push((a.index, 'a', args));
-        }
-        for sub in &info.subtitles {
-            let codec = match (sub.bitmap, caps.text_subtitles) {
-                (true, _) if caps.bitmap_subtitles => Some("copy"),
-                (true, _) => None,
-                (false, TextSubtitles::Copy) => Some("copy"),
-                (false, TextSubtitles::ConvertTo(codec)) => Some(codec),
-                (false, TextSubtitles::Unsupported) => None,
-            };
-            match codec {
-                Some(codec) => {
-                    if codec != "copy" && sub.codec != codec {
-                        plan.warnings.push(format!(
-                            "subtitle track {} ({}) is converted to {codec} for {kind}; its styling may be lost",
-                            sub.index, sub.codec
-                        ));
-                    }
-                    plan.streams.push((sub.index, 's', vec!["-c:s".into(), codec.into()]));
-                }
-                None => plan.warnings.push(format!(
-                    "subtitle track {} ({}) cannot be stored in {kind}; it is left out (an MKV preset keeps it)",
-                    sub.index, sub.codec
-                )),
-            }
-        }
-    }
-    if !info.attachments.is_empty() {
-        if caps.attachments {
-            for t in &info.attachments {
-                plan.streams
-                    .push((t.index, 't', vec!["-c:t".into(), "copy".into()]));
-            }
+/// Writes each cover of `covers` that goes in as an attachment to a file in `dir`, for
+/// `-attach`; a picture that cannot be written is left out with a warning.
+fn extract_covers<'a>(
+    ctx: &Context,
+    reporter: &Reporter,
+    job: &Job,
+    covers: &'a [CoverAttachment],
+    dir: &Path,
+) -> Vec<(PathBuf, &'a CoverAttachment)> {
+    let mut files = Vec::new();
+    for (n, cover) in covers.iter().enumerate() {
+        let path = dir.join(format!("cover_{n}.part"));
+        let written = Command::new(&ctx.tools.ffmpeg)
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"])
+            .arg(file_arg(&job.input))
+            .args(["-map", &format!("0:{}", cover.index)])
+            .args([
+                "-c",
+                "copy",
+                "-frames:v",
+                "1",
+                "-update",
+                "1",
+                "-f",
+                "image2",
+            ])
+            .arg(file_arg(&path))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+            && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+        if written {
+            files.push((path, cover));
         } else {
-            plan.warnings.push(format!(
-                "{} attachment(s) (such as subtitle fonts) cannot be stored in {kind}; left out (an MKV preset keeps them)",
-                info.attachments.len()
+            let _ = std::fs::remove_file(&path);
+            reporter.warn(format!(
+                "the cover art in stream {} cannot be read; it is left out",
+                cover.index
             ));
         }
     }
-    plan.chapters = !info.chapters.is_empty() && caps.chapters;
-    if !info.chapters.is_empty() && !caps.chapters {
-        plan.warnings.push(format!(
-            "{kind} output cannot hold chapters; {} chapter(s) left out",
-            info.chapters.len()
-        ));
-    }
-    plan
-}
-
-/// "MP4", "MKV", "WebM", "HLS", "DASH": for messages.
-fn output_name(preset: &Preset) -> &'static str {
-    match preset.output_kind() {
-        OutputKind::File {
-            container: Container::Mp4,
-        } => "MP4",
-        OutputKind::File {
-            container: Container::Mkv,
-        } => "MKV",
-        OutputKind::File {
-            container: Container::Webm,
-        } => "WebM",
-        OutputKind::Hls { .. } => "HLS",
-        OutputKind::Dash { .. } => "DASH",
-    }
+    files
 }
 
 #[cfg(test)]
