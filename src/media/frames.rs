@@ -190,7 +190,40 @@ fn build_frame_times(
     let time_base = listing.time_base.unwrap_or(time_base);
     let tb = time_base.as_f64();
     let complete = listing.entries.iter().all(|e| e.pts.is_some());
-    let (source, mut frames): (TimestampSource, Vec<FrameTime>) = if complete {
+    let some_known = listing.entries.iter().any(|e| e.pts.is_some());
+    let (source, mut frames): (TimestampSource, Vec<FrameTime>) = if !complete
+        && some_known
+        && listing.from_frames
+        && let Some(rate) = listing.r_frame_rate
+    {
+        // Decoded frames come in presentation order; a few have no timestamp (a B-frame
+        // stream's first or last frame in AVI or MPEG-PS). The decoder gives those the
+        // neighbouring frame's time ± one frame, and so does this.
+        let ticks_per_frame =
+            (time_base.den as f64 * rate.den as f64) / (time_base.num as f64 * rate.num as f64);
+        let known: Vec<(usize, i64)> = listing
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((i, e.pts?)))
+            .collect();
+        let frames = listing
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let pts = e
+                    .pts
+                    .unwrap_or_else(|| fill_gap(&known, i, ticks_per_frame));
+                FrameTime {
+                    pts,
+                    time_secs: pts as f64 * tb,
+                    keyframe: e.keyframe,
+                }
+            })
+            .collect();
+        (TimestampSource::DecodedFrames, frames)
+    } else if complete {
         let source = if listing.from_frames {
             TimestampSource::DecodedFrames
         } else {
@@ -238,6 +271,18 @@ fn build_frame_times(
         frames,
         source,
     })
+}
+
+/// The time of frame `i`, which has none, from the nearest frame before it that has one (or,
+/// for leading frames, the nearest after it): `known` is (position, pts), sorted by position.
+fn fill_gap(known: &[(usize, i64)], i: usize, ticks_per_frame: f64) -> i64 {
+    let after = known.partition_point(|&(at, _)| at < i);
+    let (at, pts) = if after > 0 {
+        known[after - 1]
+    } else {
+        known[after]
+    };
+    pts + ((i as f64 - at as f64) * ticks_per_frame).round() as i64
 }
 
 /// Number of packets of the first video stream of `file` (one per frame for the video
@@ -292,6 +337,30 @@ mod tests {
         let pts: Vec<i64> = times.frames.iter().map(|f| f.pts).collect();
         assert_eq!(pts, [0, 48000, 96000]);
         assert!(parse_listing("packet|pts=abc|flags=K_").is_err());
+    }
+
+    #[test]
+    fn decoded_frames_without_a_timestamp_take_their_neighbours_time() {
+        // An MPEG-4 part 2 AVI with B-frames: the first and last decoded frames have none,
+        // and the others start at one frame, not zero.
+        let avi = "frame|key_frame=1|best_effort_timestamp=N/A\n\
+                   frame|key_frame=0|best_effort_timestamp=2\n\
+                   frame|key_frame=0|best_effort_timestamp=3\n\
+                   frame|key_frame=0|best_effort_timestamp=N/A\n\
+                   frame|key_frame=0|best_effort_timestamp=N/A\n\
+                   stream|r_frame_rate=25/1|time_base=1/25\n";
+        let times = build_frame_times(parse_listing(avi).unwrap(), 0, Rational::ONE).unwrap();
+        assert_eq!(times.source, TimestampSource::DecodedFrames);
+        let pts: Vec<i64> = times.frames.iter().map(|f| f.pts).collect();
+        assert_eq!(pts, [1, 2, 3, 4, 5]);
+        assert!(times.frames[0].keyframe);
+        // In a 90 kHz time base (MPEG-PS), one frame at 25 fps is 3600 ticks.
+        let ps = "frame|key_frame=1|best_effort_timestamp=N/A\n\
+                  frame|key_frame=0|best_effort_timestamp=48600\n\
+                  stream|r_frame_rate=25/1|time_base=1/90000\n";
+        let times = build_frame_times(parse_listing(ps).unwrap(), 0, Rational::ONE).unwrap();
+        let pts: Vec<i64> = times.frames.iter().map(|f| f.pts).collect();
+        assert_eq!(pts, [45000, 48600]);
     }
 
     #[test]
