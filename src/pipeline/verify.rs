@@ -72,10 +72,15 @@ pub(crate) fn run(ctx: &Context, job: &Job) -> Result<(), Stop> {
             problems.push(format!("{frames} frames, expected {expected_frames}"));
         }
         // The video stream's own duration: within a frame of the source's (the last frame's
-        // duration is not stored exactly by every container).
+        // duration is not stored exactly by every container). The output keeps the source's
+        // times, and Matroska reports a duration from zero, not from the first frame: a source
+        // that starts late (MPEG-PS/TS, cut recordings) is measured from its start.
+        let off = |d: f64| (d - expected_duration).abs() > 1.5 * frame_secs;
+        let start = v.start_time_secs.unwrap_or(0.0);
         if let Some(d) = v.duration_secs
             && matches!(job.preset.output_kind(), OutputKind::File { .. })
-            && (d - expected_duration).abs() > 1.5 * frame_secs
+            && off(d)
+            && off(d - start)
         {
             problems.push(format!(
                 "video lasts {d:.3} s, expected {expected_duration:.3} s"

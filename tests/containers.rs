@@ -1,0 +1,70 @@
+//! Constant-rate video in the containers and codecs older recordings and rips come in —
+//! MPEG-4 part 2 in AVI and MPEG-2 in program and transport streams, both with B-frames, and
+//! Sorenson in FLV — goes through with every frame, no "variable frame rate" warning, and the
+//! source's frame times (these containers leave some frames without a timestamp, or start
+//! the video late).
+
+mod common;
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use common::*;
+
+/// 2 s at 25 fps, 320x240, made by ffmpeg with `codec_args`.
+fn make(path: &Path, codec_args: &str) -> Vec<String> {
+    let mut args: Vec<OsString> = "-v error -f lavfi -i testsrc2=size=320x240:rate=25:duration=2"
+        .split(' ')
+        .map(OsString::from)
+        .collect();
+    args.extend(codec_args.split(' ').map(OsString::from));
+    args.push(ff_path(path));
+    tool("ffmpeg", args);
+    framemd5(path)
+}
+
+#[test]
+fn old_containers_with_b_frames_keep_every_frame_at_its_time() {
+    let env = TestEnv::new();
+    for (name, codec) in [
+        ("mpeg4.avi", "-c:v mpeg4 -bf 2 -q:v 5"),
+        ("mpeg2.mpg", "-c:v mpeg2video -bf 2 -q:v 5"),
+        ("mpeg2.ts", "-c:v mpeg2video -bf 2 -q:v 5"),
+        ("sorenson.flv", "-c:v flv1 -q:v 5"),
+    ] {
+        let input = env.path(name);
+        let source = make(&input, codec);
+        let out = env.path(format!("{name}.out.mkv"));
+        let run = env.run(run_args(
+            &input,
+            &out,
+            1.0,
+            &["--json", "--preset", "lossless_ffv1", "--scale", "2"],
+        ));
+        run.assert_success();
+        let warns = warnings(&run.events()).join("\n");
+        assert!(
+            !warns.contains("variable frame rate"),
+            "{name}: a constant-rate source called variable:\n{warns}"
+        );
+        let output = framemd5(&out);
+        assert_eq!(output.len(), source.len(), "{name}: frame count");
+        // The same frame times, frame for frame: framemd5's pts (from the first frame: it
+        // starts a stream at zero or not depending on the container) and duration columns.
+        let times = |lines: &[String]| -> Vec<(i64, i64)> {
+            let columns: Vec<(i64, i64)> = lines
+                .iter()
+                .map(|l| {
+                    let f: Vec<i64> = l
+                        .split(',')
+                        .map(|c| c.trim().parse().unwrap_or(-1))
+                        .collect();
+                    (f[2], f[3])
+                })
+                .collect();
+            let first = columns.first().map_or(0, |c| c.0);
+            columns.iter().map(|&(pts, d)| (pts - first, d)).collect()
+        };
+        assert_eq!(times(&output), times(&source), "{name}: frame times");
+    }
+}
