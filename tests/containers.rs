@@ -68,3 +68,57 @@ fn old_containers_with_b_frames_keep_every_frame_at_its_time() {
         assert_eq!(times(&output), times(&source), "{name}: frame times");
     }
 }
+
+/// A transport stream recording that starts mid-GOP (its first packets cut off, as a DVR or
+/// a cut tool leaves it): the frames before the first keyframe reference pictures that are not
+/// in the file. It is processed from the first frame that decodes, with one warning saying how
+/// many frames were left out, and the audio keeps its times.
+#[test]
+fn a_recording_cut_mid_gop_starts_at_its_first_decodable_frame() {
+    let env = TestEnv::new();
+    let full = make_custom(&env.path("full.ts"), Clip::secs(4.0), None, "-g 48 -bf 2");
+    let bytes = std::fs::read(&full).expect("test setup");
+    let packets = bytes.len() / 188;
+    let input = env.path("cut.ts");
+    std::fs::write(&input, &bytes[packets * 15 / 100 * 188..]).expect("test setup");
+    // What a decoder makes of it: fewer frames than the packets it holds.
+    let decodable = framemd5(&input).len();
+    let listed = String::from_utf8_lossy(&ffprobe(
+        "-select_streams v -show_entries packet=pts -of csv=p=0",
+        &input,
+    ))
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .count();
+    assert!(
+        decodable < listed,
+        "the cut leaves undecodable frames: {decodable} of {listed}"
+    );
+
+    let out = env.path("cut.out.mkv");
+    let run = env.run(run_args(
+        &input,
+        &out,
+        1.0,
+        &["--json", "--preset", "lossless_ffv1", "--scale", "2"],
+    ));
+    run.assert_success();
+    let warns = warnings(&run.events());
+    let cut: Vec<&String> = warns
+        .iter()
+        .filter(|w| w.contains("does not start on a keyframe"))
+        .collect();
+    assert_eq!(cut.len(), 1, "one warning about the cut: {warns:?}");
+    assert!(
+        cut[0].contains(&format!("first {} frame(s)", listed - decodable)),
+        "{}",
+        cut[0]
+    );
+    assert_eq!(
+        framemd5(&out).len(),
+        decodable,
+        "every decodable frame, no more"
+    );
+    let probe = ffprobe_json(&out);
+    assert_eq!(streams_of(&probe, "audio").len(), 1, "{probe:#}");
+}

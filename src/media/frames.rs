@@ -114,6 +114,36 @@ pub fn frame_times(
     })
 }
 
+/// The presentation time (in the stream's time base) of the first frame the decoder outputs,
+/// decoding only the first `packets` packets; `None` when it outputs none there. For a stream
+/// that does not start on a keyframe (a recording cut mid-GOP), the frames before this one
+/// cannot be decoded: they reference pictures that are not in the file.
+pub fn first_decoded_pts(
+    tools: &Tools,
+    input: &Path,
+    stream_index: usize,
+    packets: usize,
+) -> Result<Option<i64>, ProbeError> {
+    let (path, _) = check_input(input)?;
+    let mut cmd = Command::new(&tools.ffprobe);
+    cmd.args(["-v", "error", "-select_streams"])
+        .arg(stream_index.to_string())
+        .args(["-read_intervals", &format!("%+#{packets}")])
+        .args([
+            "-show_entries",
+            "stream=time_base,r_frame_rate:frame=best_effort_timestamp,key_frame",
+            "-of",
+            "compact",
+        ])
+        .arg(file_arg(&path));
+    let text = String::from_utf8_lossy(&run_ffprobe(cmd, &path)?).into_owned();
+    let listing = parse_listing(&text).map_err(|detail| ProbeError::Parse {
+        path: path.clone(),
+        detail,
+    })?;
+    Ok(listing.entries.iter().filter_map(|e| e.pts).min())
+}
+
 /// One line of a packet or frame listing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct ListedFrame {

@@ -44,6 +44,19 @@ impl Plan {
     /// start, or at exactly `target` frames when there is none there. A last chunk shorter than
     /// half the target joins the one before it.
     pub fn new(frames: &[(f64, bool)], target_frames: usize) -> Plan {
+        Plan::cut(frames, target_frames, false)
+    }
+
+    /// Like [`Plan::new`], but every chunk starts on a source keyframe: it ends at the first
+    /// keyframe at least `target` frames after its start (so chunks may be longer). For
+    /// containers without a seek index (MPEG-TS, MPEG-PS, raw streams), where ffmpeg's seek
+    /// lands on whatever packet is near the time asked and the decoder starts at the next
+    /// keyframe: a chunk starting between keyframes would lose its first frames.
+    pub fn at_keyframes(frames: &[(f64, bool)], target_frames: usize) -> Plan {
+        Plan::cut(frames, target_frames, true)
+    }
+
+    fn cut(frames: &[(f64, bool)], target_frames: usize, keyframes_only: bool) -> Plan {
         let target = target_frames.max(1);
         let total = frames.len();
         let mut starts = Vec::new();
@@ -54,10 +67,15 @@ impl Plan {
             if earliest >= total {
                 break;
             }
-            let latest = (start + target + target / 2).min(total);
+            let latest = if keyframes_only {
+                total
+            } else {
+                (start + target + target / 2).min(total)
+            };
+            let fallback = if keyframes_only { total } else { earliest };
             let mut next = (earliest..latest)
                 .find(|&i| frames[i].1)
-                .unwrap_or(earliest);
+                .unwrap_or(fallback);
             if total - next < target.div_ceil(2) {
                 next = total;
             }
@@ -189,6 +207,22 @@ mod tests {
         assert_eq!(plan.chunks[0].seek_secs, None);
         assert_eq!(plan.chunks.last().unwrap().duration_secs, None);
         assert_eq!(plan.chunk_frame_times(c1), &times[3..3 + c1.frame_count]);
+    }
+
+    #[test]
+    fn chunks_without_a_seek_index_start_on_keyframes() {
+        // Keyframes every 48 frames, chunks of about 30: each chunk runs to the next keyframe.
+        let plan = Plan::at_keyframes(&cfr(200, 24.0, 48), 30);
+        let starts: Vec<usize> = plan.chunks.iter().map(|c| c.first_frame).collect();
+        assert_eq!(starts, [0, 48, 96, 144]);
+        assert!(plan.is_consistent());
+        // A keyframe just past the target is taken, not the target itself.
+        let plan = Plan::at_keyframes(&cfr(200, 24.0, 48), 48);
+        let starts: Vec<usize> = plan.chunks.iter().map(|c| c.first_frame).collect();
+        assert_eq!(starts, [0, 48, 96, 144]);
+        // No keyframe after the first: one chunk.
+        let plan = Plan::at_keyframes(&cfr(200, 24.0, 1000), 30);
+        assert_eq!(plan.chunks.len(), 1);
     }
 
     #[test]

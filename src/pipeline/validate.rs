@@ -310,7 +310,7 @@ impl Job {
         session.reset().map_err(|e| {
             fail(anyhow::Error::new(e).context("cannot clear the session directory"))
         })?;
-        let plan = self.make_plan(ctx).map_err(fail)?;
+        let plan = self.make_plan(ctx, reporter).map_err(fail)?;
         session
             .write_json(PLAN_FILE, &plan)
             .map_err(|e| fail(anyhow::Error::new(e).context("cannot write the chunk plan")))?;
@@ -345,10 +345,23 @@ impl Job {
         })
     }
 
-    fn make_plan(&self, ctx: &Context) -> anyhow::Result<Plan> {
-        let times = frames::frame_times(&ctx.tools, &self.input, self.info.video.index)?;
+    fn make_plan(&self, ctx: &Context, reporter: &Reporter) -> anyhow::Result<Plan> {
+        let mut times = frames::frame_times(&ctx.tools, &self.input, self.info.video.index)?;
         if times.frames.is_empty() {
             bail!("the video stream has no frames: {}", self.input.display());
+        }
+        let dropped = self.drop_undecodable_head(ctx, &mut times)?;
+        if dropped > 0 {
+            let first = times.frames.first().map_or(0.0, |f| f.time_secs);
+            reporter.warn(format!(
+                "the video does not start on a keyframe (a recording cut mid-stream?): its first {dropped} frame(s), before {first:.3} s, cannot be decoded and are left out: the output starts at the first frame that can, with the audio in step"
+            ));
+        }
+        if times.frames.is_empty() {
+            bail!(
+                "no frame of the video stream can be decoded: {}",
+                self.input.display()
+            );
         }
         if let Some(indexed) = self.info.video.frame_count
             && let Some(missing) = frames_missing(indexed, times.len() as u64)
@@ -375,9 +388,60 @@ impl Job {
         let target = (self.settings.chunk_seconds * measured_fps)
             .round()
             .max(1.0) as usize;
-        Ok(Plan::new(&frames, target))
+        Ok(if seeks_to_keyframes(&self.info.format_name) {
+            Plan::new(&frames, target)
+        } else {
+            Plan::at_keyframes(&frames, target)
+        })
     }
 }
+
+impl Job {
+    /// Leaves out the frames before the first one the decoder outputs, when the stream does
+    /// not start on a keyframe (a cut MPEG-TS recording): they reference pictures that are
+    /// not in the file, so no decoder makes them and no chunk could hold them. Returns how
+    /// many were left out.
+    fn drop_undecodable_head(
+        &self,
+        ctx: &Context,
+        times: &mut frames::FrameTimes,
+    ) -> anyhow::Result<usize> {
+        if times.frames.first().is_none_or(|f| f.keyframe) {
+            return Ok(0);
+        }
+        let Some(first_key) = times.frames.iter().position(|f| f.keyframe) else {
+            // No keyframe flags at all (some intra-refresh streams): nothing to go by.
+            return Ok(0);
+        };
+        // In decode order the first keyframe comes at most a reorder window after its
+        // position in presentation order.
+        let packets = first_key + REORDER_WINDOW;
+        let Some(first_pts) =
+            frames::first_decoded_pts(&ctx.tools, &self.input, self.info.video.index, packets)?
+        else {
+            return Ok(0);
+        };
+        let before = times.frames.len();
+        times.frames.retain(|f| f.pts >= first_pts);
+        Ok(before - times.frames.len())
+    }
+}
+
+/// Whether ffmpeg's seek in this container lands on a keyframe at or before the time asked
+/// (it has an index: MP4, Matroska, AVI…). MPEG-TS/PS and raw streams have none: their seek
+/// lands near the time, and the decoder starts at the next keyframe.
+fn seeks_to_keyframes(format_name: &str) -> bool {
+    !format_name.split(',').any(|f| {
+        matches!(
+            f,
+            "mpegts" | "mpeg" | "mpegvideo" | "h264" | "hevc" | "m4v" | "vc1" | "cavsvideo"
+        )
+    })
+}
+
+/// Packets decoded past the first keyframe to find the first frame a decoder outputs: more
+/// than any codec's reordering delay (H.264/HEVC: 16 frames).
+const REORDER_WINDOW: usize = 32;
 
 /// How many of the `indexed` frames the container's index lists are missing from the `listed`
 /// packets, when that is more than an edit list's dropped pre-roll can explain (a couple of
