@@ -18,7 +18,9 @@ REFRAME_SHOT_LOCALE=ja_JP.UTF-8 REFRAME_SHOT_CLIP="エピソード01 「テス�
 scripts/deb-test.sh --profile dev
 # A one-node Slurm cluster on this machine for tests/cluster_slurm.rs, stopped on the way out;
 # with REFRAME_REQUIRE_SLURM those tests fail instead of skipping when it is not up.
+slurm_started=$SECONDS
 SLURM_CONF=$(scripts/slurm-cluster.sh start)
+echo "test.sh: Slurm cluster up in $((SECONDS - slurm_started)) s" >&2
 export SLURM_CONF REFRAME_REQUIRE_SLURM=1
 trap 'scripts/slurm-cluster.sh stop >/dev/null 2>&1 || true' EXIT
 log=$(mktemp)
