@@ -289,18 +289,23 @@ fn a_damaged_chunk_fails_the_job_with_its_reason_and_log() {
     let run = env
         .spawn_json(cluster_args(&input, &out, &work, &[]))
         .finish(RUN_TIMEOUT);
-    let error = run
+    let (error, resumable) = run
         .events
         .iter()
         .find_map(|e| match e {
-            Event::JobFailed { error, .. } => Some(error.clone()),
+            Event::JobFailed {
+                error, resumable, ..
+            } => Some((error.clone(), *resumable)),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no job-failed event: {:?}", run.events));
     assert!(
-        error.starts_with("chunk ") && error.contains(" failed on "),
+        error.contains("chunk ") && error.contains(" failed on "),
         "{error}"
     );
+    // Damage fails again on every run: not offered as resumable.
+    assert!(error.contains("cannot be processed as it is"), "{error}");
+    assert!(!resumable, "{error}");
     assert!(error.contains("last lines of "), "{error}");
     assert!(error.contains("slurm-chunk-"), "{error}");
     assert!(!out.exists());

@@ -122,3 +122,43 @@ fn a_recording_cut_mid_gop_starts_at_its_first_decodable_frame() {
     let probe = ffprobe_json(&out);
     assert_eq!(streams_of(&probe, "audio").len(), 1, "{probe:#}");
 }
+
+/// A recording damaged in the middle (the payload of a run of packets scrambled, as a bad
+/// sector or a broken transmission leaves it) fails the job, and says that it will fail again:
+/// it is not offered as resumable.
+#[test]
+fn damage_that_recurs_is_not_offered_as_resumable() {
+    let env = TestEnv::new();
+    let full = make_custom(&env.path("full.ts"), Clip::secs(4.0), None, "-g 24");
+    let mut bytes = std::fs::read(&full).expect("test setup");
+    let packets = bytes.len() / 188;
+    let mut state: u32 = 0x9e37_79b9;
+    for packet in packets * 45 / 100..packets * 60 / 100 {
+        for byte in &mut bytes[packet * 188 + 4..(packet + 1) * 188] {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            *byte = state as u8;
+        }
+    }
+    let input = env.path("damaged.ts");
+    std::fs::write(&input, &bytes).expect("test setup");
+    let out = env.path("damaged.out.mp4");
+    let run = env.run(run_args(&input, &out, 1.0, &["--json"]));
+    assert!(!run.status.success(), "{}", run.describe());
+    let failed: Vec<(String, bool)> = run
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            reframe::protocol::Event::JobFailed {
+                error, resumable, ..
+            } => Some((error, resumable)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", run.describe());
+    let (error, resumable) = &failed[0];
+    assert!(!resumable, "offered as resumable: {error}");
+    assert!(error.contains("cannot be processed as it is"), "{error}");
+    assert!(!out.exists());
+}

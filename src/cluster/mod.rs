@@ -121,6 +121,9 @@ pub struct ChunkFailure {
     pub host: String,
     pub error: String,
     pub log: Option<PathBuf>,
+    /// The source is damaged there: running the chunk again fails the same way.
+    #[serde(default)]
+    pub recurs: bool,
 }
 
 fn done_dir(session_dir: &Path) -> PathBuf {
@@ -334,6 +337,7 @@ mod tests {
                 host: "n1".into(),
                 error: "boom".into(),
                 log: None,
+                recurs: false,
             },
         )
         .unwrap();

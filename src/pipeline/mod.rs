@@ -315,12 +315,22 @@ fn prepare_and_run(
             let (status, failure) = match stop {
                 Stop::Cancelled => (JobStatus::Cancelled, JobFailure::Cancelled),
                 Stop::Failed(error) => {
+                    // Damage in the source fails again on every run: say so, and do not
+                    // offer to resume.
+                    let recurs = upscale::SourceDamaged::is_in(&error);
+                    let error = if recurs {
+                        error.context(
+                            "this file cannot be processed as it is (running again fails the same way)",
+                        )
+                    } else {
+                        error
+                    };
                     progress.fail_step(step, format!("{error:#}"));
                     (
                         JobStatus::Failed,
                         JobFailure::Failed {
                             error,
-                            resumable: true,
+                            resumable: !recurs,
                         },
                     )
                 }

@@ -353,21 +353,35 @@ fn check_chunk_frames(expected_secs: &[f64], written_secs: &[f64]) -> Result<(),
         return Ok(());
     };
     let near = |a: f64, b: f64| (a - b).abs() <= 0.0015;
+    let damaged = |text: String| Stop::Failed(anyhow::Error::new(SourceDamaged(text)));
     if written_secs.len() != expected_secs.len() {
-        return Err(Stop::Failed(anyhow!(
-            "expected {} frames, the encoder wrote {} (the source may be damaged around {first:.3} s)",
+        return Err(damaged(format!(
+            "expected {} frames, the decoder gave {} (the source is damaged around {first:.3} s)",
             expected_secs.len(),
             written_secs.len()
         )));
     }
     if !near(written_secs[0], *first) || !near(written_secs[written_secs.len() - 1], *last) {
-        return Err(Stop::Failed(anyhow!(
+        return Err(damaged(format!(
             "the chunk's frames are not the planned ones (first at {:.3} s instead of {first:.3} s): \
              the source cannot be decoded exactly at that point (damaged or cut stream)",
             written_secs[0]
         )));
     }
     Ok(())
+}
+
+/// A chunk the source cannot give as planned (frames missing or out of place): the same
+/// decoder on the same bytes fails the same way on every run, so the job is not resumable.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct SourceDamaged(String);
+
+impl SourceDamaged {
+    /// Whether `error` (or anything it wraps) is one.
+    pub(crate) fn is_in(error: &anyhow::Error) -> bool {
+        error.chain().any(|e| e.is::<SourceDamaged>())
+    }
 }
 
 /// `[-ss <seek>] -copyts -i file:<input>`: decode the chunk's frames with their source times.

@@ -106,6 +106,15 @@ pub(super) fn follow(
                                 live.len()
                             ))
                         };
+                        // A chunk the source cannot give fails again on every run.
+                        if cluster::read_failed(&dir).values().any(|f| f.recurs) {
+                            return Err(JobFailure::Failed {
+                                error: error.context(
+                                    "this file cannot be processed as it is (running again fails the same way)",
+                                ),
+                                resumable: false,
+                            });
+                        }
                         return Err(failed(error));
                     }
                 }

@@ -105,6 +105,7 @@ pub fn chunk_task(tools: Tools, session_dir: &Path, index: usize) -> anyhow::Res
             host: cluster::short_host_name(),
             error: format!("{error:#}"),
             log,
+            recurs: upscale::SourceDamaged::is_in(error),
         };
         if let Err(e) = cluster::write_failed(session_dir, &failure) {
             eprintln!("error: {e:#}");
