@@ -219,81 +219,50 @@ fn build_frame_times(
 ) -> Result<FrameTimes, String> {
     let time_base = listing.time_base.unwrap_or(time_base);
     let tb = time_base.as_f64();
-    let complete = listing.entries.iter().all(|e| e.pts.is_some());
-    let some_known = listing.entries.iter().any(|e| e.pts.is_some());
-    let (source, mut frames): (TimestampSource, Vec<FrameTime>) = if !complete
-        && some_known
-        && listing.from_frames
-        && let Some(rate) = listing.r_frame_rate
-    {
-        // Decoded frames come in presentation order; a few have no timestamp (a B-frame
+    // (position, pts) of the entries that have a timestamp.
+    let known: Vec<(usize, i64)> = listing
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| Some((i, e.pts?)))
+        .collect();
+    let complete = known.len() == listing.entries.len();
+    let source = if complete && !listing.from_frames {
+        TimestampSource::Packets
+    } else if listing.from_frames && !known.is_empty() {
+        // Decoded frames come in presentation order; a few may have no timestamp (a B-frame
         // stream's first or last frame in AVI or MPEG-PS). The decoder gives those the
         // neighbouring frame's time ± one frame, and so does this.
-        let ticks_per_frame =
-            (time_base.den as f64 * rate.den as f64) / (time_base.num as f64 * rate.num as f64);
-        let known: Vec<(usize, i64)> = listing
-            .entries
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| Some((i, e.pts?)))
-            .collect();
-        let frames = listing
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let pts = e
-                    .pts
-                    .unwrap_or_else(|| fill_gap(&known, i, ticks_per_frame));
-                FrameTime {
-                    pts,
-                    time_secs: pts as f64 * tb,
-                    keyframe: e.keyframe,
-                }
-            })
-            .collect();
-        (TimestampSource::DecodedFrames, frames)
-    } else if complete {
-        let source = if listing.from_frames {
-            TimestampSource::DecodedFrames
-        } else {
-            TimestampSource::Packets
-        };
-        let frames = listing
-            .entries
-            .iter()
-            .filter_map(|e| {
-                let pts = e.pts?;
-                Some(FrameTime {
-                    pts,
-                    time_secs: pts as f64 * tb,
-                    keyframe: e.keyframe,
-                })
-            })
-            .collect();
-        (source, frames)
+        TimestampSource::DecodedFrames
+    } else {
+        TimestampSource::Synthesized
+    };
+    // ticks per frame = 1 / (rate × time_base) = (tb.den × rate.den) / (tb.num × rate.num)
+    let ticks_per_frame = if complete {
+        0.0
     } else {
         let rate = listing
             .r_frame_rate
             .ok_or_else(|| "the stream has neither timestamps nor a frame rate".to_string())?;
-        // ticks per frame = 1 / (rate × time_base) = (tb.den × rate.den) / (tb.num × rate.num)
-        let ticks_num = time_base.den as f64 * rate.den as f64;
-        let ticks_den = time_base.num as f64 * rate.num as f64;
-        let frames = listing
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let pts = (i as f64 * ticks_num / ticks_den).round() as i64;
-                FrameTime {
-                    pts,
-                    time_secs: pts as f64 * tb,
-                    keyframe: e.keyframe,
-                }
-            })
-            .collect();
-        (TimestampSource::Synthesized, frames)
+        (time_base.den as f64 * rate.den as f64) / (time_base.num as f64 * rate.num as f64)
     };
+    let mut frames: Vec<FrameTime> = listing
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let pts = match (source, e.pts) {
+                (TimestampSource::Synthesized, _) => (i as f64 * ticks_per_frame).round() as i64,
+                (_, Some(pts)) => pts,
+                (_, None) => fill_gap(&known, i, ticks_per_frame),
+            };
+            FrameTime {
+                pts,
+                time_secs: pts as f64 * tb,
+                keyframe: e.keyframe,
+            }
+        })
+        .collect();
     frames.sort_by_key(|f| f.pts);
     Ok(FrameTimes {
         stream_index,
