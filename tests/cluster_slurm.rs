@@ -255,35 +255,14 @@ fn a_cancelled_chunk_task_is_the_only_chunk_submitted_again() {
     no_parts(&out_dir);
 }
 
-/// An MPEG-TS whose middle is damaged (the payload of a sixth of its packets overwritten, as
-/// a bad sector or a broken transmission leaves it): the chunk there cannot be decoded as
-/// planned.
-fn make_damaged_ts(env: &TestEnv) -> PathBuf {
-    let full = make_custom(&env.path("full.ts"), Clip::secs(4.0), None, "-g 48");
-    let mut bytes = std::fs::read(&full).expect("test setup");
-    let packets = bytes.len() / 188;
-    let mut state: u32 = 0x9e37_79b9;
-    for packet in packets * 45 / 100..packets * 60 / 100 {
-        // Keep the 4-byte packet header, scramble the payload (xorshift).
-        for byte in &mut bytes[packet * 188 + 4..(packet + 1) * 188] {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            *byte = state as u8;
-        }
-    }
-    let damaged = env.path("damaged.ts");
-    std::fs::write(&damaged, &bytes).expect("test setup");
-    damaged
-}
-
 #[test]
 fn a_damaged_chunk_fails_the_job_with_its_reason_and_log() {
     if !slurm_ready() {
         return;
     }
     let env = TestEnv::new();
-    let input = make_damaged_ts(&env);
+    // Its damaged middle cannot be decoded as planned.
+    let input = make_damaged_ts(&env.path("damaged.ts"), Clip::secs(4.0), 48);
     let work = env.subdir("work");
     let out = env.subdir("out").join("damaged.out.mp4");
     let run = env

@@ -129,20 +129,7 @@ fn a_recording_cut_mid_gop_starts_at_its_first_decodable_frame() {
 #[test]
 fn damage_that_recurs_is_not_offered_as_resumable() {
     let env = TestEnv::new();
-    let full = make_custom(&env.path("full.ts"), Clip::secs(4.0), None, "-g 24");
-    let mut bytes = std::fs::read(&full).expect("test setup");
-    let packets = bytes.len() / 188;
-    let mut state: u32 = 0x9e37_79b9;
-    for packet in packets * 45 / 100..packets * 60 / 100 {
-        for byte in &mut bytes[packet * 188 + 4..(packet + 1) * 188] {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            *byte = state as u8;
-        }
-    }
-    let input = env.path("damaged.ts");
-    std::fs::write(&input, &bytes).expect("test setup");
+    let input = make_damaged_ts(&env.path("damaged.ts"), Clip::secs(4.0), 24);
     let out = env.path("damaged.out.mp4");
     let run = env.run(run_args(&input, &out, 1.0, &["--json"]));
     assert!(!run.status.success(), "{}", run.describe());

@@ -1260,6 +1260,30 @@ pub fn make_custom(path: &Path, clip: Clip, vf: Option<&str>, video_opts: &str) 
     path.to_path_buf()
 }
 
+/// An MPEG-TS of `clip` (H.264, keyframe every `gop` frames, AAC) whose middle is damaged: the
+/// payload of the packets from 45 % to 60 % of the file scrambled, headers kept, as a bad
+/// sector or a broken transmission leaves it. Written to `path`; `path` with `.full.ts`
+/// appended holds the undamaged file.
+pub fn make_damaged_ts(path: &Path, clip: Clip, gop: u32) -> PathBuf {
+    let mut full_name = path.as_os_str().to_owned();
+    full_name.push(".full.ts");
+    let full = make_custom(Path::new(&full_name), clip, None, &format!("-g {gop}"));
+    let mut bytes = fs::read(&full).expect("test setup");
+    let packets = bytes.len() / 188;
+    let mut state: u32 = 0x9e37_79b9;
+    for packet in packets * 45 / 100..packets * 60 / 100 {
+        // Keep the 4-byte packet header, scramble the payload (xorshift).
+        for byte in &mut bytes[packet * 188 + 4..(packet + 1) * 188] {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            *byte = state as u8;
+        }
+    }
+    fs::write(path, &bytes).expect("test setup");
+    path.to_path_buf()
+}
+
 /// Interlaced (top field first) H.264, flagged as such.
 pub fn make_interlaced(path: &Path, clip: Clip) -> PathBuf {
     make_custom(
