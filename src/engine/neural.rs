@@ -37,6 +37,7 @@ pub fn tile_px(family: Family) -> usize {
 pub enum ColorMatrix {
     Bt601,
     Bt709,
+    Bt2020,
 }
 
 impl ColorMatrix {
@@ -45,6 +46,7 @@ impl ColorMatrix {
         match color_space {
             Some("bt709") => ColorMatrix::Bt709,
             Some("smpte170m" | "bt470bg" | "fcc") => ColorMatrix::Bt601,
+            Some("bt2020nc" | "bt2020c") => ColorMatrix::Bt2020,
             _ if height >= 720 => ColorMatrix::Bt709,
             _ => ColorMatrix::Bt601,
         }
@@ -55,6 +57,7 @@ impl ColorMatrix {
         match self {
             ColorMatrix::Bt601 => (0.299, 0.114),
             ColorMatrix::Bt709 => (0.2126, 0.0722),
+            ColorMatrix::Bt2020 => (0.2627, 0.0593),
         }
     }
 }
@@ -370,7 +373,7 @@ mod tests {
             [0.1, 0.1, 0.8],
             [0.05, 0.05, 0.05],
         ];
-        for matrix in [ColorMatrix::Bt601, ColorMatrix::Bt709] {
+        for matrix in [ColorMatrix::Bt601, ColorMatrix::Bt709, ColorMatrix::Bt2020] {
             for rgb in colours {
                 let flat = tensor(3, 5, 7, |c, _, _| rgb[c]);
                 let frame = rgb_to_yuv420p(&flat, matrix);
@@ -418,6 +421,10 @@ mod tests {
             ColorMatrix::Bt601
         );
         assert_eq!(ColorMatrix::for_source(None, 720), ColorMatrix::Bt709);
+        assert_eq!(
+            ColorMatrix::for_source(Some("bt2020nc"), 480),
+            ColorMatrix::Bt2020
+        );
         assert_eq!(ColorMatrix::for_source(None, 576), ColorMatrix::Bt601);
     }
 

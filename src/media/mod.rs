@@ -5,11 +5,13 @@
 //! - [`process`] spawns children with drained stderr, parent-death kill and kill-on-drop;
 //! - [`probe`] turns ffprobe output into typed [`probe::MediaInfo`], and [`frames`] lists
 //!   every frame's timestamp (the basis of chunking);
+//! - [`hdr`] reads an HDR source's mastering display and light levels;
 //! - [`progress`] parses `-progress pipe:1` output.
 //!
 //! Parsers are pure functions tested on output captured from the real tools (`testdata/`).
 
 pub mod frames;
+pub mod hdr;
 pub mod probe;
 pub mod process;
 pub mod progress;

@@ -5,6 +5,7 @@
 //! job reports. The steps themselves live in their own modules.
 
 pub mod cluster;
+mod colour;
 mod output;
 mod package;
 pub mod plan;

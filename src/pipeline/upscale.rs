@@ -445,6 +445,21 @@ fn scale_graph(
 /// Deinterlacer keeping one frame per frame (frame count and times unchanged).
 const DEINTERLACE: &str = "bwdif=mode=send_frame";
 
+/// What runs on decoded frames before scaling: the deinterlacer, then the HDR tone map (to
+/// `pix_fmt`). `None` when neither applies.
+fn pre_filters(job: &Job, pix_fmt: &str) -> Option<String> {
+    let filters: Vec<String> = [
+        job.deinterlace.then(|| DEINTERLACE.to_owned()),
+        job.hdr
+            .as_ref()
+            .and_then(|hdr| hdr.tone_map_filter(pix_fmt)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!filters.is_empty()).then(|| filters.join(","))
+}
+
 fn output_args(job: &Job, chunk: &Chunk, parts: &[PathBuf]) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     for (r, (target, part)) in job.targets.iter().zip(parts).enumerate() {
@@ -459,12 +474,20 @@ fn output_args(job: &Job, chunk: &Chunk, parts: &[PathBuf]) -> Vec<OsString> {
             "-enc_time_base:v".into(),
             job.info.video.time_base.to_string().into(),
         ]);
+        let codec_params = job
+            .hdr
+            .as_ref()
+            .map(|hdr| hdr.codec_params(job.preset.video.codec))
+            .unwrap_or_default();
         args.extend(
             job.preset
-                .video_encoder_args(&target.rendition, job.frame_rate, Some(1))
+                .video_encoder_args(&target.rendition, job.frame_rate, Some(1), &codec_params)
                 .into_iter()
                 .map(OsString::from),
         );
+        if let Some(hdr) = &job.hdr {
+            args.extend(hdr.encoder_tag_args().into_iter().map(OsString::from));
+        }
         args.extend([
             "-an".into(),
             "-sn".into(),
@@ -492,7 +515,7 @@ fn encode_in_ffmpeg(
     let sizes: Vec<(u32, u32)> = job.targets.iter().map(|t| (t.width, t.height)).collect();
     let graph = scale_graph(
         &format!("0:{}", job.info.video.index),
-        job.deinterlace.then_some(DEINTERLACE),
+        pre_filters(job, job.preset.video.pix_fmt.as_str()).as_deref(),
         &sizes,
         flags,
         None,
@@ -597,7 +620,10 @@ fn encode_through_engine(
     let setup = FrameSetup {
         scale: job.engine_scale,
         denoise: job.settings.denoise,
-        matrix: ColorMatrix::for_source(job.info.video.color_space.as_deref(), src_h),
+        matrix: match &job.hdr {
+            Some(hdr) => hdr.engine_matrix(),
+            None => ColorMatrix::for_source(job.info.video.color_space.as_deref(), src_h),
+        },
     };
     let mut engine: Box<dyn Upscaler> = job.engine.instantiate(&setup)?;
     let (eng_w, eng_h) = engine.output_size(src_w, src_h);
@@ -606,8 +632,8 @@ fn encode_through_engine(
     decoder_cmd.args(FFMPEG_COMMON);
     decoder_cmd.args(input_args(job, chunk));
     decoder_cmd.args(["-map", &format!("0:{}", job.info.video.index)]);
-    if job.deinterlace {
-        decoder_cmd.args(["-vf", DEINTERLACE]);
+    if let Some(filters) = pre_filters(job, "yuv420p") {
+        decoder_cmd.args(["-vf", &filters]);
     }
     decoder_cmd.args([
         "-frames:v",

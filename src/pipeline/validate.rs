@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
 
+use super::colour::HdrPlan;
 use super::plan::Plan;
 use super::{Context, JobFailure, Reporter, output, resume_decision};
 use crate::engine::{self, EngineInfo};
@@ -43,6 +44,8 @@ pub(crate) struct Job {
     pub frame_rate: f64,
     /// Scale the engine itself runs at (a `--height` fit then resizes its output).
     pub engine_scale: f64,
+    /// Tone-map or keep an HDR source; `None` for SDR.
+    pub hdr: Option<HdrPlan>,
     plan: Option<Plan>,
 }
 
@@ -120,7 +123,11 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
     };
     let frame_rate = info.video.frame_rate().unwrap_or(25.0);
     let engine_scale = engine.engine_scale(scale.unwrap_or(engine_size.1 as f64 / src_h as f64));
+    let hdr = HdrPlan::for_source(&ctx.tools, &input, &info.video, &preset)?;
     warn_about_source(reporter, &info, &preset, spec.deinterlace);
+    if let Some(hdr) = &hdr {
+        reporter.warn(hdr.notice(&preset));
+    }
     Ok(Job {
         input,
         output: output_path,
@@ -134,6 +141,7 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
         deinterlace: spec.deinterlace,
         frame_rate,
         engine_scale,
+        hdr,
         plan: None,
     })
 }
@@ -193,7 +201,7 @@ fn check_output(
 
 fn warn_about_source(reporter: &Reporter, info: &MediaInfo, preset: &Preset, deinterlace: bool) {
     let v = &info.video;
-    if v.bit_depth > 8 && preset.video.pix_fmt.bit_depth() <= 8 {
+    if v.bit_depth > 8 && preset.video.pix_fmt.bit_depth() <= 8 && !v.hdr {
         reporter.warn(format!(
             "the source is {}-bit; this preset encodes 8-bit, so fine gradients may band",
             v.bit_depth
@@ -202,9 +210,6 @@ fn warn_about_source(reporter: &Reporter, info: &MediaInfo, preset: &Preset, dei
     if v.interlaced && !deinterlace {
         reporter
             .warn("the source is interlaced; add --deinterlace to deinterlace it before scaling");
-    }
-    if v.hdr {
-        reporter.warn("the source is HDR; its colours are passed through without tone mapping");
     }
     if v.rotation_deg != 0 {
         reporter.warn(format!(

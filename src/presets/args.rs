@@ -88,11 +88,15 @@ impl Preset {
     /// `threads`: `Some(1)` gives a truly single-threaded encoder (several chunks then run side
     /// by side, one per core); `Some(n)` caps the encoder at n threads; `None` lets it decide.
     /// Output is deterministic for a given ffmpeg build and `threads` value.
+    ///
+    /// `codec_params` go into the encoder's own parameter list (`-x265-params`,
+    /// `-svtav1-params`), e.g. a source's HDR mastering display; other encoders take none.
     pub fn video_encoder_args(
         &self,
         rendition: &Rendition,
         fps: f64,
         threads: Option<u32>,
+        codec_params: &[String],
     ) -> Vec<String> {
         let threads = threads.filter(|n| *n > 0);
         let keyint = self.video.keyint_seconds.map(|k| keyint_frames(k, fps));
@@ -147,6 +151,7 @@ impl Preset {
                     Some(n) => params.push(format!("pools={n}")),
                     None => {}
                 }
+                params.extend_from_slice(codec_params);
                 a.extend([
                     s("-pix_fmt"),
                     s(pix_fmt),
@@ -172,6 +177,7 @@ impl Preset {
                 if let Some(n) = threads {
                     params.push(format!("lp={n}"));
                 }
+                params.extend_from_slice(codec_params);
                 a.extend([s("-svtav1-params"), params.join(":")]);
             }
             VideoCodec::Vp9 => {
@@ -348,7 +354,7 @@ mod tests {
         let p = preset("h264_hq");
         let r = p.renditions()[0];
         assert_eq!(
-            p.video_encoder_args(&r, 23.976, Some(1)),
+            p.video_encoder_args(&r, 23.976, Some(1), &[]),
             strings(&[
                 "-c:v", "libx264", "-preset", "slow", "-crf", "18", "-pix_fmt", "yuv420p",
                 "-flags:v", "+cgop", "-threads", "1"
@@ -364,7 +370,7 @@ mod tests {
         let p = preset("h265_hq");
         let r = p.renditions()[0];
         assert_eq!(
-            p.video_encoder_args(&r, 25.0, Some(1)),
+            p.video_encoder_args(&r, 25.0, Some(1), &[]),
             strings(&[
                 "-c:v",
                 "libx265",
@@ -387,7 +393,7 @@ mod tests {
         let rs = p.renditions();
         assert_eq!(rs.len(), 3);
         assert_eq!(
-            p.video_encoder_args(&rs[2], 29.97, None),
+            p.video_encoder_args(&rs[2], 29.97, None, &[]),
             strings(&[
                 "-c:v",
                 "libx264",
@@ -417,7 +423,7 @@ mod tests {
     fn av1_and_ffv1_thread_options() {
         let p = preset("av1_crf30");
         let r = p.renditions()[0];
-        let args = p.video_encoder_args(&r, 24.0, Some(1));
+        let args = p.video_encoder_args(&r, 24.0, Some(1), &[]);
         assert_eq!(
             args,
             strings(&[
@@ -436,7 +442,7 @@ mod tests {
         let p = preset("lossless_ffv1");
         let r = p.renditions()[0];
         assert_eq!(r.rate, RateControl::Lossless);
-        let args = p.video_encoder_args(&r, 24.0, Some(1));
+        let args = p.video_encoder_args(&r, 24.0, Some(1), &[]);
         assert_eq!(args[..4], strings(&["-c:v", "ffv1", "-level", "3"])[..]);
         assert_eq!(args[args.len() - 2..], strings(&["-threads", "1"])[..]);
     }
@@ -448,7 +454,7 @@ mod tests {
                      "pix_fmt":"yuv420p","keyint_seconds":2},
             "audio":{"mode":"encode","codec":"aac","bitrate_kbps":128}}"#;
         let p = Preset::parse(json, "t.json").expect("valid");
-        let args = p.video_encoder_args(&p.renditions()[0], 25.0, Some(2));
+        let args = p.video_encoder_args(&p.renditions()[0], 25.0, Some(2), &[]);
         assert_eq!(
             args.last().map(String::as_str),
             Some(
@@ -535,7 +541,7 @@ mod tests {
             let (w, h) = fit_to_height(320, 240, h, false);
             cmd.args(["-vf", &format!("scale={w}:{h}")]);
         }
-        cmd.args(p.video_encoder_args(&r, 24.0, threads));
+        cmd.args(p.video_encoder_args(&r, 24.0, threads, &[]));
         cmd.args(p.video_mux_args());
         cmd.args(p.audio_args());
         match p.output_kind() {
@@ -657,7 +663,7 @@ mod tests {
             let status = Command::new(&ffmpeg)
                 .args(["-nostdin", "-loglevel", "error", "-y", "-filter_complex"])
                 .arg("testsrc2=s=320x240:r=24:d=1.3[a];smptebars=s=320x240:r=24:d=2.7[b];[a][b]concat")
-                .args(p.video_encoder_args(&p.renditions()[0], 24.0, Some(1)))
+                .args(p.video_encoder_args(&p.renditions()[0], 24.0, Some(1), &[]))
                 .arg(&out)
                 .status()
                 .expect("ffmpeg runs");
@@ -715,7 +721,7 @@ mod tests {
                             "-i",
                             "testsrc2=size=320x240:rate=24:duration=1",
                         ])
-                        .args(p.video_encoder_args(&r, 24.0, Some(1)))
+                        .args(p.video_encoder_args(&r, 24.0, Some(1), &[]))
                         .args(["-f", "framemd5", "-"])
                         .output()
                         .expect("ffmpeg runs");

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 pub use args::{ContainerCaps, TextSubtitles, keyint_frames};
 pub use schema::{
-    AV1_SPEED_RANGE, Audio, AudioCodec, Container, OutputKind, PixFmt, Preset, RateControl,
-    Rendition, RenditionSpec, Speed, VP9_SPEED_RANGE, Video, VideoCodec, X26X_SPEEDS,
+    AV1_SPEED_RANGE, Audio, AudioCodec, Container, HdrMode, OutputKind, PixFmt, Preset,
+    RateControl, Rendition, RenditionSpec, Speed, VP9_SPEED_RANGE, Video, VideoCodec, X26X_SPEEDS,
 };
 
 /// Built-in presets, in the order they are listed.
@@ -284,6 +284,25 @@ mod tests {
         "hls_abr",
         "dash_1080p",
     ];
+
+    #[test]
+    fn hdr_mode_is_optional_and_checked() {
+        let with = |hdr: &str| {
+            let json = format!(
+                r#"{{"name":"t","description":"t","output":{{"kind":"file","container":"mkv"}},
+                    "video":{{"codec":"ffv1","pix_fmt":"yuv420p"{hdr}}},"audio":{{"mode":"copy"}}}}"#
+            );
+            Preset::parse(&json, "test")
+        };
+        assert_eq!(with("").expect("parses").video.hdr, HdrMode::Auto);
+        let keep = with(r#","hdr":"keep""#).expect("parses");
+        assert_eq!(keep.video.hdr, HdrMode::Keep);
+        assert!(keep.to_json_pretty().contains(r#""hdr": "keep""#));
+        // Auto is the default and not written, so existing presets keep their digest.
+        assert!(!with("").expect("parses").to_json_pretty().contains("hdr"));
+        let err = with(r#","hdr":"sdr""#).expect_err("unknown mode");
+        assert!(err.to_string().contains("hdr"), "{err}");
+    }
 
     #[test]
     fn every_builtin_parses_validates_and_matches_its_file_name() {

@@ -212,6 +212,38 @@ pub struct Video {
     /// Fixed GOP length; also disables scene-cut keyframes. Required for HLS/DASH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyint_seconds: Option<f64>,
+    /// What happens to an HDR source (PQ or HLG); nothing changes for SDR sources.
+    #[serde(default, skip_serializing_if = "HdrMode::is_auto")]
+    pub hdr: HdrMode,
+}
+
+/// HDR sources: tone-mapped to BT.709 SDR, or kept HDR with their signalling.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HdrMode {
+    /// Tone-map for 8-bit pixel formats (which cannot hold HDR without banding), keep HDR
+    /// for 10- and 12-bit ones.
+    #[default]
+    Auto,
+    /// Always tone-map to BT.709 SDR.
+    Tonemap,
+    /// Always keep HDR: transfer, primaries, matrix, mastering display, light levels.
+    Keep,
+}
+
+impl HdrMode {
+    fn is_auto(&self) -> bool {
+        *self == HdrMode::Auto
+    }
+
+    /// Whether an HDR source encoded to `pix_fmt` is tone-mapped to SDR.
+    pub fn tone_maps(self, pix_fmt: PixFmt) -> bool {
+        match self {
+            HdrMode::Auto => pix_fmt.bit_depth() <= 8,
+            HdrMode::Tonemap => true,
+            HdrMode::Keep => false,
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -859,6 +891,7 @@ const VIDEO_FIELDS: &[&str] = &[
     "speed",
     "pix_fmt",
     "keyint_seconds",
+    "hdr",
 ];
 const RENDITION_FIELDS: &[&str] = &["height", "crf", "bitrate_kbps", "maxrate_kbps"];
 
@@ -882,6 +915,7 @@ fn locate_shape_error(value: &Value) -> Result<(), Located> {
         leaf::<Speed>(video, "video", "speed")?;
         leaf::<PixFmt>(video, "video", "pix_fmt")?;
         leaf::<f64>(video, "video", "keyint_seconds")?;
+        leaf::<HdrMode>(video, "video", "hdr")?;
     }
     if let Some(v) = top.get("renditions") {
         let Value::Array(items) = v else {
