@@ -2,8 +2,9 @@
 //! start`, run by `scripts/test.sh`, which sets `REFRAME_REQUIRE_SLURM=1` so that these tests
 //! fail rather than skip when the cluster is not there): the output of a cluster run is the
 //! local run's, frame for frame; a cancelled chunk task is the only chunk submitted again; a
-//! damaged chunk fails the job with its reason and its task's log; no Slurm commands is a
-//! clear error.
+//! recording damaged in the middle is salvaged on the nodes as locally; a chunk that fails on
+//! its node is reported with its reason and its task's log; no Slurm commands is a clear
+//! error.
 
 mod common;
 
@@ -256,39 +257,73 @@ fn a_cancelled_chunk_task_is_the_only_chunk_submitted_again() {
 }
 
 #[test]
-fn a_damaged_chunk_fails_the_job_with_its_reason_and_log() {
+fn a_damaged_recording_is_salvaged_on_the_nodes_as_locally() {
     if !slurm_ready() {
         return;
     }
     let env = TestEnv::new();
-    // Its damaged middle cannot be decoded as planned.
+    // Its damaged middle cannot be decoded as planned: the chunk's node finds the frames that
+    // decode, and the package job (another node) places them from its record.
     let input = make_damaged_ts(&env.path("damaged.ts"), Clip::secs(4.0), 48);
+    let reference = local_reference(&env, &input);
     let work = env.subdir("work");
     let out = env.subdir("out").join("damaged.out.mp4");
     let run = env
         .spawn_json(cluster_args(&input, &out, &work, &[]))
         .finish(RUN_TIMEOUT);
-    let (error, resumable) = run
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::JobFailed {
-                error, resumable, ..
-            } => Some((error.clone(), *resumable)),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no job-failed event: {:?}", run.events));
+    run.assert_success();
     assert!(
-        error.contains("chunk ") && error.contains(" failed on "),
-        "{error}"
+        warnings(&run.events)
+            .iter()
+            .any(|w| w.contains("cannot be decoded and are left out")),
+        "{:?}",
+        run.events
     );
-    // Damage fails again on every run: not offered as resumable.
-    assert!(error.contains("cannot be processed as it is"), "{error}");
-    assert!(!resumable, "{error}");
-    assert!(error.contains("last lines of "), "{error}");
-    assert!(error.contains("slurm-chunk-"), "{error}");
+    assert_eq!(framemd5(&out), reference);
+}
+
+#[test]
+fn a_chunk_that_fails_on_its_node_is_reported_with_its_reason_and_log() {
+    if !slurm_ready() {
+        return;
+    }
+    let env = TestEnv::new();
+    let input = make_plain(&env.path("clip.mp4"), Clip::secs(CLIP_SECS));
+    let work = env.subdir("work");
+    let out = env.subdir("out").join("clip.out.mp4");
+    // Held, then the input moves away before any task runs: every chunk fails on its node.
+    let first = env
+        .spawn_json(cluster_args(
+            &input,
+            &out,
+            &work,
+            &["--detach", "--sbatch-arg=--hold"],
+        ))
+        .finish(RUN_TIMEOUT);
+    first.assert_success();
+    let (session_id, _, arrays, package) = submitted(&first.events)
+        .first()
+        .expect("a submission")
+        .clone();
+    std::fs::rename(&input, env.path("moved.mp4")).expect("test setup");
+    for array in &arrays {
+        slurm("scontrol", &["release", array]);
+    }
+    let _ = Command::new("scontrol")
+        .args(["release", &package])
+        .status();
+    wait_until_idle(&session_id, Duration::from_secs(120));
+
+    let status = env.run([
+        OsString::from("sessions"),
+        "--work-dir".into(),
+        work.into_os_string(),
+        "status".into(),
+        session_id.clone().into(),
+    ]);
+    status.assert_code(1);
+    status.assert_mentions_all(&["chunk ", " failed on ", "last lines of ", "slurm-chunk-"]);
     assert!(!out.exists());
-    let session_id = submitted(&run.events)[0].0.clone();
     assert!(
         live_jobs(&session_id).is_empty(),
         "tasks left behind: {:?}",

@@ -123,29 +123,106 @@ fn a_recording_cut_mid_gop_starts_at_its_first_decodable_frame() {
     assert_eq!(streams_of(&probe, "audio").len(), 1, "{probe:#}");
 }
 
+/// `(pts, md5)` of each frame in framemd5 lines.
+fn pts_and_hash(lines: &[String]) -> Vec<(i64, String)> {
+    lines
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            (f[2].parse().unwrap_or(-1), f[5].to_owned())
+        })
+        .collect()
+}
+
 /// A recording damaged in the middle (the payload of a run of packets scrambled, as a bad
-/// sector or a broken transmission leaves it) fails the job, and says that it will fail again:
-/// it is not offered as resumable.
+/// sector or a broken transmission leaves it) is processed from end to end: the frames lost
+/// from the file and those that cannot be decoded are left out, each with one warning that
+/// says how many and where; every frame outside the damaged stretch is exactly what the
+/// undamaged recording gives at the same time; the audio is complete; and the same command
+/// again (what a resumed job runs) gives the same frames.
 #[test]
-fn damage_that_recurs_is_not_offered_as_resumable() {
+fn a_recording_damaged_in_the_middle_keeps_every_frame_that_decodes() {
     let env = TestEnv::new();
     let input = make_damaged_ts(&env.path("damaged.ts"), Clip::secs(4.0), 24);
-    let out = env.path("damaged.out.mp4");
-    let run = env.run(run_args(&input, &out, 1.0, &["--json"]));
-    assert!(!run.status.success(), "{}", run.describe());
-    let failed: Vec<(String, bool)> = run
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            reframe::protocol::Event::JobFailed {
-                error, resumable, ..
-            } => Some((error, resumable)),
-            _ => None,
-        })
+    let mut full = input.clone().into_os_string();
+    full.push(".full.ts");
+    let encode = |source: &Path, name: &str, extra: &[&str]| {
+        let out = env.path(name);
+        let mut args = vec!["--json", "--preset", "lossless_ffv1", "--scale", "2"];
+        args.extend(extra);
+        let run = env.run(run_args(source, &out, 1.0, &args));
+        run.assert_success();
+        (out, warnings(&run.events()))
+    };
+    let (undamaged, _) = encode(Path::new(&full), "full.out.mkv", &[]);
+    let (out, warns) = encode(&input, "damaged.out.mkv", &[]);
+
+    let lost: Vec<&String> = warns
+        .iter()
+        .filter(|w| w.contains("missing from the file"))
         .collect();
-    assert_eq!(failed.len(), 1, "{}", run.describe());
-    let (error, resumable) = &failed[0];
-    assert!(!resumable, "offered as resumable: {error}");
-    assert!(error.contains("cannot be processed as it is"), "{error}");
-    assert!(!out.exists());
+    assert_eq!(
+        lost.len(),
+        1,
+        "one warning about the lost packets: {warns:?}"
+    );
+    let undecodable: Vec<&String> = warns
+        .iter()
+        .filter(|w| w.contains("cannot be decoded and are left out"))
+        .collect();
+    assert_eq!(
+        undecodable.len(),
+        1,
+        "one warning about undecodable frames: {warns:?}"
+    );
+    assert!(
+        undecodable[0].contains(" s to "),
+        "where: {}",
+        undecodable[0]
+    );
+    assert!(
+        !warns.iter().any(|w| w.contains("variable frame rate")),
+        "a damaged constant-rate recording called variable: {warns:?}"
+    );
+
+    let reference = pts_and_hash(&framemd5(&undamaged));
+    let got = pts_and_hash(&framemd5(&out));
+    assert!(
+        got.len() < reference.len() && got.len() > reference.len() / 2,
+        "{} of {} frames",
+        got.len(),
+        reference.len()
+    );
+    // Strictly increasing times, each one a frame time of the undamaged recording.
+    assert!(
+        got.windows(2).all(|w| w[0].0 < w[1].0),
+        "frames out of order"
+    );
+    let same = got.iter().filter(|f| reference.contains(f)).count();
+    // Pictures of the damaged group that the decoder conceals differ; nothing else does.
+    assert!(
+        same + 8 >= got.len(),
+        "only {same} of {} frames are the undamaged recording's",
+        got.len()
+    );
+    assert_eq!(got.first(), reference.first(), "first frame");
+    assert_eq!(got.last(), reference.last(), "last frame");
+    let audio_secs = |path: &Path| -> f64 {
+        let probe = ffprobe_json(path);
+        let audio = streams_of(&probe, "audio");
+        assert_eq!(audio.len(), 1, "{probe:#}");
+        audio[0]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| duration_secs(&probe))
+    };
+    assert!(
+        (audio_secs(&out) - audio_secs(&undamaged)).abs() < 0.05,
+        "audio {} s, undamaged {} s",
+        audio_secs(&out),
+        audio_secs(&undamaged)
+    );
+
+    let (again, _) = encode(&input, "again.out.mkv", &["--restart"]);
+    assert_eq!(framemd5(&again), framemd5(&out), "the same frames again");
 }

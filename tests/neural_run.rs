@@ -224,3 +224,48 @@ fn missing_model_is_a_clear_error() {
         empty.to_str().expect("utf-8 path"),
     ]);
 }
+
+/// A recording damaged in the middle goes through a frame engine as through the filter graph:
+/// the same frames are kept (the pipe path lists what the decoder gives, since it never sees
+/// the decoder's timestamps), at the same times, with the warning.
+#[test]
+fn a_damaged_recording_keeps_the_same_frames_through_the_engine() {
+    let env = TestEnv::new();
+    let clip = Clip {
+        duration_secs: 2.0,
+        ..clip()
+    };
+    let input = make_ts_with_lost_keyframe(&env.path("damaged.ts"), clip, 12);
+    let lanczos_out = env.path("lanczos.mkv");
+    let lanczos = env.run(run_args(
+        &input,
+        &lanczos_out,
+        1.0,
+        &["--json", "--preset", "lossless_ffv1", "--scale", "2"],
+    ));
+    lanczos.assert_success();
+    let damage_warning = |warns: Vec<String>| {
+        warns
+            .into_iter()
+            .find(|w| w.contains("cannot be decoded and are left out"))
+    };
+    let expected =
+        damage_warning(warnings(&lanczos.events())).expect("the fixture has undecodable frames");
+
+    let out = env.path("engine.mkv");
+    let mut a = run_args(
+        &input,
+        &out,
+        1.0,
+        &["--engine", "animevideov3", "--scale", "2"],
+    );
+    a.extend(["--preset".into(), lossless_preset(&env).into_os_string()]);
+    a.extend([
+        "--models-dir".into(),
+        neural_support::models_dir().into_os_string(),
+    ]);
+    let run = env.spawn_json(a).finish(WAIT);
+    run.assert_success();
+    assert_eq!(damage_warning(warnings(&run.events)), Some(expected));
+    assert_eq!(frame_times(&out), frame_times(&lanczos_out));
+}

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 mod colour;
+mod damage;
 mod output;
 mod package;
 pub mod plan;
@@ -292,8 +293,9 @@ fn prepare_and_run(
     });
     match run_steps(ctx, reporter, &job, &session, &mut progress) {
         Ok(()) if matches!(role, Role::ClusterPackage { .. }) => {
-            // The record stays (completed) for the submitting process; the chunks go.
-            if let Err(e) = std::fs::remove_dir_all(session.chunks_dir()) {
+            // The record stays (completed) for the submitting process, and the records of
+            // frames left out (it tells the user); the chunks go.
+            if let Err(e) = damage::remove_all_but_records(&session.chunks_dir()) {
                 log::warn!("could not remove the packaged chunks: {e}");
             }
             Ok(job.output.clone())
@@ -367,7 +369,7 @@ fn run_steps(
             Step::Validate => validate::check_space(job, session),
             Step::Upscale => upscale::run(ctx, reporter, job, session, progress),
             Step::Package => package::run(ctx, reporter, job, session),
-            Step::Verify => verify::run(ctx, job),
+            Step::Verify => verify::run(ctx, job, &session.chunks_dir()),
         };
         if let Err(stop) = result {
             if matches!(stop, Stop::Failed(_)) {

@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, anyhow};
 
+use super::damage::EncodedFrames;
 use super::streams::{CoverAttachment, Covers, plan_streams};
 use super::upscale::chunk_file;
 use super::validate::Job;
@@ -39,10 +40,14 @@ pub(crate) fn run(
     session: &Session,
 ) -> Result<(), Stop> {
     let chunks_dir = session.chunks_dir();
+    let encoded = EncodedFrames::load(job.plan(), &chunks_dir)?;
+    if let Some(warning) = encoded.dropped_warning() {
+        reporter.warn(warning);
+    }
     let lists: Vec<PathBuf> = (0..job.targets.len())
         .map(|r| {
             let list = session.dir().join(format!("concat_r{r}.txt"));
-            write_concat_list(&list, job, &chunks_dir, r).map(|()| list)
+            write_concat_list(&list, job, &encoded, &chunks_dir, r).map(|()| list)
         })
         .collect::<Result<_, _>>()?;
     let temp = temp_output_path(&job.output);
@@ -66,7 +71,7 @@ pub(crate) fn run(
     ]);
     // Source times are kept: the joined video starts where the source's first frame was.
     cmd.arg("-copyts");
-    let first_secs = job.plan().frame_times_secs.first().copied().unwrap_or(0.0);
+    let first_secs = encoded.first_secs().unwrap_or(0.0);
     for list in &lists {
         cmd.args([
             "-itsoffset",
@@ -223,7 +228,7 @@ pub(crate) fn run(
     }
     cmd.stdout(Stdio::piped());
     let mut child = process::spawn(cmd, "package")?;
-    let frames_total = job.plan().frame_count() as u64;
+    let frames_total = encoded.frame_count() as u64;
     if let Some(stdout) = child.take_stdout() {
         let mut parser = ProgressParser::default();
         for line in BufReader::new(stdout).lines() {
@@ -362,12 +367,18 @@ fn sync_parent(path: &Path) {
 
 /// A concat demuxer list for rendition `r`: each chunk with its duration up to the next
 /// chunk's first frame, so the joined video keeps the source's frame times.
-fn write_concat_list(list: &Path, job: &Job, chunks_dir: &Path, r: usize) -> Result<(), Stop> {
+fn write_concat_list(
+    list: &Path,
+    job: &Job,
+    encoded: &EncodedFrames,
+    chunks_dir: &Path,
+    r: usize,
+) -> Result<(), Stop> {
     let mut text = String::from("ffconcat version 1.0\n");
-    for chunk in &job.plan().chunks {
+    for (chunk, duration) in job.plan().chunks.iter().zip(encoded.chunk_durations()) {
         let file = chunk_file(chunks_dir, r, chunk.index);
         text.push_str(&format!("file '{}'\n", escape_concat_path(&file)));
-        if let Some(d) = chunk.duration_secs {
+        if let Some(d) = duration {
             text.push_str(&format!("duration {d:.6}\n"));
         }
     }

@@ -339,7 +339,17 @@ impl Job {
             Some(self.output.clone()),
         );
         progress.chunks_total = plan.chunks.len();
-        if is_vfr(&plan) {
+        if let Some(gaps) = missing_frames(&plan) {
+            let total: usize = gaps.iter().map(|g| g.1).sum();
+            let places: Vec<String> = gaps
+                .iter()
+                .map(|(after, n)| format!("{n} after {after:.3} s"))
+                .collect();
+            reporter.warn(format!(
+                "{total} video frame(s) are missing from the file ({}): a damaged or cut recording? The frames around them keep their times",
+                places.join(", ")
+            ));
+        } else if is_vfr(&plan) {
             reporter.warn("the source has a variable frame rate; every frame keeps its own time");
         }
         Ok(Prepared {
@@ -472,6 +482,35 @@ fn is_vfr(plan: &Plan) -> bool {
     max > min * 1.1 + 1e-4
 }
 
+/// Frames missing from a constant-rate stream (packets lost to damage): every interval is a
+/// whole number of frame intervals, and at most three are longer than one. Each gap as
+/// (time of the frame before it, frames missing). `None` for a stream without such gaps,
+/// and for a variable-rate one.
+fn missing_frames(plan: &Plan) -> Option<Vec<(f64, usize)>> {
+    const MAX_GAPS: usize = 3;
+    let times = &plan.frame_times_secs;
+    let step = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .reduce(f64::min)
+        .filter(|s| *s > 0.0)?;
+    let mut gaps = Vec::new();
+    for w in times.windows(2) {
+        let intervals = (w[1] - w[0]) / step;
+        let whole = intervals.round();
+        if (intervals - whole).abs() > 0.1 {
+            return None;
+        }
+        if whole >= 2.0 {
+            gaps.push((w[0], whole as usize - 1));
+            if gaps.len() > MAX_GAPS {
+                return None;
+            }
+        }
+    }
+    (!gaps.is_empty()).then_some(gaps)
+}
+
 /// Estimated bytes of the encoded video (for the free-space check).
 pub(crate) fn estimated_output_bytes(job: &Job) -> u64 {
     let frames = job.plan().frame_count() as f64;
@@ -577,6 +616,23 @@ mod tests {
         assert!(!is_vfr(&plan_of(&[0.0, 0.04, 0.08, 0.12])));
         assert!(is_vfr(&plan_of(&[0.0, 0.04, 0.12, 0.16])));
         assert!(!is_vfr(&plan_of(&[0.0])));
+    }
+
+    #[test]
+    fn missing_frames_are_told_apart_from_variable_rate() {
+        assert_eq!(missing_frames(&plan_of(&[0.0, 0.04, 0.08, 0.12])), None);
+        assert_eq!(
+            missing_frames(&plan_of(&[0.0, 0.04, 0.16, 0.2])),
+            Some(vec![(0.04, 2)])
+        );
+        // Not whole frame intervals: variable rate.
+        assert_eq!(missing_frames(&plan_of(&[0.0, 0.04, 0.1, 0.14])), None);
+        // Many gaps: a variable-rate source (frames dropped on purpose), not damage.
+        let many: Vec<f64> = (0..40)
+            .filter(|i| i % 3 != 1)
+            .map(|i| i as f64 * 0.04)
+            .collect();
+        assert_eq!(missing_frames(&plan_of(&many)), None);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The verify step: the packaged output is probed and compared with what the job promised —
 //! frame count, duration, frame size, codec and audio — before the session is discarded.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
+use super::damage::EncodedFrames;
 use super::package::{DASH_MANIFEST, HLS_MASTER, move_into_place, temp_output_path};
 use super::validate::{Job, probed_codec_name};
 use super::{Context, Stop};
@@ -12,12 +13,12 @@ use crate::media::frames::count_video_packets;
 use crate::media::probe;
 use crate::presets::OutputKind;
 
-pub(crate) fn run(ctx: &Context, job: &Job) -> Result<(), Stop> {
-    let expected_frames = job.plan().frame_count() as u64;
+pub(crate) fn run(ctx: &Context, job: &Job, chunks_dir: &Path) -> Result<(), Stop> {
+    let encoded = EncodedFrames::load(job.plan(), chunks_dir)?;
+    let expected_frames = encoded.frame_count() as u64;
     let frame_secs = 1.0 / job.frame_rate;
-    let times = &job.plan().frame_times_secs;
     let expected_duration =
-        times.last().copied().unwrap_or(0.0) - times.first().copied().unwrap_or(0.0) + frame_secs;
+        encoded.last_secs().unwrap_or(0.0) - encoded.first_secs().unwrap_or(0.0) + frame_secs;
 
     // The packaged output still has its temporary name: it gets the final one only once
     // it is verified.

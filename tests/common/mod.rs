@@ -1284,6 +1284,44 @@ pub fn make_damaged_ts(path: &Path, clip: Clip, gop: u32) -> PathBuf {
     path.to_path_buf()
 }
 
+/// An MPEG-TS of `clip` (H.264, keyframe every `gop` frames, AAC) that lost the packets of
+/// its keyframe nearest the middle: the rest of that GOP is listed but cannot be decoded
+/// (its parameter sets and reference went with the keyframe). Small frames fit in one or two
+/// transport packets, so scrambling bytes (as [`make_damaged_ts`] does) would only lose
+/// whole frames; this damages tiny clips too.
+pub fn make_ts_with_lost_keyframe(path: &Path, clip: Clip, gop: u32) -> PathBuf {
+    const VIDEO_PID: u16 = 0x100;
+    let mut full_name = path.as_os_str().to_owned();
+    full_name.push(".full.ts");
+    let full = make_custom(Path::new(&full_name), clip, None, &format!("-g {gop}"));
+    let bytes = fs::read(&full).expect("test setup");
+    let packets: Vec<&[u8]> = bytes.chunks_exact(188).collect();
+    let pid = |p: &[u8]| (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+    let starts_pes = |p: &[u8]| pid(p) == VIDEO_PID && p[1] & 0x40 != 0;
+    // Random access indicator in the adaptation field.
+    let random_access = |p: &[u8]| p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x40 != 0;
+    let keyframes: Vec<usize> = (0..packets.len())
+        .filter(|&i| starts_pes(packets[i]) && random_access(packets[i]))
+        .collect();
+    let middle = packets.len() / 2;
+    let lost = *keyframes
+        .iter()
+        .skip(1)
+        .min_by_key(|&&i| i.abs_diff(middle))
+        .expect("test setup: the clip has a second keyframe");
+    let end = (lost + 1..packets.len())
+        .find(|&i| starts_pes(packets[i]))
+        .unwrap_or(packets.len());
+    let kept: Vec<u8> = packets
+        .iter()
+        .enumerate()
+        .filter(|&(i, p)| !(pid(p) == VIDEO_PID && (lost..end).contains(&i)))
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    fs::write(path, kept).expect("test setup");
+    path.to_path_buf()
+}
+
 /// Interlaced (top field first) H.264, flagged as such.
 pub fn make_interlaced(path: &Path, clip: Clip) -> PathBuf {
     make_custom(

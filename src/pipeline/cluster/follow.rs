@@ -9,8 +9,12 @@ use anyhow::anyhow;
 
 use crate::cluster::slurm::{QueueEntry, Slurm};
 use crate::cluster::{self, ClusterRecord};
+use crate::pipeline::damage::EncodedFrames;
+use crate::pipeline::plan::Plan;
+use crate::pipeline::validate::PLAN_FILE;
 use crate::pipeline::{Context, JobFailure, Reporter};
 use crate::session::progress::{JobStatus, Step, StepStatus};
+use crate::session::store::CHUNKS_DIR;
 use crate::session::{SessionError, SessionStore};
 
 use super::{Followed, Submitted, failed, list_of, session_dir};
@@ -72,7 +76,7 @@ pub(super) fn follow(
             announce(Step::Upscale, StepStatus::Completed);
         }
 
-        if let Some(ended) = read_end(ctx, run, &dir, &mut announce)? {
+        if let Some(ended) = read_end(ctx, reporter, run, &dir, &mut announce)? {
             return Ok(ended);
         }
 
@@ -92,7 +96,7 @@ pub(super) fn follow(
                     }
                     if !package_alive {
                         // It may have just finished: its record says how.
-                        if let Some(ended) = read_end(ctx, run, &dir, &mut announce)? {
+                        if let Some(ended) = read_end(ctx, reporter, run, &dir, &mut announce)? {
                             return Ok(ended);
                         }
                         let error = diagnose(&dir, run, &ours);
@@ -149,6 +153,7 @@ pub(super) fn follow(
 /// completed (the session is then removed) or failed at packaging or verification.
 fn read_end(
     ctx: &Context,
+    reporter: &Reporter,
     run: &Submitted,
     dir: &Path,
     announce: &mut dyn FnMut(Step, StepStatus),
@@ -170,6 +175,13 @@ fn read_end(
         }
     }
     if progress.status == JobStatus::Completed {
+        // The package task told its own log; the user hears it here.
+        if let Ok(Some(plan)) = ctx.store.peek_json::<Plan>(&run.session_id, PLAN_FILE)
+            && let Ok(encoded) = EncodedFrames::load(&plan, &dir.join(CHUNKS_DIR))
+            && let Some(warning) = encoded.dropped_warning()
+        {
+            reporter.warn(warning);
+        }
         remove_finished_session(&ctx.store, &run.session_id);
         return Ok(Some(Followed::Finished(run.output.clone())));
     }

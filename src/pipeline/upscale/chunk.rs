@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow};
 
+use super::command::ChunkFrames;
 use super::filter_graph::encode_in_ffmpeg;
 use super::pipe::{encode_through_engine, restore_timestamps, write_timestamps};
-use super::{Chunk, Context, Job, Stop, chunk_file};
+use super::{Chunk, Context, Job, Stop, chunk_file, salvage};
 use crate::engine::EngineKind;
 use crate::media::frames::frame_times;
+use crate::pipeline::damage;
 
 pub(crate) fn encode_chunk(
     ctx: &Context,
@@ -24,40 +26,67 @@ pub(crate) fn encode_chunk(
     let parts: Vec<PathBuf> = (0..job.targets.len())
         .map(|r| chunks_dir.join(format!("r{r}_{:05}.part.mkv", chunk.index)))
         .collect();
-    let thumbnail = match (job.engine.kind, mkvmerge) {
-        (EngineKind::FfmpegScale { flags }, _) => {
-            encode_in_ffmpeg(ctx, job, chunk, flags, &parts, should_stop, report)?
+    let planned = job.plan().chunk_frame_times(chunk);
+    let select = salvage::selection_filter(salvage::chunk_end_secs(job, chunk));
+    let salvaged = |kept: &[f64]| -> Result<(), Stop> {
+        if kept.is_empty() {
+            return Err(damaged(format!(
+                "none of the {} frames from {:.3} s to {:.3} s can be decoded",
+                planned.len(),
+                planned.first().copied().unwrap_or(0.0),
+                planned.last().copied().unwrap_or(0.0)
+            )));
         }
-        (EngineKind::Frames, Some(mkvmerge)) => {
-            let raw_parts: Vec<PathBuf> = (0..job.targets.len())
-                .map(|r| chunks_dir.join(format!("r{r}_{:05}.raw.part.mkv", chunk.index)))
-                .collect();
-            let thumbnail =
-                encode_through_engine(ctx, job, chunk, &raw_parts, should_stop, report)?;
-            let stamps = chunks_dir.join(format!("{:05}.timestamps.part.txt", chunk.index));
-            write_timestamps(&stamps, job.plan().chunk_frame_times(chunk))?;
-            for (raw, part) in raw_parts.iter().zip(&parts) {
-                restore_timestamps(mkvmerge, raw, &stamps, part)?;
-                let _ = std::fs::remove_file(raw);
-            }
-            let _ = std::fs::remove_file(&stamps);
-            thumbnail
-        }
-        (EngineKind::Frames, None) => {
-            return Err(Stop::Failed(anyhow!("mkvmerge is needed for this engine")));
-        }
+        Ok(())
     };
-    let expected = job.plan().chunk_frame_times(chunk);
+    // The pipe path never sees the decoder's timestamps: its frames are listed first (cheap
+    // next to a frame engine). The filter-graph path finds out from what it wrote.
+    let mut kept: Option<Vec<f64>> = None;
+    if matches!(job.engine.kind, EngineKind::Frames) {
+        let listed = salvage::decodable_frames(ctx, job, chunk)?;
+        if !salvage::same_frames(&listed, planned) {
+            salvaged(&listed)?;
+            kept = Some(listed);
+        }
+    }
+    let attempt = encode_parts(
+        ctx,
+        job,
+        chunk,
+        &chunk_frames(kept.as_deref(), planned, &select),
+        &parts,
+        mkvmerge,
+        should_stop,
+        report,
+    );
+    let thumbnail = match attempt {
+        Err(Stop::Failed(error)) if kept.is_none() && SourceDamaged::is_in(&error) => {
+            let listed = salvage::decodable_frames(ctx, job, chunk)?;
+            if salvage::same_frames(&listed, planned) {
+                return Err(Stop::Failed(error));
+            }
+            salvaged(&listed)?;
+            for part in &parts {
+                let _ = std::fs::remove_file(part);
+            }
+            kept = Some(listed);
+            encode_parts(
+                ctx,
+                job,
+                chunk,
+                &chunk_frames(kept.as_deref(), planned, &select),
+                &parts,
+                mkvmerge,
+                should_stop,
+                report,
+            )?
+        }
+        other => other?,
+    };
+    if let Some(kept) = &kept {
+        damage::record_kept(chunks_dir, chunk.index, kept)?;
+    }
     for (r, part) in parts.iter().enumerate() {
-        let written = frame_times(&ctx.tools, part, 0)?;
-        check_chunk_frames(
-            expected,
-            &written
-                .frames
-                .iter()
-                .map(|f| f.time_secs)
-                .collect::<Vec<_>>(),
-        )?;
         // Durable before it is recorded as done.
         std::fs::File::open(part)
             .and_then(|f| f.sync_all())
@@ -71,6 +100,77 @@ pub(crate) fn encode_chunk(
     Ok(thumbnail)
 }
 
+/// Encodes `frames` into `parts` by the engine's path and checks that each part holds them.
+#[allow(clippy::too_many_arguments)]
+fn encode_parts(
+    ctx: &Context,
+    job: &Job,
+    chunk: &Chunk,
+    frames: &ChunkFrames,
+    parts: &[PathBuf],
+    mkvmerge: Option<&Path>,
+    should_stop: &(dyn Fn() -> bool + Sync),
+    report: &dyn Fn(u64),
+) -> Result<Option<Vec<u8>>, Stop> {
+    let thumbnail = match (job.engine.kind, mkvmerge) {
+        (EngineKind::FfmpegScale { flags }, _) => {
+            let graph = (flags, frames);
+            encode_in_ffmpeg(ctx, job, chunk, graph, parts, should_stop, report)?
+        }
+        (EngineKind::Frames, Some(mkvmerge)) => {
+            let raw_parts: Vec<PathBuf> =
+                parts.iter().map(|p| p.with_extension("raw.mkv")).collect();
+            let thumbnail =
+                encode_through_engine(ctx, job, chunk, frames, &raw_parts, should_stop, report)?;
+            let stamps = parts[0].with_file_name(format!("{:05}.timestamps.part.txt", chunk.index));
+            write_timestamps(&stamps, frames.times)?;
+            for (raw, part) in raw_parts.iter().zip(parts) {
+                restore_timestamps(mkvmerge, raw, &stamps, part)?;
+                let _ = std::fs::remove_file(raw);
+            }
+            let _ = std::fs::remove_file(&stamps);
+            thumbnail
+        }
+        (EngineKind::Frames, None) => {
+            return Err(Stop::Failed(anyhow!("mkvmerge is needed for this engine")));
+        }
+    };
+    for part in parts {
+        let written = frame_times(&ctx.tools, part, 0)?;
+        check_chunk_frames(
+            frames.times,
+            &written
+                .frames
+                .iter()
+                .map(|f| f.time_secs)
+                .collect::<Vec<_>>(),
+        )?;
+    }
+    Ok(thumbnail)
+}
+
+/// The kept frames with their selection, or the planned ones.
+fn chunk_frames<'a>(
+    kept: Option<&'a [f64]>,
+    planned: &'a [f64],
+    select: &'a str,
+) -> ChunkFrames<'a> {
+    match kept {
+        Some(times) => ChunkFrames {
+            times,
+            select: Some(select),
+        },
+        None => ChunkFrames {
+            times: planned,
+            select: None,
+        },
+    }
+}
+
+fn damaged(text: String) -> Stop {
+    Stop::Failed(anyhow::Error::new(SourceDamaged(text)))
+}
+
 /// A chunk holds exactly the planned frames: same count, and its first and last frames at the
 /// planned times (Matroska stores milliseconds). Catches sources whose listed packets do not
 /// all decode (a stream cut mid-GOP), which would otherwise shift frames between chunks.
@@ -79,7 +179,6 @@ fn check_chunk_frames(expected_secs: &[f64], written_secs: &[f64]) -> Result<(),
         return Ok(());
     };
     let near = |a: f64, b: f64| (a - b).abs() <= 0.0015;
-    let damaged = |text: String| Stop::Failed(anyhow::Error::new(SourceDamaged(text)));
     if written_secs.len() != expected_secs.len() {
         return Err(damaged(format!(
             "expected {} frames, the decoder gave {} (the source is damaged around {first:.3} s)",
@@ -101,7 +200,7 @@ fn check_chunk_frames(expected_secs: &[f64], written_secs: &[f64]) -> Result<(),
 /// decoder on the same bytes fails the same way on every run, so the job is not resumable.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub(crate) struct SourceDamaged(String);
+pub(crate) struct SourceDamaged(pub(super) String);
 
 impl SourceDamaged {
     /// Whether `error` (or anything it wraps) is one.

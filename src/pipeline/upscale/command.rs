@@ -69,10 +69,11 @@ pub(super) fn scale_graph(
 /// Deinterlacer keeping one frame per frame (frame count and times unchanged).
 pub(super) const DEINTERLACE: &str = "bwdif=mode=send_frame";
 
-/// What runs on decoded frames before scaling: the deinterlacer, then the HDR tone map (to
-/// `pix_fmt`). `None` when neither applies.
-pub(super) fn pre_filters(job: &Job, pix_fmt: &str) -> Option<String> {
+/// What runs on decoded frames before scaling: the damaged-source selection, the
+/// deinterlacer, then the HDR tone map (to `pix_fmt`). `None` when none applies.
+pub(super) fn pre_filters(job: &Job, frames: &ChunkFrames, pix_fmt: &str) -> Option<String> {
     let filters: Vec<String> = [
+        frames.select.map(str::to_owned),
         job.deinterlace.then(|| DEINTERLACE.to_owned()),
         job.hdr
             .as_ref()
@@ -84,13 +85,23 @@ pub(super) fn pre_filters(job: &Job, pix_fmt: &str) -> Option<String> {
     (!filters.is_empty()).then(|| filters.join(","))
 }
 
-pub(super) fn output_args(job: &Job, chunk: &Chunk, parts: &[PathBuf]) -> Vec<OsString> {
+/// The frames a chunk's files must hold: the planned ones, or — from a source damaged inside
+/// the chunk — the ones its decoder really gives, with the filter that selects exactly them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkFrames<'a> {
+    /// Source times, in order.
+    pub times: &'a [f64],
+    /// `None` for the planned frames.
+    pub select: Option<&'a str>,
+}
+
+pub(super) fn output_args(job: &Job, frame_count: usize, parts: &[PathBuf]) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     for (r, (target, part)) in job.targets.iter().zip(parts).enumerate() {
         args.extend(["-map".into(), format!("[o{r}]").into()]);
         args.extend([
             "-frames:v".into(),
-            chunk.frame_count.to_string().into(),
+            frame_count.to_string().into(),
             "-fps_mode".into(),
             "passthrough".into(),
             // Encode in the source's time base: the default, 1/frame rate, would move

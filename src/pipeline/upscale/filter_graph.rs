@@ -9,7 +9,8 @@ use std::time::Duration;
 use crossbeam_channel::{RecvTimeoutError, bounded};
 
 use super::command::{
-    FFMPEG_COMMON, PROGRESS_ON_STDOUT, input_args, output_args, pre_filters, scale_graph,
+    ChunkFrames, FFMPEG_COMMON, PROGRESS_ON_STDOUT, input_args, output_args, pre_filters,
+    scale_graph,
 };
 use super::{Chunk, Context, Job, POLL, Stop, thumbnail};
 use crate::media::process::{self, Spawned};
@@ -20,7 +21,7 @@ pub(super) fn encode_in_ffmpeg(
     ctx: &Context,
     job: &Job,
     chunk: &Chunk,
-    flags: &str,
+    (flags, frames): (&str, &ChunkFrames),
     parts: &[PathBuf],
     should_stop: &(dyn Fn() -> bool + Sync),
     report: &dyn Fn(u64),
@@ -31,7 +32,7 @@ pub(super) fn encode_in_ffmpeg(
     let sizes: Vec<(u32, u32)> = job.targets.iter().map(|t| (t.width, t.height)).collect();
     let graph = scale_graph(
         &format!("0:{}", job.info.video.index),
-        pre_filters(job, job.preset.video.pix_fmt.as_str()).as_deref(),
+        pre_filters(job, frames, job.preset.video.pix_fmt.as_str()).as_deref(),
         &sizes,
         flags,
         None,
@@ -41,16 +42,17 @@ pub(super) fn encode_in_ffmpeg(
     let raw_thumb = parts
         .first()
         .map(|p| p.with_file_name(format!("{:05}.thumb.part.rgb", chunk.index)));
+    let frame_count = frames.times.len();
     let thumb_size = sizes
         .first()
         .map(|&(w, h)| thumbnail::thumbnail_size(w, h))
-        .filter(|_| chunk.frame_count > 0 && raw_thumb.is_some());
+        .filter(|_| frame_count > 0 && raw_thumb.is_some());
     let graph = match thumb_size {
-        Some(size) => thumbnail::graph_with_thumbnail(&graph, chunk.frame_count - 1, size),
+        Some(size) => thumbnail::graph_with_thumbnail(&graph, frame_count - 1, size),
         None => graph,
     };
     cmd.args(["-filter_complex", &graph]);
-    cmd.args(output_args(job, chunk, parts));
+    cmd.args(output_args(job, frame_count, parts));
     if let (Some(_), Some(raw)) = (thumb_size, &raw_thumb) {
         cmd.args([
             "-map",

@@ -23,6 +23,7 @@ mod chunk;
 mod command;
 mod filter_graph;
 mod pipe;
+mod salvage;
 
 pub(crate) use chunk::{SourceDamaged, encode_chunk};
 

@@ -10,7 +10,10 @@ use std::process::{Command, Stdio};
 use anyhow::{Context as _, anyhow, bail};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
-use super::command::{FFMPEG_COMMON, input_args, output_args, pre_filters, scale_graph};
+use super::chunk::SourceDamaged;
+use super::command::{
+    ChunkFrames, FFMPEG_COMMON, input_args, output_args, pre_filters, scale_graph,
+};
 use super::{Chunk, Context, Job, PIPE_QUEUE_FRAMES, POLL, Stop, thumbnail};
 use crate::engine::{ColorMatrix, Frame, FrameSetup, Upscaler};
 use crate::media::process;
@@ -20,6 +23,7 @@ pub(super) fn encode_through_engine(
     ctx: &Context,
     job: &Job,
     chunk: &Chunk,
+    frames: &ChunkFrames,
     raw_parts: &[PathBuf],
     should_stop: &(dyn Fn() -> bool + Sync),
     report: &dyn Fn(u64),
@@ -40,12 +44,13 @@ pub(super) fn encode_through_engine(
     decoder_cmd.args(FFMPEG_COMMON);
     decoder_cmd.args(input_args(job, chunk));
     decoder_cmd.args(["-map", &format!("0:{}", job.info.video.index)]);
-    if let Some(filters) = pre_filters(job, "yuv420p") {
+    let frame_count = frames.times.len();
+    if let Some(filters) = pre_filters(job, frames, "yuv420p") {
         decoder_cmd.args(["-vf", &filters]);
     }
     decoder_cmd.args([
         "-frames:v",
-        &chunk.frame_count.to_string(),
+        &frame_count.to_string(),
         "-fps_mode",
         "passthrough",
     ]);
@@ -79,7 +84,7 @@ pub(super) fn encode_through_engine(
         "-filter_complex",
         &scale_graph("0:v", None, &sizes, "lanczos", Some(&sar)),
     ]);
-    encoder_cmd.args(output_args(job, chunk, raw_parts));
+    encoder_cmd.args(output_args(job, frame_count, raw_parts));
     // stdout may be the event channel (`run --json`, the worker): never let a child write there.
     encoder_cmd.stdout(Stdio::null());
 
@@ -100,7 +105,7 @@ pub(super) fn encode_through_engine(
     let (frames_tx, frames_rx) = bounded::<Frame>(PIPE_QUEUE_FRAMES);
     let (out_tx, out_rx) = bounded::<Frame>(PIPE_QUEUE_FRAMES);
     let mut thumb: Option<(u32, u32, Vec<u8>)> = None;
-    let last_frame = (chunk.frame_count as u64).saturating_sub(1);
+    let last_frame = (frame_count as u64).saturating_sub(1);
     let result = std::thread::scope(|scope| -> Result<(), Stop> {
         let reader = std::thread::Builder::new()
             .name(format!("decode-reader-{}", chunk.index))
@@ -146,11 +151,11 @@ pub(super) fn encode_through_engine(
                 "the encoder stopped after {processed} of {read} frames"
             )));
         }
-        if read != chunk.frame_count as u64 {
-            return Err(Stop::Failed(anyhow!(
-                "the decoder gave {read} frames, expected {}",
-                chunk.frame_count
-            )));
+        if read != frame_count as u64 {
+            return Err(Stop::Failed(anyhow::Error::new(SourceDamaged(format!(
+                "the decoder gave {read} frames, expected {frame_count} (the source is damaged after {:.3} s)",
+                chunk.start_secs
+            )))));
         }
         Ok(())
     });
