@@ -9,10 +9,10 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -425,21 +425,50 @@ pub struct JsonRun {
     pub garbage: Vec<String>,
     eof: bool,
     started: Instant,
+    /// Held open for a worker, which exits when its input closes.
+    input: Option<ChildStdin>,
 }
 
 impl JsonRun {
     /// Spawns any command whose stdout carries event lines, in its own process group.
-    pub fn spawn(mut cmd: Command) -> JsonRun {
+    pub fn spawn(cmd: Command) -> JsonRun {
+        Self::spawn_inner(cmd, None)
+    }
+
+    /// Spawns a worker (`reframe worker process`) and writes `requests` (JSON lines) to its
+    /// input, which stays open until [`JsonRun::close_input`].
+    pub fn spawn_with_requests(cmd: Command, requests: &[String]) -> JsonRun {
+        Self::spawn_inner(cmd, Some(requests))
+    }
+
+    /// Closes the worker's input: it finishes its job, if any, and exits.
+    pub fn close_input(&mut self) {
+        self.input = None;
+    }
+
+    fn spawn_inner(mut cmd: Command, requests: Option<&[String]>) -> JsonRun {
         let cmdline = describe_command(&cmd);
         let watch = ProcWatch::tag(&mut cmd);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        cmd.stdin(if requests.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
         let watch = watch.with_pgid(child.id() as i32);
+        let input = requests.map(|lines| {
+            let mut stdin = child.stdin.take().expect("stdin");
+            for line in lines {
+                writeln!(stdin, "{line}").expect("write a request");
+            }
+            stdin.flush().expect("write a request");
+            stdin
+        });
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         thread::Builder::new()
@@ -491,6 +520,7 @@ impl JsonRun {
             garbage: Vec::new(),
             eof: false,
             started: Instant::now(),
+            input,
         }
     }
 
@@ -553,6 +583,31 @@ impl JsonRun {
                 Err(RecvTimeoutError::Disconnected) => self.eof = true,
             }
         }
+    }
+
+    /// Receives events until one satisfies `pred` (returned), or `deadline` passes or the
+    /// process ends (`None`).
+    pub fn wait_until(
+        &mut self,
+        deadline: Instant,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Option<Event> {
+        while !self.eof {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(Line::Event(e)) => {
+                    let e = *e;
+                    self.events.push(e.clone());
+                    if pred(&e) {
+                        return Some(e);
+                    }
+                }
+                Ok(Line::Garbage(l)) => self.garbage.push(l),
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => self.eof = true,
+            }
+        }
+        None
     }
 
     /// SIGKILL to the `reframe` process only (as `kill -9 <pid>` would), then checks that every
