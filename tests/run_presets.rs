@@ -549,3 +549,59 @@ fn several_inputs_into_an_output_folder() {
         .expect("output of b");
     assert!(streams_of(&ffprobe_json(silent), "audio").is_empty());
 }
+
+/// The x264 options written into the first video stream of `path` (its SEI).
+fn x264_options(path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("read the output");
+    let text = String::from_utf8_lossy(&bytes);
+    let start = text.find("x264 - core").expect("x264's SEI in the output");
+    text[start..].chars().take(2000).collect()
+}
+
+/// A short job (one chunk) on a machine with idle cores gives its one encoder those cores;
+/// a job with a chunk per core keeps one thread per encoder. The threaded encode is the same
+/// every time (resumed chunks must match the first run's).
+#[test]
+fn short_jobs_give_their_encoder_the_idle_cores() {
+    let env = TestEnv::new();
+    let input = make_plain(&env.path("short.mp4"), Clip::secs(1.0));
+    let encode = |name: &str, chunk_seconds: f64| {
+        let out = env.path(name);
+        env.run_with(
+            run_args(&input, &out, chunk_seconds, &["--preset", "h264_hq"]),
+            |cmd| {
+                cmd.env("REFRAME_CHUNK_WORKERS", "2");
+            },
+        )
+        .assert_success();
+        out
+    };
+    let video_md5 = |path: &Path| {
+        tool(
+            "ffmpeg",
+            ["-v", "error", "-i"]
+                .map(std::ffi::OsString::from)
+                .into_iter()
+                .chain([ff_path(path)])
+                .chain(["-map", "0:v", "-c", "copy", "-f", "md5", "-"].map(Into::into)),
+        )
+    };
+    let one = encode("one.mp4", 5.0);
+    assert!(
+        x264_options(&one).contains(" threads=2 "),
+        "{}",
+        x264_options(&one)
+    );
+    let again = encode("again.mp4", 5.0);
+    assert_eq!(
+        video_md5(&one),
+        video_md5(&again),
+        "a threaded encode differs"
+    );
+    let chunked = encode("chunked.mp4", 0.5);
+    assert!(
+        x264_options(&chunked).contains(" threads=1 "),
+        "{}",
+        x264_options(&chunked)
+    );
+}

@@ -31,7 +31,24 @@ pub struct Plan {
     /// Every source frame's time in seconds (presentation order).
     pub frame_times_secs: Vec<f64>,
     pub chunks: Vec<Chunk>,
+    /// Threads of each chunk's encoder, fixed for the session: the encoders' output depends
+    /// on it, so a resumed job encodes its chunks as the first run did. More than one when a
+    /// job has fewer chunks than there are cores (short clips), which would leave cores idle.
+    /// Plans written before it existed read as 1.
+    #[serde(default = "one_thread", skip_serializing_if = "is_one_thread")]
+    pub encoder_threads: u32,
 }
+
+fn one_thread() -> u32 {
+    1
+}
+
+fn is_one_thread(n: &u32) -> bool {
+    *n == 1
+}
+
+/// The most threads one chunk's encoder gets.
+pub const MAX_ENCODER_THREADS: u32 = 8;
 
 impl Plan {
     pub fn frame_count(&self) -> usize {
@@ -101,17 +118,30 @@ impl Plan {
             version: PLAN_VERSION,
             frame_times_secs: frames.iter().map(|f| f.0).collect(),
             chunks,
+            encoder_threads: 1,
         }
+    }
+
+    /// Gives each chunk's encoder the cores that `parallel` chunk workers would leave idle
+    /// (a job of one chunk on eight cores: eight threads). For encoders beside an engine that
+    /// uses every core itself, keep 1.
+    pub fn share_cores(mut self, parallel: usize) -> Plan {
+        let per_chunk = parallel / self.chunks.len().max(1);
+        self.encoder_threads = (per_chunk as u32).clamp(1, MAX_ENCODER_THREADS);
+        self
     }
 
     /// Chunks cover every frame once, in order (a check on a plan read back from disk).
     pub fn is_consistent(&self) -> bool {
-        let mut next = 0;
+        let mut next: usize = 0;
         for (i, c) in self.chunks.iter().enumerate() {
             if c.index != i || c.first_frame != next || c.frame_count == 0 {
                 return false;
             }
-            next += c.frame_count;
+            let Some(end) = next.checked_add(c.frame_count) else {
+                return false;
+            };
+            next = end;
         }
         next == self.frame_times_secs.len()
     }
@@ -128,6 +158,38 @@ mod tests {
 
     fn cfr(n: usize, fps: f64, gop: usize) -> Vec<(f64, bool)> {
         (0..n).map(|i| (i as f64 / fps, i % gop == 0)).collect()
+    }
+
+    #[test]
+    fn idle_cores_go_to_the_encoders_of_short_jobs() {
+        let frames = cfr(100, 25.0, 1000);
+        assert_eq!(Plan::new(&frames, 200).share_cores(2).encoder_threads, 2);
+        assert_eq!(
+            Plan::new(&frames, 200).share_cores(64).encoder_threads,
+            MAX_ENCODER_THREADS
+        );
+        // Four chunks on two cores, or on six: one thread each.
+        assert_eq!(Plan::new(&frames, 25).share_cores(2).encoder_threads, 1);
+        assert_eq!(Plan::new(&frames, 25).share_cores(6).encoder_threads, 1);
+        assert_eq!(Plan::new(&frames, 25).share_cores(8).encoder_threads, 2);
+        // Written only when it is not 1, and read as 1 when absent (plans of older versions).
+        let json = serde_json::to_string(&Plan::new(&frames, 25)).expect("JSON");
+        assert!(!json.contains("encoder_threads"));
+        let read: Plan = serde_json::from_str(&json).expect("reads");
+        assert_eq!(read.encoder_threads, 1);
+        let two = Plan::new(&frames, 200).share_cores(2);
+        let json = serde_json::to_string(&two).expect("JSON");
+        assert_eq!(serde_json::from_str::<Plan>(&json).expect("reads"), two);
+    }
+
+    #[test]
+    fn frame_counts_that_overflow_are_damage_not_a_panic() {
+        // Counts that wrap around to the frame list's length (found writing the fuzz target).
+        let json = r#"{"version":1,"frame_times_secs":[],"chunks":[
+            {"index":0,"first_frame":0,"frame_count":18446744073709551615,"start_secs":0,"seek_secs":null,"duration_secs":null},
+            {"index":1,"first_frame":18446744073709551615,"frame_count":1,"start_secs":0,"seek_secs":null,"duration_secs":null}]}"#;
+        let plan: Plan = serde_json::from_str(json).expect("parses");
+        assert!(!plan.is_consistent());
     }
 
     #[test]

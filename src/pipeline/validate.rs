@@ -403,10 +403,15 @@ impl Job {
         let target = (self.settings.chunk_seconds * measured_fps)
             .round()
             .max(1.0) as usize;
-        Ok(if seeks_to_keyframes(&self.info.format_name) {
+        let plan = if seeks_to_keyframes(&self.info.format_name) {
             Plan::new(&frames, target)
         } else {
             Plan::at_keyframes(&frames, target)
+        };
+        Ok(if self.engine.uses_all_cores() {
+            plan
+        } else {
+            plan.share_cores(ctx.parallel_chunks)
         })
     }
 }

@@ -116,7 +116,12 @@ pub(super) fn output_args(job: &Job, frame_count: usize, parts: &[PathBuf]) -> V
             .unwrap_or_default();
         args.extend(
             job.preset
-                .video_encoder_args(&target.rendition, job.frame_rate, Some(1), &codec_params)
+                .video_encoder_args(
+                    &target.rendition,
+                    job.frame_rate,
+                    Some(job.plan().encoder_threads),
+                    &codec_params,
+                )
                 .into_iter()
                 .map(OsString::from),
         );
