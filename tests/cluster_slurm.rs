@@ -151,6 +151,38 @@ fn slurm(program: &str, args: &[&str]) {
     assert!(status.success(), "{program} {args:?} failed");
 }
 
+/// Submits a run with every task held (`--detach`); its session, chunks, arrays and package job.
+fn submit_held(
+    env: &TestEnv,
+    input: &Path,
+    out: &Path,
+    work: &Path,
+) -> (String, Vec<usize>, Vec<String>, String) {
+    let run = env
+        .spawn_json(cluster_args(
+            input,
+            out,
+            work,
+            &["--detach", "--sbatch-arg=--hold"],
+        ))
+        .finish(RUN_TIMEOUT);
+    run.assert_success();
+    submitted(&run.events)
+        .first()
+        .expect("a submission")
+        .clone()
+}
+
+/// Releases held chunk arrays and the package job (it may be gone already), and waits until
+/// the session's jobs have left the queue.
+fn release(session_id: &str, arrays: &[String], package: &str) {
+    for array in arrays {
+        slurm("scontrol", &["release", array]);
+    }
+    let _ = Command::new("scontrol").args(["release", package]).status();
+    wait_until_idle(session_id, Duration::from_secs(120));
+}
+
 fn no_parts(dir: &Path) {
     let parts: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("test setup")
@@ -212,24 +244,10 @@ fn a_cancelled_chunk_task_is_the_only_chunk_submitted_again() {
     let out_dir = env.subdir("out");
     let out = out_dir.join("clip.out.mp4");
     // Held, so that chunk 2's task is cancelled before anything runs.
-    let first = env
-        .spawn_json(cluster_args(
-            &input,
-            &out,
-            &work,
-            &["--detach", "--sbatch-arg=--hold"],
-        ))
-        .finish(RUN_TIMEOUT);
-    first.assert_success();
-    let subs = submitted(&first.events);
-    let (session_id, chunks, arrays, package) = subs.first().expect("a submission").clone();
+    let (session_id, chunks, arrays, package) = submit_held(&env, &input, &out, &work);
     assert_eq!(chunks.len(), CHUNKS);
     slurm("scancel", &[&format!("{}_2", arrays[0])]);
-    slurm("scontrol", &["release", &arrays[0]]);
-    let _ = Command::new("scontrol")
-        .args(["release", &package])
-        .status();
-    wait_until_idle(&session_id, Duration::from_secs(120));
+    release(&session_id, &arrays, &package);
 
     // Following it again reports the cancelled chunk.
     let status = env.run([
@@ -292,27 +310,9 @@ fn a_chunk_that_fails_on_its_node_is_reported_with_its_reason_and_log() {
     let work = env.subdir("work");
     let out = env.subdir("out").join("clip.out.mp4");
     // Held, then the input moves away before any task runs: every chunk fails on its node.
-    let first = env
-        .spawn_json(cluster_args(
-            &input,
-            &out,
-            &work,
-            &["--detach", "--sbatch-arg=--hold"],
-        ))
-        .finish(RUN_TIMEOUT);
-    first.assert_success();
-    let (session_id, _, arrays, package) = submitted(&first.events)
-        .first()
-        .expect("a submission")
-        .clone();
+    let (session_id, _, arrays, package) = submit_held(&env, &input, &out, &work);
     std::fs::rename(&input, env.path("moved.mp4")).expect("test setup");
-    for array in &arrays {
-        slurm("scontrol", &["release", array]);
-    }
-    let _ = Command::new("scontrol")
-        .args(["release", &package])
-        .status();
-    wait_until_idle(&session_id, Duration::from_secs(120));
+    release(&session_id, &arrays, &package);
 
     let status = env.run([
         OsString::from("sessions"),

@@ -559,29 +559,13 @@ impl JsonRun {
         timeout: Duration,
         pred: impl Fn(&Event) -> bool,
     ) -> Event {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.eof {
-                panic!("process ended before {what}\n{}", self.context());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(Line::Event(e)) => {
-                    let e = *e;
-                    self.events.push(e.clone());
-                    if pred(&e) {
-                        return e;
-                    }
-                }
-                Ok(Line::Garbage(l)) => self.garbage.push(l),
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "timed out after {timeout:?} waiting for {what}\n{}",
-                        self.context()
-                    )
-                }
-                Err(RecvTimeoutError::Disconnected) => self.eof = true,
-            }
+        match self.wait_until(Instant::now() + timeout, pred) {
+            Some(e) => e,
+            None if self.eof => panic!("process ended before {what}\n{}", self.context()),
+            None => panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                self.context()
+            ),
         }
     }
 

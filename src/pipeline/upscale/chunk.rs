@@ -49,17 +49,20 @@ pub(crate) fn encode_chunk(
             kept = Some(listed);
         }
     }
-    let attempt = encode_parts(
-        ctx,
-        job,
-        chunk,
-        &chunk_frames(kept.as_deref(), planned, &select),
-        &parts,
-        mkvmerge,
-        should_stop,
-        report,
-    );
-    let thumbnail = match attempt {
+    let encode = |kept: Option<&[f64]>| {
+        let frames = chunk_frames(kept, planned, &select);
+        encode_parts(
+            ctx,
+            job,
+            chunk,
+            &frames,
+            &parts,
+            mkvmerge,
+            should_stop,
+            report,
+        )
+    };
+    let thumbnail = match encode(kept.as_deref()) {
         Err(Stop::Failed(error)) if kept.is_none() && SourceDamaged::is_in(&error) => {
             let listed = salvage::decodable_frames(ctx, job, chunk)?;
             if salvage::same_frames(&listed, planned) {
@@ -69,17 +72,9 @@ pub(crate) fn encode_chunk(
             for part in &parts {
                 let _ = std::fs::remove_file(part);
             }
+            let thumbnail = encode(Some(&listed))?;
             kept = Some(listed);
-            encode_parts(
-                ctx,
-                job,
-                chunk,
-                &chunk_frames(kept.as_deref(), planned, &select),
-                &parts,
-                mkvmerge,
-                should_stop,
-                report,
-            )?
+            thumbnail
         }
         other => other?,
     };
