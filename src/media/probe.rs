@@ -299,6 +299,38 @@ pub fn probe(tools: &Tools, input: &Path) -> Result<MediaInfo, ProbeError> {
     Ok(info)
 }
 
+/// [`probe`] and the video stream's packet count in one ffprobe run (it reads the whole
+/// file: for checking a finished output, where it saves a second ffprobe start).
+pub fn probe_counting_packets(tools: &Tools, input: &Path) -> Result<(MediaInfo, u64), ProbeError> {
+    let (path, size_bytes) = check_input(input)?;
+    let mut cmd = Command::new(&tools.ffprobe);
+    cmd.args(["-v", "error", "-print_format", "json", "-count_packets"])
+        .args(["-show_format", "-show_streams", "-show_chapters"])
+        .arg(file_arg(&path));
+    let stdout = run_ffprobe(cmd, &path)?;
+    let text = String::from_utf8_lossy(&stdout);
+    let mut info = parse_probe_json(&text, &path)?;
+    info.size_bytes = size_bytes;
+    let packets = packet_count(&text, info.video.index).ok_or_else(|| ProbeError::Parse {
+        path: path.clone(),
+        detail: "no packet count for the video stream in ffprobe's answer".to_owned(),
+    })?;
+    Ok((info, packets))
+}
+
+/// `nb_read_packets` of stream `index` in ffprobe's JSON.
+fn packet_count(json: &str, index: usize) -> Option<u64> {
+    let root: Value = serde_json::from_str(json).ok()?;
+    root.get("streams")?
+        .as_array()?
+        .iter()
+        .find(|s| s.get("index").and_then(Value::as_u64) == Some(index as u64))?
+        .get("nb_read_packets")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
 /// The cheap checks before ffprobe runs: exists, is a regular file, is not empty. Returns
 /// the absolute path and the size in bytes.
 pub(super) fn check_input(input: &Path) -> Result<(PathBuf, u64), ProbeError> {
@@ -693,6 +725,15 @@ fn tag(v: &Value, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packet_count_of_the_video_stream() {
+        let json = r#"{"streams":[{"index":0,"codec_type":"audio","nb_read_packets":"94"},
+                                 {"index":1,"codec_type":"video","nb_read_packets":"48"}]}"#;
+        assert_eq!(packet_count(json, 1), Some(48));
+        assert_eq!(packet_count(json, 2), None);
+        assert_eq!(packet_count("{", 1), None);
+    }
     use crate::media::test_support::{ffmpeg, tools};
 
     fn fixture(name: &str) -> MediaInfo {

@@ -9,7 +9,6 @@ use super::damage::EncodedFrames;
 use super::package::{DASH_MANIFEST, HLS_MASTER, move_into_place, temp_output_path};
 use super::validate::{Job, probed_codec_name};
 use super::{Context, Stop};
-use crate::media::frames::count_video_packets;
 use crate::media::probe;
 use crate::presets::OutputKind;
 
@@ -45,7 +44,7 @@ pub(crate) fn run(ctx: &Context, job: &Job, chunks_dir: &Path) -> Result<(), Sto
         OutputKind::Dash { .. } => vec![(packaged.join(DASH_MANIFEST), 0)],
     };
     for (path, r) in playable {
-        let info = probe::probe(&ctx.tools, &path)
+        let (info, frames) = probe::probe_counting_packets(&ctx.tools, &path)
             .map_err(|e| Stop::Failed(anyhow!("the output cannot be read back: {e}")))?;
         let target = &job.targets[r];
         let v = &info.video;
@@ -68,7 +67,6 @@ pub(crate) fn run(ctx: &Context, job: &Job, chunks_dir: &Path) -> Result<(), Sto
         if !job.info.audio.is_empty() && info.audio.is_empty() {
             problems.push("the source has audio but the output has none".to_owned());
         }
-        let frames = count_video_packets(&ctx.tools, &path)?;
         if frames != expected_frames {
             problems.push(format!("{frames} frames, expected {expected_frames}"));
         }
