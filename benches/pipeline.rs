@@ -9,7 +9,10 @@
 //!
 //! Inputs are generated with ffmpeg's lavfi sources (with noise, so the encoder has real work).
 //! `REFRAME_BENCH_SECONDS` sets the clip length (default 20), `REFRAME_BENCH_RUNS` the
-//! repetitions (default 3; the median is reported).
+//! repetitions (default 3; the median is reported), `REFRAME_BENCH_HEIGHT` the source height
+//! of the overhead runs (default 720, 16:9), `REFRAME_BENCH_GOP` the source's keyframe
+//! interval in frames (default 48; x264's own default is 250), `REFRAME_BENCH_MEMORY=0`
+//! skips the 1080p memory and disk run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,14 +47,21 @@ fn main() {
         "reframe pipeline benchmark: {seconds} s clips, median of {runs} runs, {} cores",
         cores()
     );
-    let input720 = generate(dir, "in720.mp4", 1280, 720, seconds);
+    let height: u32 = env_or("REFRAME_BENCH_HEIGHT", 720) / 2 * 2;
+    let width = (height * 16 / 9) / 2 * 2;
+    let input720 = generate(dir, "in.mp4", width, height, seconds);
 
     let mut reframe_s = Vec::new();
     let mut identity_s = Vec::new();
     let mut ffmpeg_s = Vec::new();
     for run in 0..runs {
         ffmpeg_s.push(time(|| {
-            baseline(&input720, &dir.join(format!("base{run}.mp4")), 2560, 1440)
+            baseline(
+                &input720,
+                &dir.join(format!("base{run}.mp4")),
+                width * 2,
+                height * 2,
+            )
         }));
         reframe_s.push(time(|| {
             reframe(
@@ -78,7 +88,10 @@ fn main() {
         median(&mut identity_s),
     );
     let frames = f64::from(seconds * 24);
-    println!("\n720p → 1440p, x264 veryfast crf 20, {frames} frames");
+    println!(
+        "\n{height}p → {}p, x264 veryfast crf 20, {frames} frames",
+        height * 2
+    );
     println!(
         "  ffmpeg alone                  {base:7.2} s  {:6.1} fps",
         frames / base
@@ -94,6 +107,9 @@ fn main() {
         identity / base
     );
 
+    if env_or("REFRAME_BENCH_MEMORY", 1) == 0 {
+        return;
+    }
     let input1080 = generate(dir, "in1080.mp4", 1920, 1080, seconds.min(10));
     let out4k = dir.join("out4k.mp4");
     let cache = dir.join("cache-4k");
@@ -174,7 +190,7 @@ fn generate(dir: &Path, name: &str, w: u32, h: u32, seconds: u32) -> PathBuf {
                 "-crf",
                 "18",
                 "-g",
-                "48",
+                &env_or("REFRAME_BENCH_GOP", 48u32).to_string(),
                 "-c:a",
                 "aac",
                 "-shortest",

@@ -5,13 +5,15 @@
 //! - [`process`] spawns children with drained stderr, parent-death kill and kill-on-drop;
 //! - [`probe`] turns ffprobe output into typed [`probe::MediaInfo`], and [`frames`] lists
 //!   every frame's timestamp (the basis of chunking);
-//! - [`hdr`] reads an HDR source's mastering display and light levels;
+//! - [`hdr`] reads an HDR source's mastering display and light levels, [`mkv_times`] the
+//!   frame times of a chunk file without a process;
 //! - [`progress`] parses `-progress pipe:1` output.
 //!
 //! Parsers are pure functions tested on output captured from the real tools (`testdata/`).
 
 pub mod frames;
 pub mod hdr;
+pub mod mkv_times;
 pub mod probe;
 pub mod process;
 pub mod progress;

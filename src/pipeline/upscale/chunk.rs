@@ -12,6 +12,7 @@ use super::pipe::{encode_through_engine, restore_timestamps, write_timestamps};
 use super::{Chunk, Context, Job, Stop, chunk_file, salvage};
 use crate::engine::EngineKind;
 use crate::media::frames::frame_times;
+use crate::media::mkv_times;
 use crate::pipeline::damage;
 
 pub(crate) fn encode_chunk(
@@ -131,15 +132,18 @@ fn encode_parts(
         }
     };
     for part in parts {
-        let written = frame_times(&ctx.tools, part, 0)?;
-        check_chunk_frames(
-            frames.times,
-            &written
-                .frames
-                .iter()
-                .map(|f| f.time_secs)
-                .collect::<Vec<_>>(),
-        )?;
+        let written = match mkv_times::first_track_times(part) {
+            Ok(times) => times,
+            Err(why) => {
+                log::debug!("{}: {why}; asking ffprobe", part.display());
+                frame_times(&ctx.tools, part, 0)?
+                    .frames
+                    .iter()
+                    .map(|f| f.time_secs)
+                    .collect()
+            }
+        };
+        check_chunk_frames(frames.times, &written)?;
     }
     Ok(thumbnail)
 }
