@@ -287,35 +287,37 @@ pub struct MediaInfo {
 
 /// Checks the input and runs `ffprobe -show_format -show_streams -show_chapters` on it.
 pub fn probe(tools: &Tools, input: &Path) -> Result<MediaInfo, ProbeError> {
-    let (path, size_bytes) = check_input(input)?;
-    let mut cmd = Command::new(&tools.ffprobe);
-    cmd.args(["-v", "error", "-print_format", "json"])
-        .args(["-show_format", "-show_streams", "-show_chapters"])
-        .arg(file_arg(&path));
-    let stdout = run_ffprobe(cmd, &path)?;
-    let text = String::from_utf8_lossy(&stdout);
-    let mut info = parse_probe_json(&text, &path)?;
-    info.size_bytes = size_bytes;
-    Ok(info)
+    probe_with(tools, input, &[]).map(|(info, _, _)| info)
 }
 
 /// [`probe`] and the video stream's packet count in one ffprobe run (it reads the whole
 /// file: for checking a finished output, where it saves a second ffprobe start).
 pub fn probe_counting_packets(tools: &Tools, input: &Path) -> Result<(MediaInfo, u64), ProbeError> {
-    let (path, size_bytes) = check_input(input)?;
-    let mut cmd = Command::new(&tools.ffprobe);
-    cmd.args(["-v", "error", "-print_format", "json", "-count_packets"])
-        .args(["-show_format", "-show_streams", "-show_chapters"])
-        .arg(file_arg(&path));
-    let stdout = run_ffprobe(cmd, &path)?;
-    let text = String::from_utf8_lossy(&stdout);
-    let mut info = parse_probe_json(&text, &path)?;
-    info.size_bytes = size_bytes;
+    let (info, text, path) = probe_with(tools, input, &["-count_packets"])?;
     let packets = packet_count(&text, info.video.index).ok_or_else(|| ProbeError::Parse {
-        path: path.clone(),
+        path,
         detail: "no packet count for the video stream in ffprobe's answer".to_owned(),
     })?;
     Ok((info, packets))
+}
+
+/// The probe with `extra` ffprobe options: the parsed info, ffprobe's JSON, the absolute path.
+fn probe_with(
+    tools: &Tools,
+    input: &Path,
+    extra: &[&str],
+) -> Result<(MediaInfo, String, PathBuf), ProbeError> {
+    let (path, size_bytes) = check_input(input)?;
+    let mut cmd = Command::new(&tools.ffprobe);
+    cmd.args(["-v", "error", "-print_format", "json"])
+        .args(extra)
+        .args(["-show_format", "-show_streams", "-show_chapters"])
+        .arg(file_arg(&path));
+    let stdout = run_ffprobe(cmd, &path)?;
+    let text = String::from_utf8_lossy(&stdout).into_owned();
+    let mut info = parse_probe_json(&text, &path)?;
+    info.size_bytes = size_bytes;
+    Ok((info, text, path))
 }
 
 /// `nb_read_packets` of stream `index` in ffprobe's JSON.

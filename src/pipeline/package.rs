@@ -18,7 +18,7 @@ use anyhow::{Context as _, anyhow};
 
 use super::damage::EncodedFrames;
 use super::streams::{CoverAttachment, Covers, plan_streams};
-use super::upscale::chunk_file;
+use super::upscale::{FFMPEG_COMMON, PROGRESS_ON_STDOUT, chunk_file};
 use super::validate::Job;
 use super::{Context, Reporter, Stop};
 use crate::media::process;
@@ -59,16 +59,7 @@ pub(crate) fn run(
     }
     let mut cover_files: Vec<PathBuf> = Vec::new();
     let mut cmd = Command::new(&ctx.tools.ffmpeg);
-    cmd.args([
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "error",
-        "-y",
-        "-progress",
-        "pipe:1",
-    ]);
+    cmd.args(FFMPEG_COMMON).args(PROGRESS_ON_STDOUT);
     // Source times are kept: the joined video starts where the source's first frame was.
     cmd.arg("-copyts");
     let first_secs = encoded.first_secs().unwrap_or(0.0);

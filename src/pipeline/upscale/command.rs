@@ -20,7 +20,7 @@ pub(super) fn input_args(job: &Job, chunk: &Chunk) -> Vec<OsString> {
     args
 }
 
-pub(super) const FFMPEG_COMMON: [&str; 6] = [
+pub(crate) const FFMPEG_COMMON: [&str; 6] = [
     "-hide_banner",
     "-nostdin",
     "-nostats",
@@ -29,7 +29,7 @@ pub(super) const FFMPEG_COMMON: [&str; 6] = [
     "-y",
 ];
 /// Machine-readable progress on stdout (read by [`supervise`]).
-pub(super) const PROGRESS_ON_STDOUT: [&str; 2] = ["-progress", "pipe:1"];
+pub(crate) const PROGRESS_ON_STDOUT: [&str; 2] = ["-progress", "pipe:1"];
 
 /// Filter graph from `[in]` to one `[o<r>]` label per rendition.
 pub(super) fn scale_graph(

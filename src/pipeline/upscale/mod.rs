@@ -26,6 +26,7 @@ mod pipe;
 mod salvage;
 
 pub(crate) use chunk::{SourceDamaged, encode_chunk};
+pub(crate) use command::{FFMPEG_COMMON, PROGRESS_ON_STDOUT};
 
 use super::plan::Chunk;
 use super::thumbnail;
