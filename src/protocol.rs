@@ -156,6 +156,23 @@ pub enum Event {
 }
 
 impl Event {
+    /// The job the event is about (every event but the worker's greeting).
+    pub fn job(&self) -> Option<JobId> {
+        match self {
+            Event::Hello { .. } => None,
+            Event::JobStarted { job, .. }
+            | Event::Warning { job, .. }
+            | Event::StepChanged { job, .. }
+            | Event::Progress { job, .. }
+            | Event::ChunkDone { job, .. }
+            | Event::Thumbnail { job, .. }
+            | Event::JobFinished { job, .. }
+            | Event::JobFailed { job, .. }
+            | Event::JobCancelled { job }
+            | Event::ClusterSubmitted { job, .. } => Some(*job),
+        }
+    }
+
     /// One line of JSON (no trailing newline).
     pub fn to_line(&self) -> String {
         // Serialising these plain structs cannot fail (no maps with non-string keys).

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use reframe::protocol::Event;
 
 /// Runs `reframe run INPUT -o OUT` on a file that cannot be processed and checks the common
 /// promises; returns the run for case-specific checks.
@@ -243,6 +244,59 @@ fn one_failure_does_not_stop_the_others() {
         "the summary on stdout does not list the failure\n{}",
         run.describe()
     );
+}
+
+/// A batch keeps its order: each job's events come together, job after job (a job's package
+/// and verify overlap the next job's chunks, but what is reported does not interleave), and
+/// the outcomes are in the inputs' order, a failure in the middle included.
+#[test]
+fn a_batch_reports_jobs_in_order() {
+    let env = TestEnv::new();
+    make_plain(&env.path("a.mp4"), Clip::secs(1.0));
+    make_zero_byte(&env.path("b.mp4"));
+    make_plain(&env.path("c.mp4"), Clip::secs(1.0));
+    make_plain(&env.path("d.mp4"), Clip::secs(1.0));
+    let run = env.run([
+        "run",
+        "a.mp4",
+        "b.mp4",
+        "c.mp4",
+        "d.mp4",
+        "--chunk-seconds",
+        "0.5",
+        "--json",
+    ]);
+    run.assert_code(1);
+    let events = run.events();
+    let jobs: Vec<u64> = events.iter().filter_map(|e| e.job()).collect();
+    assert!(
+        jobs.windows(2).all(|w| w[0] <= w[1]),
+        "events of different jobs interleave: {jobs:?}"
+    );
+    let ends: Vec<(u64, &str)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::JobFinished { job, .. } => Some((*job, "finished")),
+            Event::JobFailed { job, .. } => Some((*job, "failed")),
+            Event::JobCancelled { job } => Some((*job, "cancelled")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            (1, "finished"),
+            (2, "failed"),
+            (3, "finished"),
+            (4, "finished")
+        ],
+        "{}",
+        run.describe()
+    );
+    for name in ["a", "c", "d"] {
+        assert_eq!(count_video_frames(&env.path(format!("{name}.2x.mp4"))), 24);
+    }
+    assert!(env.session_ids().is_empty(), "sessions left behind");
 }
 
 /// Names with spaces, quotes, unicode, a leading dash, or what looks like an ffmpeg protocol

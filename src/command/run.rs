@@ -173,11 +173,17 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let mut succeeded = 0usize;
     let mut cancelled = false;
     let mut detached = Vec::new();
-    for (n, job) in planned.iter().enumerate() {
-        if cancel.is_cancelled() {
-            cancelled = true;
-            break;
+    // Counts the outcome; true when the job was cancelled (the run stops there).
+    let mut record = |input: &Path, outcome: Outcome| {
+        match outcome {
+            Outcome::Finished { .. } => succeeded += 1,
+            Outcome::Failed { error, .. } => failures.push((input.to_path_buf(), error)),
+            Outcome::Cancelled => return true,
+            Outcome::Detached { session_id } => detached.push(session_id),
         }
+        false
+    };
+    let specs = planned.iter().enumerate().map(|(n, job)| {
         let spec = JobSpec {
             input: job.input.clone(),
             engine: args.engine.clone(),
@@ -200,30 +206,36 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         if let Ok(mut map) = inputs.lock() {
             map.insert(id, job.input.clone());
         }
-        let outcome = match &cluster {
-            Some(options) => pipeline::cluster::run_job(
-                &ctx,
-                id,
-                &spec,
-                options,
-                &report::ask_cancel_cluster_jobs,
-            ),
-            None => pipeline::run_job(&ctx, id, &spec),
-        };
-        match outcome {
-            Outcome::Finished { .. } => succeeded += 1,
-            Outcome::Failed { error, .. } => failures.push((job.input.clone(), error)),
-            Outcome::Cancelled => {
-                cancelled = true;
-                break;
-            }
-            Outcome::Detached { session_id } => {
-                detached.push(session_id);
+        (id, spec)
+    });
+    match &cluster {
+        // One job after another: each follows its cluster jobs to their end (or detaches).
+        Some(options) => {
+            for (id, spec) in specs {
                 if cancel.is_cancelled() {
                     cancelled = true;
                     break;
                 }
+                let outcome = pipeline::cluster::run_job(
+                    &ctx,
+                    id,
+                    &spec,
+                    options,
+                    &report::ask_cancel_cluster_jobs,
+                );
+                if record(&spec.input, outcome) || cancel.is_cancelled() {
+                    cancelled = true;
+                    break;
+                }
             }
+        }
+        // Here: each job's package and verify overlap the next job's chunks.
+        None => {
+            let input_of = |id: u64| planned[id as usize - 1].input.clone();
+            pipeline::run_batch(&ctx, specs, |id, outcome| {
+                cancelled |= record(&input_of(id), outcome);
+            });
+            cancelled |= cancel.is_cancelled();
         }
     }
     drop(ctx);

@@ -1,9 +1,12 @@
-//! The processing pipeline of one job: validate → upscale (by chunks) → package → verify.
+//! The processing pipeline of one job: validate → upscale (by chunks) → package → verify
+//! (and, in `batch`, of many jobs, each one's package and verify overlapping the next one's
+//! chunks).
 //!
 //! This module owns the order of the steps, the session bookkeeping around them (what is
 //! recorded in `progress.json` and when), failure and cancellation handling, and the events a
 //! job reports. The steps themselves live in their own modules.
 
+mod batch;
 pub mod cluster;
 mod colour;
 mod damage;
@@ -29,6 +32,7 @@ use crate::protocol::{Event, JobId, JobSpec, ResumeMode};
 use crate::session::progress::{JobStatus, Progress, Step, StepStatus};
 use crate::session::{Session, SessionStore};
 
+pub use batch::run_batch;
 pub use output::{VIDEO_EXTENSIONS, default_output_name, is_video_path};
 pub use plan::Plan;
 pub(crate) use validate::engine_output_size;
@@ -248,6 +252,26 @@ fn prepare_and_run(
     spec: &JobSpec,
     role: Role,
 ) -> Result<PathBuf, JobFailure> {
+    let mut open = open_job(ctx, reporter, spec, role)?;
+    open.run(ctx, reporter, &Step::ALL)?;
+    Ok(open.close(reporter))
+}
+
+/// A job with its session open, between its steps.
+struct OpenJob<'a> {
+    job: validate::Job,
+    session: Session,
+    progress: Progress,
+    role: Role<'a>,
+}
+
+/// Validate the input, plan the job and open (or resume) its session; announces the job.
+fn open_job<'a>(
+    ctx: &Context,
+    reporter: &Reporter,
+    spec: &JobSpec,
+    role: Role<'a>,
+) -> Result<OpenJob<'a>, JobFailure> {
     let job = validate::prepare(ctx, reporter, spec).map_err(JobFailure::before_session)?;
     if let Role::ClusterPackage { session_id } = role {
         cluster::check_same_session(&job, session_id).map_err(JobFailure::before_session)?;
@@ -291,59 +315,88 @@ fn prepare_and_run(
         chunks_done: progress.completed_chunks.len(),
         frames_total: job.plan().frame_count() as u64,
     });
-    match run_steps(ctx, reporter, &job, &session, &mut progress) {
-        Ok(()) if matches!(role, Role::ClusterPackage { .. }) => {
-            // The record stays (completed) for the submitting process, and the records of
-            // frames left out (it tells the user); the chunks go.
-            if let Err(e) = damage::remove_all_but_records(&session.chunks_dir()) {
-                log::warn!("could not remove the packaged chunks: {e}");
-            }
-            Ok(job.output.clone())
-        }
-        Ok(()) => {
-            if let Err(e) = session.delete() {
-                reporter.warn(format!(
-                    "could not remove the finished session directory: {e:#}"
-                ));
-            }
-            Ok(job.output.clone())
-        }
-        Err((step, stop)) => {
-            // A child that died because the job was being cancelled is a cancel, not a failure.
-            let stop = if ctx.cancel.is_cancelled() {
-                Stop::Cancelled
-            } else {
-                stop
-            };
-            let (status, failure) = match stop {
-                Stop::Cancelled => (JobStatus::Cancelled, JobFailure::Cancelled),
-                Stop::Failed(error) => {
-                    // Damage in the source fails again on every run: say so, and do not
-                    // offer to resume.
-                    let recurs = upscale::SourceDamaged::is_in(&error);
-                    let error = if recurs {
-                        error.context(
-                            "this file cannot be processed as it is (running again fails the same way)",
-                        )
-                    } else {
-                        error
-                    };
-                    progress.fail_step(step, format!("{error:#}"));
-                    (
-                        JobStatus::Failed,
-                        JobFailure::Failed {
-                            error,
-                            resumable: !recurs,
-                        },
+    Ok(OpenJob {
+        job,
+        session,
+        progress,
+        role,
+    })
+}
+
+impl OpenJob<'_> {
+    /// Run those of `steps` that are not done yet. A failure is recorded in the session (and
+    /// says whether running again can help).
+    fn run(
+        &mut self,
+        ctx: &Context,
+        reporter: &Reporter,
+        steps: &[Step],
+    ) -> Result<(), JobFailure> {
+        let Err((step, stop)) = run_steps(
+            ctx,
+            reporter,
+            &self.job,
+            &self.session,
+            &mut self.progress,
+            steps,
+        ) else {
+            return Ok(());
+        };
+        // A child that died because the job was being cancelled is a cancel, not a failure.
+        let stop = if ctx.cancel.is_cancelled() {
+            Stop::Cancelled
+        } else {
+            stop
+        };
+        let (status, failure) = match stop {
+            Stop::Cancelled => (JobStatus::Cancelled, JobFailure::Cancelled),
+            Stop::Failed(error) => {
+                // Damage in the source fails again on every run: say so, and do not
+                // offer to resume.
+                let recurs = upscale::SourceDamaged::is_in(&error);
+                let error = if recurs {
+                    error.context(
+                        "this file cannot be processed as it is (running again fails the same way)",
                     )
-                }
-            };
-            progress.status = status;
-            if let Err(e) = session.save_progress(&mut progress) {
-                log::error!("could not record the job's state in its session: {e:#}");
+                } else {
+                    error
+                };
+                self.progress.fail_step(step, format!("{error:#}"));
+                (
+                    JobStatus::Failed,
+                    JobFailure::Failed {
+                        error,
+                        resumable: !recurs,
+                    },
+                )
             }
-            Err(failure)
+        };
+        self.progress.status = status;
+        if let Err(e) = self.session.save_progress(&mut self.progress) {
+            log::error!("could not record the job's state in its session: {e:#}");
         }
+        Err(failure)
+    }
+
+    /// After the last step: a local job removes its session; a cluster's package task keeps
+    /// the record (completed) for the submitting process, and the records of frames left out
+    /// (it tells the user), and removes the chunks.
+    fn close(self, reporter: &Reporter) -> PathBuf {
+        match self.role {
+            Role::ClusterPackage { .. } => {
+                if let Err(e) = damage::remove_all_but_records(&self.session.chunks_dir()) {
+                    log::warn!("could not remove the packaged chunks: {e}");
+                }
+            }
+            Role::Local => {
+                if let Err(e) = self.session.delete() {
+                    reporter.warn(format!(
+                        "could not remove the finished session directory: {e:#}"
+                    ));
+                }
+            }
+        }
+        self.job.output
     }
 }
 
@@ -353,9 +406,10 @@ fn run_steps(
     job: &validate::Job,
     session: &Session,
     progress: &mut Progress,
+    steps: &[Step],
 ) -> Result<(), (Step, Stop)> {
     progress.status = JobStatus::InProgress;
-    for step in Step::ALL {
+    for &step in steps {
         if progress.steps.get(step).status == StepStatus::Completed {
             continue;
         }
