@@ -1,5 +1,5 @@
 //! Small file-system helpers shared by the whole crate: crash-safe (atomic) file replacement,
-//! free space and disk usage, timestamps and digests.
+//! free space and disk usage, timestamps and digests, and where reframe's caches live.
 //!
 //! Every state file reframe keeps (session progress, plans, user presets, GUI settings) is
 //! written with [`write_atomic`], so that a `kill -9` or a power cut at any instruction leaves
@@ -7,7 +7,7 @@
 //! temporary file behind; those are recognised by [`is_atomic_temp`] and swept by
 //! [`remove_atomic_temps`].
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CString, OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -16,6 +16,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
+
+/// The environment variable that moves reframe's cache folder.
+pub const CACHE_DIR_ENV: &str = "REFRAME_CACHE_DIR";
+
+/// reframe's cache folder (sessions, decoded audio, the tools found to run):
+/// `$REFRAME_CACHE_DIR`, made absolute, when it is set and not empty, else the user's cache
+/// folder (`~/.cache/reframe` on Linux); `Ok(None)` when there is none. Nothing is created.
+pub fn cache_dir() -> io::Result<Option<PathBuf>> {
+    cache_dir_from(std::env::var_os(CACHE_DIR_ENV))
+}
+
+/// [`cache_dir`] with the variable's value given (for tests).
+pub fn cache_dir_from(env_cache_dir: Option<OsString>) -> io::Result<Option<PathBuf>> {
+    if let Some(dir) = env_cache_dir.filter(|d| !d.is_empty()) {
+        return std::path::absolute(PathBuf::from(dir)).map(Some);
+    }
+    Ok(directories::ProjectDirs::from("", "", "reframe").map(|d| d.cache_dir().to_owned()))
+}
 
 /// Marker inside the name of every temporary file made by [`write_atomic`].
 const TEMP_MARKER: &str = ".reframe-tmp-";

@@ -90,7 +90,7 @@ const MKVMERGE: ToolSpec = ToolSpec {
 impl Tools {
     /// Finds ffmpeg and ffprobe: `REFRAME_FFMPEG` / `REFRAME_FFPROBE` when set, else the first
     /// executable of that name on `PATH`; each is run once with `-version` to prove it works
-    /// (both at once: each start costs about a tenth of a second, paid by every `reframe run`).
+    /// (both at once, and only the first time this binary is seen: see [`verify_once`]).
     pub fn locate() -> Result<Tools, ToolError> {
         let (ffmpeg, ffprobe) = std::thread::scope(|scope| {
             let ffprobe = scope.spawn(|| locate_spec(&FFPROBE));
@@ -122,8 +122,80 @@ fn locate_spec(spec: &ToolSpec) -> Result<PathBuf, ToolError> {
         override_path.as_deref(),
         std::env::var_os("PATH").as_deref(),
     )?;
-    verify_runs(spec, &path)?;
+    let record = crate::fsutil::cache_dir()
+        .ok()
+        .flatten()
+        .map(|dir| dir.join(VERIFIED_FILE));
+    verify_once(spec, &path, record.as_deref())?;
     Ok(path)
+}
+
+/// The file, in reframe's cache folder, listing the tools that passed their version check.
+const VERIFIED_FILE: &str = "tools-verified.txt";
+/// How many tools it remembers (the latest ones).
+const VERIFIED_KEEP: usize = 16;
+
+/// [`verify_runs`], unless this very binary passed it before. A check is a process start
+/// (0.1–0.2 s: ffmpeg loads its libraries) per tool, paid by every `reframe run` and every
+/// worker; as cargo remembers `rustc -vV`, the binary is known by its path, inode, size and
+/// modification time in `record`, so an upgraded or replaced tool is checked again.
+/// Without a record (no cache folder), every call checks.
+fn verify_once(spec: &ToolSpec, path: &Path, record: Option<&Path>) -> Result<(), ToolError> {
+    let key = verified_key(path);
+    let known = record
+        .and_then(|r| std::fs::read_to_string(r).ok())
+        .unwrap_or_default();
+    if let Some(key) = &key
+        && known.lines().any(|line| line == key)
+    {
+        return Ok(());
+    }
+    verify_runs(spec, path)?;
+    if let (Some(record), Some(key)) = (record, key) {
+        remember_verified(record, &key);
+    }
+    Ok(())
+}
+
+/// Adds `key` to the record, keeping the latest [`VERIFIED_KEEP`]. Two processes writing at
+/// once may lose one key: that tool is only checked once more.
+fn remember_verified(record: &Path, key: &str) {
+    // ffmpeg and ffprobe are checked side by side: one writer at a time in this process.
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _writing = WRITING.lock();
+    let known = std::fs::read_to_string(record).unwrap_or_default();
+    let mut lines: Vec<&str> = known
+        .lines()
+        .filter(|l| !l.is_empty() && *l != key)
+        .collect();
+    lines.push(key);
+    let start = lines.len().saturating_sub(VERIFIED_KEEP);
+    let text = lines[start..].join("\n") + "\n";
+    let written = record
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| crate::fsutil::write_atomic(record, text.as_bytes()));
+    if let Err(e) = written {
+        log::debug!(
+            "cannot record the tools found to run in {}: {e}",
+            record.display()
+        );
+    }
+}
+
+/// `inode size mtime path` of the file `path` resolves to; `None` where it cannot be read
+/// or its name cannot be written on one line.
+fn verified_key(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let name = path.to_str().filter(|n| !n.contains('\n'))?;
+    Some(format!(
+        "{} {} {}.{:09} {name}",
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    ))
 }
 
 /// The path decision, apart from the process environment so that it can be tested.
@@ -289,6 +361,49 @@ mod tests {
         let msg = verify_runs(&FFMPEG, &broken).unwrap_err().to_string();
         assert!(msg.contains("libfoo.so: cannot open"), "{msg}");
         assert!(msg.contains("REFRAME_FFMPEG"), "{msg}");
+    }
+
+    #[test]
+    fn a_tool_that_ran_is_not_checked_again_until_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = dir.path().join("calls");
+        let tool = dir.path().join("ffmpeg");
+        let script = format!("#!/bin/sh\necho run >> '{}'\n", calls.display());
+        std::fs::write(&tool, &script).unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let record = dir.path().join("cache").join(VERIFIED_FILE);
+        let runs = || {
+            std::fs::read_to_string(&calls)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        verify_once(&FFMPEG, &tool, Some(&record)).unwrap();
+        verify_once(&FFMPEG, &tool, Some(&record)).unwrap();
+        assert_eq!(runs(), 1, "checked twice");
+        // Without a record, every call checks.
+        verify_once(&FFMPEG, &tool, None).unwrap();
+        assert_eq!(runs(), 2);
+        // Replaced by a broken build: checked again, and the failure is reported.
+        std::fs::write(
+            &tool,
+            "#!/bin/sh\necho 'libavcodec.so.59: cannot open' >&2\nexit 127\n",
+        )
+        .unwrap();
+        let msg = verify_once(&FFMPEG, &tool, Some(&record))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("libavcodec.so.59"), "{msg}");
+        // Many tools: only the latest are kept.
+        for n in 0..VERIFIED_KEEP + 4 {
+            let other = dir.path().join(format!("tool{n}"));
+            std::fs::write(&other, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o755)).unwrap();
+            verify_once(&FFMPEG, &other, Some(&record)).unwrap();
+        }
+        let kept = std::fs::read_to_string(&record).unwrap();
+        assert_eq!(kept.lines().count(), VERIFIED_KEEP, "{kept}");
+        assert!(kept.contains("tool19"), "{kept}");
     }
 
     #[test]

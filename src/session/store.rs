@@ -95,7 +95,7 @@ impl SessionStore {
     /// empty, else `sessions` in the user cache directory (`~/.cache/reframe/sessions` on
     /// Linux). Nothing is created until a session is acquired.
     pub fn open_default() -> Result<SessionStore, SessionError> {
-        default_root(std::env::var_os("REFRAME_CACHE_DIR")).map(SessionStore::at)
+        default_root(std::env::var_os(crate::fsutil::CACHE_DIR_ENV)).map(SessionStore::at)
     }
 
     /// A store rooted at `root` (the directory that holds the session directories).
@@ -432,15 +432,15 @@ fn state_file_in(dir: &Path, name: &str) -> Result<PathBuf, SessionError> {
 /// `$REFRAME_CACHE_DIR/sessions` (made absolute) when set and not empty, else the user
 /// cache directory's `sessions`.
 fn default_root(env_cache_dir: Option<OsString>) -> Result<PathBuf, SessionError> {
-    if let Some(dir) = env_cache_dir.filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        let absolute = std::path::absolute(&dir)
-            .map_err(|e| SessionError::io("resolve REFRAME_CACHE_DIR", dir, e))?;
-        return Ok(absolute.join("sessions"));
+    match crate::fsutil::cache_dir_from(env_cache_dir.clone()) {
+        Ok(Some(dir)) => Ok(dir.join("sessions")),
+        Ok(None) => Err(SessionError::NoCacheDir),
+        Err(e) => Err(SessionError::io(
+            "resolve REFRAME_CACHE_DIR",
+            env_cache_dir.unwrap_or_default(),
+            e,
+        )),
     }
-    directories::ProjectDirs::from("", "", "reframe")
-        .map(|dirs| dirs.cache_dir().join("sessions"))
-        .ok_or(SessionError::NoCacheDir)
 }
 
 /// Session ids are 12 hex digits in practice; any short name of letters, digits, `-` and

@@ -63,22 +63,20 @@ static PARTIAL_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// `$REFRAME_CACHE_DIR/audio` (made absolute) when that variable is set and not empty, else
 /// the user cache directory's `audio`.
 pub fn cache_root() -> Result<PathBuf, SpectrumError> {
-    if let Some(dir) = std::env::var_os("REFRAME_CACHE_DIR").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        let absolute = std::path::absolute(&dir)
-            .map_err(|e| SpectrumError::io("cannot resolve REFRAME_CACHE_DIR", &dir, e))?;
-        return Ok(absolute.join("audio"));
+    match crate::fsutil::cache_dir() {
+        Ok(Some(dir)) => Ok(dir.join("audio")),
+        Ok(None) => Err(SpectrumError::Io(
+            "cannot find a cache directory for decoded audio: set REFRAME_CACHE_DIR (or \
+             HOME) to a writable directory"
+                .to_string(),
+            io::Error::from(io::ErrorKind::NotFound),
+        )),
+        Err(e) => Err(SpectrumError::io(
+            "cannot resolve REFRAME_CACHE_DIR",
+            &PathBuf::from(std::env::var_os(crate::fsutil::CACHE_DIR_ENV).unwrap_or_default()),
+            e,
+        )),
     }
-    directories::ProjectDirs::from("", "", "reframe")
-        .map(|dirs| dirs.cache_dir().join("audio"))
-        .ok_or_else(|| {
-            SpectrumError::Io(
-                "cannot find a cache directory for decoded audio: set REFRAME_CACHE_DIR (or \
-                 HOME) to a writable directory"
-                    .to_string(),
-                io::Error::from(io::ErrorKind::NotFound),
-            )
-        })
 }
 
 /// The audio track decoded once to mono f32 at its own rate into a cache file
