@@ -77,11 +77,25 @@ pub fn frame_times(
     input: &Path,
     stream_index: usize,
 ) -> Result<FrameTimes, ProbeError> {
+    listed_frame_times(tools, input, &stream_index.to_string())
+}
+
+/// [`frame_times`] of the first video stream that is not a cover picture (the one
+/// [`super::probe::MediaInfo::video`] names), found by ffprobe itself: the listing can start
+/// before (or beside) the probe.
+pub fn main_video_frame_times(tools: &Tools, input: &Path) -> Result<FrameTimes, ProbeError> {
+    listed_frame_times(tools, input, "V:0")
+}
+
+fn listed_frame_times(
+    tools: &Tools,
+    input: &Path,
+    streams: &str,
+) -> Result<FrameTimes, ProbeError> {
     let (path, _) = check_input(input)?;
     let run = |entries: &str| -> Result<String, ProbeError> {
         let mut cmd = Command::new(&tools.ffprobe);
-        cmd.args(["-v", "error", "-select_streams"])
-            .arg(stream_index.to_string())
+        cmd.args(["-v", "error", "-select_streams", streams])
             .args(["-show_entries", entries, "-of", "compact"])
             .arg(file_arg(&path));
         Ok(String::from_utf8_lossy(&run_ffprobe(cmd, &path)?).into_owned())
@@ -91,12 +105,14 @@ pub fn frame_times(
         detail,
     };
 
-    let packets = parse_listing(&run("stream=time_base,r_frame_rate:packet=pts,flags")?)
-        .map_err(listing_error)?;
-    let Some(time_base) = packets.time_base else {
+    let packets = parse_listing(&run(
+        "stream=index,time_base,r_frame_rate:packet=pts,flags",
+    )?)
+    .map_err(listing_error)?;
+    let (Some(time_base), Some(stream_index)) = (packets.time_base, packets.stream_index) else {
         return Err(ProbeError::NoSuchStream {
             path,
-            index: stream_index,
+            stream: streams.to_owned(),
         });
     };
     let listing = if packets.entries.iter().all(|e| e.pts.is_some()) {
@@ -104,7 +120,7 @@ pub fn frame_times(
     } else {
         log::debug!("packets without pts in stream {stream_index}: decoding for timestamps");
         parse_listing(&run(
-            "stream=time_base,r_frame_rate:frame=best_effort_timestamp,key_frame",
+            "stream=index,time_base,r_frame_rate:frame=best_effort_timestamp,key_frame",
         )?)
         .map_err(listing_error)?
     };
@@ -153,6 +169,8 @@ struct ListedFrame {
 
 #[derive(Debug, Default, PartialEq)]
 struct Listing {
+    /// The stream's absolute index.
+    stream_index: Option<usize>,
     time_base: Option<Rational>,
     r_frame_rate: Option<Rational>,
     entries: Vec<ListedFrame>,
@@ -161,7 +179,7 @@ struct Listing {
 
 /// Parses `ffprobe -show_entries stream=…:packet=pts,flags -of compact` (or the `frame=`
 /// variant): lines like `packet|pts=512|flags=K_`, `frame|key_frame=1|best_effort_timestamp=0`
-/// and `stream|r_frame_rate=25/1|time_base=1/12800`. Values are looked up by key, so field
+/// and `stream|index=0|r_frame_rate=25/1|time_base=1/12800`. Values are looked up by key, so field
 /// order does not matter; side-data sub-sections and blank lines are skipped.
 fn parse_listing(text: &str) -> Result<Listing, String> {
     let mut listing = Listing::default();
@@ -198,6 +216,7 @@ fn parse_listing(text: &str) -> Result<Listing, String> {
                 });
             }
             "stream" => {
+                listing.stream_index = values.get("index").and_then(|v| v.parse().ok());
                 listing.time_base = values.get("time_base").and_then(|v| Rational::parse(v));
                 listing.r_frame_rate = values
                     .get("r_frame_rate")
@@ -489,6 +508,46 @@ mod tests {
     }
 
     #[test]
+    fn the_main_video_stream_is_found_by_ffprobe() {
+        let tools = tools();
+        let dir = tempfile::tempdir().unwrap();
+        // Audio first, then the video: the listing says which stream it found.
+        let clip = dir.path().join("clip.mkv");
+        ffmpeg(
+            &tools,
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=duration=1",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=64x36:rate=10:duration=1",
+            ],
+            &["-map", "0", "-map", "1", "-c:v", "libx264", "-c:a", "flac"],
+            &clip,
+        );
+        let main = main_video_frame_times(&tools, &clip).unwrap();
+        assert_eq!(main.stream_index, 1);
+        assert_eq!(main, frame_times(&tools, &clip, 1).unwrap());
+        assert_eq!(main.len(), 10);
+        // A file without video: the stream is named as asked.
+        let audio = dir.path().join("audio.flac");
+        ffmpeg(
+            &tools,
+            &["-f", "lavfi", "-i", "sine=duration=1"],
+            &[],
+            &audio,
+        );
+        let err = main_video_frame_times(&tools, &audio).unwrap_err();
+        assert!(
+            matches!(&err, ProbeError::NoSuchStream { stream, .. } if stream == "V:0"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn frame_times_errors() {
         let tools = tools();
         let dir = tempfile::tempdir().unwrap();
@@ -501,7 +560,7 @@ mod tests {
         );
         let err = frame_times(&tools, &clip, 3).unwrap_err();
         assert!(
-            matches!(err, ProbeError::NoSuchStream { index: 3, .. }),
+            matches!(&err, ProbeError::NoSuchStream { stream, .. } if stream == "3"),
             "{err:?}"
         );
         let err = frame_times(&tools, &dir.path().join("gone.mkv"), 0).unwrap_err();

@@ -36,9 +36,10 @@ pub enum ProbeError {
     /// Media, but nothing to upscale: `found` says what it holds ("1 audio, 1 cover image").
     #[error("input has no video stream (it holds {found}): {}", path.display())]
     NoVideo { path: PathBuf, found: String },
-    /// `frame_times` was asked about a stream the file does not have.
-    #[error("input has no stream #{index}: {}", path.display())]
-    NoSuchStream { path: PathBuf, index: usize },
+    /// `frame_times` was asked about a stream the file does not have (`stream` as ffprobe's
+    /// `-select_streams` takes it: an index, or `V:0`).
+    #[error("input has no stream {stream}: {}", path.display())]
+    NoSuchStream { path: PathBuf, stream: String },
     /// ffprobe printed something this code does not understand (a version change?).
     #[error("could not understand ffprobe's output ({detail}) for {}", path.display())]
     Parse { path: PathBuf, detail: String },

@@ -3,6 +3,8 @@
 //! session (resume or start over) and the free disk space.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 
 use anyhow::{Context as _, anyhow, bail};
 
@@ -11,8 +13,8 @@ use super::plan::Plan;
 use super::{Context, JobFailure, Reporter, output, resume_decision};
 use crate::engine::{self, EngineInfo};
 use crate::fsutil;
-use crate::media::frames;
-use crate::media::probe::{self, MediaInfo};
+use crate::media::frames::{self, FrameTimes};
+use crate::media::probe::{self, MediaInfo, ProbeError};
 use crate::presets::{self, OutputKind, Preset, RateControl, VideoCodec};
 use crate::protocol::{JobSpec, ResumeMode};
 use crate::session::progress::{Progress, VideoSummary};
@@ -46,6 +48,7 @@ pub(crate) struct Job {
     pub engine_scale: f64,
     /// Tone-map or keep an HDR source; `None` for SDR.
     pub hdr: Option<HdrPlan>,
+    listing_ahead: ListingAhead,
     plan: Option<Plan>,
 }
 
@@ -68,9 +71,10 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
     let engine = engine::resolve_in(models_dir.as_deref(), &spec.engine, scale, spec.denoise)?;
     let input = std::path::absolute(&spec.input)
         .with_context(|| format!("cannot resolve the input path {}", spec.input.display()))?;
-    let info = probe::probe(&ctx.tools, &input)?;
     let identity =
         InputIdentity::of(&input).with_context(|| format!("cannot read {}", input.display()))?;
+    let listing_ahead = ListingAhead::start(ctx, spec, &input, &identity);
+    let info = probe::probe(&ctx.tools, &input)?;
 
     let (src_w, src_h) = info.video.display_size();
     let engine_size = engine_output_size((src_w, src_h), scale, spec.height)?;
@@ -142,8 +146,47 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
         frame_rate,
         engine_scale,
         hdr,
+        listing_ahead,
         plan: None,
     })
+}
+
+/// The source's frame listing, started beside the probe: it needs only the file, and it is
+/// the first thing a new plan needs, so the two ffprobe runs overlap instead of following
+/// each other (a short job's fixed cost is mostly process starts). Not started where the job
+/// will probably resume (a resumable session of this input exists): a resumed job reads its
+/// saved plan instead.
+pub(crate) struct ListingAhead(Mutex<Option<JoinHandle<Result<FrameTimes, ProbeError>>>>);
+
+impl ListingAhead {
+    fn start(ctx: &Context, spec: &JobSpec, input: &Path, identity: &InputIdentity) -> Self {
+        let may_resume = spec.resume != ResumeMode::Restart
+            && ctx
+                .store
+                .find_for_input(identity)
+                .iter()
+                .any(|s| matches!(&s.progress, Ok(p) if p.is_resumable()));
+        let listing = (!may_resume)
+            .then(|| {
+                let (tools, input) = (ctx.tools.clone(), input.to_owned());
+                std::thread::Builder::new()
+                    .name("frame-listing".into())
+                    .spawn(move || frames::main_video_frame_times(&tools, &input))
+                    .ok()
+            })
+            .flatten();
+        ListingAhead(Mutex::new(listing))
+    }
+
+    /// The listing of stream `index`, if one was started and it found that stream (on any
+    /// error the caller lists the stream again, and reports what that finds).
+    fn take(&self, index: usize) -> Option<FrameTimes> {
+        let listing = self.0.lock().ok()?.take()?;
+        match listing.join() {
+            Ok(Ok(times)) if times.stream_index == index => Some(times),
+            Ok(Ok(_)) | Ok(Err(_)) | Err(_) => None,
+        }
+    }
 }
 
 /// The size the engine makes of a `src` frame: `scale ×`, or fitted to `height`; even sizes.
@@ -361,7 +404,11 @@ impl Job {
     }
 
     fn make_plan(&self, ctx: &Context, reporter: &Reporter) -> anyhow::Result<Plan> {
-        let mut times = frames::frame_times(&ctx.tools, &self.input, self.info.video.index)?;
+        let index = self.info.video.index;
+        let mut times = match self.listing_ahead.take(index) {
+            Some(times) => times,
+            None => frames::frame_times(&ctx.tools, &self.input, index)?,
+        };
         if times.frames.is_empty() {
             bail!("the video stream has no frames: {}", self.input.display());
         }
