@@ -17,9 +17,12 @@ pub struct Chunk {
     pub frame_count: usize,
     /// Source time of the chunk's first frame.
     pub start_secs: f64,
-    /// Where the decoder seeks: half-way between the previous frame and this chunk's first frame,
-    /// so that rounding can neither keep the previous frame nor drop this one. `None` for the
-    /// first chunk (decode from the start).
+    /// Where the decoder seeks. On a source keyframe (in a container with a seek index), the
+    /// keyframe's own time: the demuxer lands on it, where a time before it would land on the
+    /// keyframe before and decode a whole group of pictures for nothing (the command never
+    /// rounds it past the frame: see `upscale::command::input_args`). Otherwise half-way
+    /// between the previous frame and this chunk's first, so that rounding can neither keep
+    /// the previous frame nor drop this one. `None` for the first chunk (decode from the start).
     pub seek_secs: Option<f64>,
     /// Time from this chunk's first frame to the next chunk's first frame; `None` for the last.
     pub duration_secs: Option<f64>,
@@ -104,12 +107,20 @@ impl Plan {
             .map(|(index, &first)| {
                 let end = starts.get(index + 1).copied().unwrap_or(total);
                 let start_secs = frames[first].0;
+                // Without a seek index, the demuxer's landing is approximate: stay before.
+                let on_keyframe = frames[first].1 && !keyframes_only;
                 Chunk {
                     index,
                     first_frame: first,
                     frame_count: end - first,
                     start_secs,
-                    seek_secs: (first > 0).then(|| (frames[first - 1].0 + start_secs) / 2.0),
+                    seek_secs: (first > 0).then(|| {
+                        if on_keyframe {
+                            start_secs
+                        } else {
+                            (frames[first - 1].0 + start_secs) / 2.0
+                        }
+                    }),
                     duration_secs: (end < total).then(|| frames[end].0 - start_secs),
                 }
             })
@@ -129,6 +140,15 @@ impl Plan {
         let per_chunk = parallel / self.chunks.len().max(1);
         self.encoder_threads = (per_chunk as u32).clamp(1, MAX_ENCODER_THREADS);
         self
+    }
+
+    /// Where `chunk` ends: half-way between its last frame and the next chunk's first; `None`
+    /// for the last chunk.
+    pub fn chunk_end_secs(&self, chunk: &Chunk) -> Option<f64> {
+        let next = chunk.first_frame.checked_add(chunk.frame_count)?;
+        let last = self.frame_times_secs.get(next.checked_sub(1)?)?;
+        let first_of_next = self.frame_times_secs.get(next)?;
+        Some((last + first_of_next) / 2.0)
     }
 
     /// Chunks cover every frame once, in order (a check on a plan read back from disk).
@@ -269,6 +289,26 @@ mod tests {
         assert_eq!(plan.chunks[0].seek_secs, None);
         assert_eq!(plan.chunks.last().unwrap().duration_secs, None);
         assert_eq!(plan.chunk_frame_times(c1), &times[3..3 + c1.frame_count]);
+        assert!((plan.chunk_end_secs(&plan.chunks[0]).unwrap() - 0.11).abs() < 1e-12);
+        assert_eq!(plan.chunk_end_secs(plan.chunks.last().unwrap()), None);
+    }
+
+    #[test]
+    fn chunks_on_a_keyframe_seek_to_it() {
+        // Keyframes every 48 frames at 24 fps; chunks of about 40 frames.
+        let frames = cfr(200, 24.0, 48);
+        let plan = Plan::new(&frames, 40);
+        let on_keyframe = &plan.chunks[1];
+        assert_eq!(on_keyframe.first_frame, 48);
+        assert_eq!(on_keyframe.seek_secs, Some(2.0));
+        // Without a seek index, a keyframe chunk still seeks before its first frame.
+        let plan = Plan::at_keyframes(&frames, 40);
+        assert_eq!(plan.chunks[1].first_frame, 48);
+        assert!((plan.chunks[1].seek_secs.unwrap() - (47.5 / 24.0)).abs() < 1e-12);
+        // Between keyframes: half-way between the frames.
+        let plan = Plan::new(&cfr(200, 24.0, 1000), 40);
+        assert_eq!(plan.chunks[1].first_frame, 40);
+        assert!((plan.chunks[1].seek_secs.unwrap() - (39.5 / 24.0)).abs() < 1e-12);
     }
 
     #[test]

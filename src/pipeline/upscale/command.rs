@@ -14,10 +14,20 @@ pub(super) fn input_args(job: &Job, chunk: &Chunk) -> Vec<OsString> {
     if let Some(seek) = chunk.seek_secs {
         // With -copyts, -ss counts from the file's start time.
         let from_start = (seek - job.info.start_time_secs).max(0.0);
-        args.extend(["-ss".into(), format!("{from_start:.6}").into()]);
+        args.extend(["-ss".into(), seek_arg(from_start).into()]);
     }
     args.extend(["-copyts".into(), "-i".into(), file_arg(&job.input)]);
     args
+}
+
+/// `secs` in the microseconds ffmpeg reads, rounded down: a seek on a keyframe's own time
+/// must not pass it, or the accurate seek drops that frame. Below it by less than a
+/// microsecond, the demuxer still lands on it (in any time base coarser than 2 µs; in finer
+/// ones it lands on the keyframe before: slower, not wrong). The thousandth of a microsecond
+/// absorbs floating-point error in times that are whole microseconds.
+fn seek_arg(secs: f64) -> String {
+    let micros = (secs * 1e6 + 1e-3).floor().max(0.0);
+    format!("{:.6}", micros / 1e6)
 }
 
 pub(crate) const FFMPEG_COMMON: [&str; 6] = [
@@ -143,6 +153,16 @@ pub(super) fn output_args(job: &Job, frame_count: usize, parts: &[PathBuf]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeks_never_pass_the_time_asked() {
+        // 139/24 s, a keyframe's time: rounding to nearest would give …667, past it.
+        assert_eq!(seek_arg(139.0 / 24.0), "5.791666");
+        // Whole microseconds stay as they are, even a hair under in floating point.
+        assert_eq!(seek_arg(5.5 - 1e-12), "5.500000");
+        assert_eq!(seek_arg(0.1 + 0.2), "0.300000");
+        assert_eq!(seek_arg(-0.0), "0.000000");
+    }
 
     #[test]
     fn one_rendition_graph() {

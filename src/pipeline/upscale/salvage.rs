@@ -29,13 +29,10 @@ pub(super) fn selection_filter(end_secs: Option<f64>) -> String {
     }
 }
 
-/// Where the chunk ends: the next chunk's seek point (half-way between the two chunks'
-/// frames); `None` for the last chunk.
+/// Where the chunk ends: half-way between its last frame and the next chunk's first; `None`
+/// for the last chunk.
 pub(super) fn chunk_end_secs(job: &Job, chunk: &Chunk) -> Option<f64> {
-    job.plan()
-        .chunks
-        .get(chunk.index + 1)
-        .and_then(|next| next.seek_secs)
+    job.plan().chunk_end_secs(chunk)
 }
 
 /// The source times of the frames the decoder gives for `chunk`, by the rule above.
