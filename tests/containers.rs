@@ -226,3 +226,79 @@ fn a_recording_damaged_in_the_middle_keeps_every_frame_that_decodes() {
     let (again, _) = encode(&input, "again.out.mkv", &["--restart"]);
     assert_eq!(framemd5(&again), framemd5(&out), "the same frames again");
 }
+
+/// Damage longer than a chunk: a chunk none of whose frames decode holds none, and the job
+/// goes on with the next one (it used to fail as "cannot be processed"). The output has the
+/// frames that decode, one warning says what was left out, the audio is complete, and the
+/// same command again gives the same frames.
+#[test]
+fn a_chunk_none_of_whose_frames_decode_is_left_out() {
+    let env = TestEnv::new();
+    let ts = make_ts_with_lost_keyframe(&env.path("damaged.ts"), Clip::secs(3.0), 12);
+    // Matroska has a seek index: chunks of 6 frames are cut whatever the keyframes, so one of
+    // them falls entirely in the group of pictures whose keyframe was lost.
+    let input = env.path("damaged.mkv");
+    let mut remux = vec![OsString::from("-i"), ff_path(&ts)];
+    remux.extend(["-map", "0", "-c", "copy"].map(OsString::from));
+    remux.push(ff_path(&input));
+    tool("ffmpeg", remux);
+    let decoded = |path: &Path| -> usize {
+        let out = tool(
+            "ffprobe",
+            [
+                OsString::from("-v"),
+                "error".into(),
+                "-count_frames".into(),
+                "-select_streams".into(),
+                "v:0".into(),
+                "-show_entries".into(),
+                "stream=nb_read_frames".into(),
+                "-of".into(),
+                "csv=p=0".into(),
+                ff_path(path),
+            ],
+        );
+        String::from_utf8_lossy(&out)
+            .trim()
+            .parse()
+            .expect("a frame count")
+    };
+    let decodable = decoded(&input);
+    assert!(
+        decodable < 66,
+        "test setup: too little was lost ({decodable})"
+    );
+
+    let encode = |name: &str, extra: &[&str]| {
+        let out = env.path(name);
+        let mut args = vec!["--json", "--preset", "lossless_ffv1", "--scale", "2"];
+        args.extend(extra);
+        let run = env.run(run_args(&input, &out, 0.25, &args));
+        run.assert_success();
+        (out, warnings(&run.events()))
+    };
+    let (out, warns) = encode("out.mkv", &[]);
+    let left_out: Vec<&String> = warns
+        .iter()
+        .filter(|w| w.contains("cannot be decoded and are left out"))
+        .collect();
+    assert_eq!(left_out.len(), 1, "{warns:?}");
+    // A picture the decoder conceals when it runs through the damage may be left out by a
+    // decoder that starts at the chunk: nothing else is.
+    let made = decoded(&out);
+    assert!(
+        made <= decodable && made + 2 >= decodable,
+        "{made} frames made, {decodable} decode from the start"
+    );
+    let probe = ffprobe_json(&out);
+    assert_eq!(streams_of(&probe, "audio").len(), 1, "{probe:#}");
+    assert!(
+        (duration_secs(&probe) - 3.0).abs() < 0.15,
+        "duration {}",
+        duration_secs(&probe)
+    );
+    assert!(env.session_ids().is_empty(), "the session was left behind");
+
+    let (again, _) = encode("again.out.mkv", &["--restart"]);
+    assert_eq!(framemd5(&again), framemd5(&out), "the same frames again");
+}

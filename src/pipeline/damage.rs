@@ -1,7 +1,9 @@
 //! Frames a damaged source could not give. A chunk whose decoder gives fewer frames than its
 //! plan (upscale's salvage) records the frames it holds in `chunks/NNNNN.kept.json` before it
 //! is marked done; packaging, verifying and the user's warning read the job's frames from
-//! here: the plan's, with those records in place of their chunks'.
+//! here: the plan's, with those records in place of their chunks'. A chunk none of whose
+//! frames decode records an empty list and has no files: the joined video goes from the
+//! chunk before it straight to the next one that holds frames.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +35,14 @@ pub(crate) fn record_kept(
     })?;
     crate::fsutil::write_atomic(&path, &json)
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// True when chunk `index` is recorded as holding no frames at all (so it has no files).
+pub(crate) fn holds_no_frames(chunks_dir: &Path, index: usize) -> bool {
+    std::fs::read(kept_file(chunks_dir, index))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<KeptFrames>(&bytes).ok())
+        .is_some_and(|kept| kept.kept_secs.is_empty())
 }
 
 /// Removes every file in `chunks_dir` but the records of salvaged chunks.
@@ -99,17 +109,21 @@ impl EncodedFrames {
         self.chunks.iter().flatten().next_back().copied()
     }
 
-    /// How long each chunk lasts in the joined video: up to the next chunk's first frame;
-    /// `None` for the last chunk.
+    /// True when chunk `index` holds no frames (none of them could be decoded).
+    pub(crate) fn is_empty_chunk(&self, index: usize) -> bool {
+        self.chunks.get(index).is_some_and(Vec::is_empty)
+    }
+
+    /// How long each chunk lasts in the joined video: up to the first frame of the next chunk
+    /// that holds any; `None` for the last such chunk and for chunks that hold none.
     pub(crate) fn chunk_durations(&self) -> Vec<Option<f64>> {
         let firsts: Vec<Option<f64>> = self.chunks.iter().map(|c| c.first().copied()).collect();
         (0..self.chunks.len())
-            .map(
-                |i| match (firsts[i], firsts.get(i + 1).copied().flatten()) {
-                    (Some(this), Some(next)) => Some(next - this),
-                    _ => None,
-                },
-            )
+            .map(|i| {
+                let this = firsts[i]?;
+                let next = firsts[i + 1..].iter().flatten().next()?;
+                Some(next - this)
+            })
             .collect()
     }
 
@@ -189,6 +203,26 @@ mod tests {
             frames.dropped_warning().as_deref(),
             Some(
                 "the source is damaged: 3 frame(s) cannot be decoded and are left out (2 from 2.000 s to 2.500 s, 1 at 5.000 s); every other frame keeps its time, and the audio is complete"
+            )
+        );
+    }
+
+    #[test]
+    fn a_chunk_without_frames_is_skipped_over() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plan = plan();
+        record_kept(dir.path(), 1, &[]).expect("write");
+        assert!(holds_no_frames(dir.path(), 1));
+        assert!(!holds_no_frames(dir.path(), 0));
+        let frames = EncodedFrames::load(&plan, dir.path()).expect("loads");
+        assert!(frames.is_empty_chunk(1) && !frames.is_empty_chunk(0));
+        assert_eq!(frames.frame_count(), 8);
+        // The first chunk lasts up to the third one's first frame.
+        assert_eq!(frames.chunk_durations(), [Some(4.0), None, None]);
+        assert_eq!(
+            frames.dropped_warning().as_deref(),
+            Some(
+                "the source is damaged: 4 frame(s) cannot be decoded and are left out (4 from 2.000 s to 3.500 s); every other frame keeps its time, and the audio is complete"
             )
         );
     }

@@ -455,12 +455,7 @@ fn repair_resumed(
         .completed_chunks
         .iter()
         .copied()
-        .filter(|&i| {
-            (0..job.targets.len()).any(|r| {
-                std::fs::metadata(upscale::chunk_file(&chunks_dir, r, i))
-                    .map_or(true, |m| m.len() == 0)
-            })
-        })
+        .filter(|&i| !upscale::chunk_in_place(&chunks_dir, job.targets.len(), i))
         .collect();
     if !missing.is_empty() {
         reporter.warn(format!(

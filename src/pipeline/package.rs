@@ -357,7 +357,8 @@ fn sync_parent(path: &Path) {
 }
 
 /// A concat demuxer list for rendition `r`: each chunk with its duration up to the next
-/// chunk's first frame, so the joined video keeps the source's frame times.
+/// chunk's first frame, so the joined video keeps the source's frame times (chunks none of
+/// whose frames decode are left out).
 fn write_concat_list(
     list: &Path,
     job: &Job,
@@ -367,6 +368,9 @@ fn write_concat_list(
 ) -> Result<(), Stop> {
     let mut text = String::from("ffconcat version 1.0\n");
     for (chunk, duration) in job.plan().chunks.iter().zip(encoded.chunk_durations()) {
+        if encoded.is_empty_chunk(chunk.index) {
+            continue;
+        }
         let file = chunk_file(chunks_dir, r, chunk.index);
         text.push_str(&format!("file '{}'\n", escape_concat_path(&file)));
         if let Some(d) = duration {

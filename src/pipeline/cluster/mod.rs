@@ -456,10 +456,9 @@ pub(super) fn check_same_session(job: &Job, id: &str) -> anyhow::Result<()> {
 pub(super) fn fold_chunk_markers(job: &Job, session: &Session, progress: &mut Progress) {
     let chunks_dir = session.chunks_dir();
     for chunk in cluster::read_done(session.dir()).into_keys() {
-        let files_there = (0..job.targets.len()).all(|r| {
-            std::fs::metadata(upscale::chunk_file(&chunks_dir, r, chunk)).is_ok_and(|m| m.len() > 0)
-        });
-        if files_there && progress.mark_chunk_done(chunk) {
+        if upscale::chunk_in_place(&chunks_dir, job.targets.len(), chunk)
+            && progress.mark_chunk_done(chunk)
+        {
             log::info!("chunk {chunk} was made by a cluster task");
         }
     }

@@ -134,12 +134,9 @@ fn encode_one_chunk(
         anyhow!("the session's plan has {chunks_total} chunks; there is no chunk {index}")
     })?;
     let chunks_dir = session_dir.join(CHUNKS_DIR);
-    let files_there = |dir: &Path| {
-        (0..job.targets.len()).all(|r| {
-            std::fs::metadata(upscale::chunk_file(dir, r, index)).is_ok_and(|m| m.len() > 0)
-        })
-    };
-    if cluster::read_done(session_dir).contains_key(&index) && files_there(&chunks_dir) {
+    if cluster::read_done(session_dir).contains_key(&index)
+        && upscale::chunk_in_place(&chunks_dir, job.targets.len(), index)
+    {
         eprintln!("chunk {index} is already done");
         return Ok(());
     }

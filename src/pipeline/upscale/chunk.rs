@@ -29,16 +29,20 @@ pub(crate) fn encode_chunk(
         .collect();
     let planned = job.plan().chunk_frame_times(chunk);
     let select = salvage::selection_filter(salvage::chunk_end_secs(job, chunk));
-    let salvaged = |kept: &[f64]| -> Result<(), Stop> {
-        if kept.is_empty() {
-            return Err(damaged(format!(
-                "none of the {} frames from {:.3} s to {:.3} s can be decoded",
-                planned.len(),
-                planned.first().copied().unwrap_or(0.0),
-                planned.last().copied().unwrap_or(0.0)
-            )));
+    // None of the chunk's frames decode (damage longer than the chunk): it holds none, and
+    // the joined video goes on with the next chunk that does.
+    let nothing_decodes = || -> Result<Option<Vec<u8>>, Stop> {
+        for part in &parts {
+            let _ = std::fs::remove_file(part);
         }
-        Ok(())
+        log::info!(
+            "chunk {}: none of its {} frames from {:.3} s can be decoded",
+            chunk.index,
+            planned.len(),
+            planned.first().copied().unwrap_or(0.0)
+        );
+        damage::record_kept(chunks_dir, chunk.index, &[])?;
+        Ok(None)
     };
     // The pipe path never sees the decoder's timestamps: its frames are listed first (cheap
     // next to a frame engine). The filter-graph path finds out from what it wrote.
@@ -46,7 +50,9 @@ pub(crate) fn encode_chunk(
     if matches!(job.engine.kind, EngineKind::Frames) {
         let listed = salvage::decodable_frames(ctx, job, chunk)?;
         if !salvage::same_frames(&listed, planned) {
-            salvaged(&listed)?;
+            if listed.is_empty() {
+                return nothing_decodes();
+            }
             kept = Some(listed);
         }
     }
@@ -69,7 +75,9 @@ pub(crate) fn encode_chunk(
             if salvage::same_frames(&listed, planned) {
                 return Err(Stop::Failed(error));
             }
-            salvaged(&listed)?;
+            if listed.is_empty() {
+                return nothing_decodes();
+            }
             for part in &parts {
                 let _ = std::fs::remove_file(part);
             }

@@ -50,6 +50,14 @@ pub(crate) fn chunk_file(chunks_dir: &Path, rendition: usize, index: usize) -> P
     chunks_dir.join(format!("r{rendition}_{index:05}.mkv"))
 }
 
+/// True when chunk `index` is in place: a non-empty file for each of the `renditions`, or a
+/// record that none of its frames could be decoded (such a chunk has no files).
+pub(crate) fn chunk_in_place(chunks_dir: &Path, renditions: usize, index: usize) -> bool {
+    (0..renditions)
+        .all(|r| std::fs::metadata(chunk_file(chunks_dir, r, index)).is_ok_and(|m| m.len() > 0))
+        || crate::pipeline::damage::holds_no_frames(chunks_dir, index)
+}
+
 enum Msg {
     Frames {
         chunk: usize,
