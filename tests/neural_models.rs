@@ -166,3 +166,25 @@ fn flat_colour_survives_the_engine() {
         assert!(shift < 0.04, "{rgb:?}: the network moved it by {shift}");
     }
 }
+
+/// Real-ESRGAN x4plus-anime (an RRDB net: dense blocks of Concat, residuals scaled by
+/// Eltwise, nearest-neighbour upsampling) run whole by our inference, both kernel sets,
+/// against onnxruntime on the same graph.
+#[test]
+fn x4plus_anime_net_matches_onnxruntime() {
+    let (param, bin) = model("realesrgan-x4plus-anime");
+    let net = reframe::neural::Net::load(&param, &bin).expect("load x4plus-anime");
+    let input = lavfi_image("mandelbrot", 14, 10);
+    let reference = onnx_reference(&param, &bin, &input, 0, 2);
+    for kernels in [Kernels::Reference, Kernels::Fast] {
+        let ours = net.forward(&input, kernels).expect("forward");
+        assert_eq!(
+            (ours.channels, ours.height, ours.width),
+            (3, 40, 56),
+            "4× the input"
+        );
+        let diff = max_abs_diff(&ours, &reference);
+        println!("x4plus-anime ({kernels:?}): max abs diff {diff:e} against onnxruntime");
+        assert!(diff <= ONNX_TOLERANCE, "{kernels:?}: {diff}");
+    }
+}

@@ -249,6 +249,27 @@ def convert(param_text, bin_data):
             if op is None or p.get(1, 0):
                 raise ParamError(f"{where}: only add/sub/mul of two blobs are supported")
             nodes.append(helper.make_node(op, bottoms, tops, name=name))
+        elif kind == "Concat":
+            if p.get(0, 0) not in (0, -3):
+                raise ParamError(f"{where}: only the channel axis (0) is supported")
+            nodes.append(helper.make_node("Concat", bottoms, tops, name=name, axis=1))
+        elif kind == "Eltwise":
+            op_type = p.get(0, 1)
+            coeffs = p.get(1, [])
+            if op_type == 1 and coeffs:
+                scaled = []
+                for i, (b, c) in enumerate(zip(bottoms, coeffs)):
+                    out = f"{name}_scaled{i}"
+                    nodes.append(helper.make_node("Mul", [b, const(f"{name}_coeff{i}", np.float32(c))], [out], name=out))
+                    scaled.append(out)
+                nodes.append(helper.make_node("Sum", scaled, tops, name=name))
+            elif op_type in (0, 1, 2):
+                op = {0: "Mul", 1: "Sum", 2: "Max"}[op_type]
+                if op == "Mul" and len(bottoms) > 2:
+                    raise ParamError(f"{where}: a product of more than two blobs is not supported")
+                nodes.append(helper.make_node(op, bottoms, tops, name=name))
+            else:
+                raise ParamError(f"{where}: Eltwise operation {op_type} is not supported")
         else:
             raise ParamError(f"{where}: layer type {kind} is not supported")
 

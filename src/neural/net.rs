@@ -369,6 +369,21 @@ impl Net {
                     };
                     layers::binary(owned(a), &b, *kind).map_err(err)?
                 }
+                Op::Concat => {
+                    let shapes: Vec<Shape> = inputs.iter().map(|t| Shape::of(t)).collect();
+                    layer.op.out_shapes(&shapes, 1).map_err(err)?;
+                    let refs: Vec<&Tensor> = inputs.iter().map(|t| t.as_ref()).collect();
+                    layers::concat(&refs)
+                }
+                Op::Eltwise { kind, coeffs } => {
+                    let shapes: Vec<Shape> = inputs.iter().map(|t| Shape::of(t)).collect();
+                    layer.op.out_shapes(&shapes, 1).map_err(err)?;
+                    let mut it = inputs.into_iter();
+                    let first = owned(it.next().ok_or_else(|| err("has no input".into()))?);
+                    let rest: Vec<Rc<Tensor>> = it.collect();
+                    let refs: Vec<&Tensor> = rest.iter().map(|t| t.as_ref()).collect();
+                    layers::eltwise(first, &refs, *kind, coeffs)
+                }
             };
             blobs[top] = Some(Rc::new(out));
         }

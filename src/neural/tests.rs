@@ -217,6 +217,67 @@ fn binary_op_add_same_shape_and_broadcast() {
 }
 
 #[test]
+fn concat_joins_channels_and_eltwise_combines() {
+    let joined = "7767517\n3 4\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+                  Concat cat 2 1 a b out 0=0\n";
+    let y = run_both(&net(joined, &[]), &t(2, 1, 2, &[1., 2., 3., 4.]));
+    assert_eq!((y.channels, y.height, y.width), (4, 1, 2));
+    assert_eq!(y.data, vec![1., 2., 3., 4., 1., 2., 3., 4.]);
+
+    let sum = "7767517\n3 5\nInput in 0 1 data\nSplit s 1 3 data a b c\n\
+               Eltwise e 3 1 a b c out 0=1 -23301=3,2.000000e-01,1.0,-1.0\n";
+    let y = run_both(&net(sum, &[]), &t(1, 1, 2, &[10., 20.]));
+    assert!(
+        max_abs_diff(&y, &t(1, 1, 2, &[2., 4.])) < 1e-6,
+        "{:?}",
+        y.data
+    );
+    let plain = "7767517\n3 4\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+                 Eltwise e 2 1 a b out 0=1\n";
+    assert_eq!(
+        run_both(&net(plain, &[]), &t(1, 1, 2, &[1., 2.])).data,
+        [2., 4.]
+    );
+    let prod = "7767517\n3 4\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+                Eltwise e 2 1 a b out 0=0\n";
+    assert_eq!(
+        run_both(&net(prod, &[]), &t(1, 1, 2, &[3., -2.])).data,
+        [9., 4.]
+    );
+    let max = "7767517\n4 5\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+               BinaryOp neg 1 1 b nb 0=2 1=1 2=-1.0\nEltwise e 2 1 a nb out 0=2\n";
+    assert_eq!(
+        run_both(&net(max, &[]), &t(1, 1, 2, &[3., -2.])).data,
+        [3., 2.]
+    );
+}
+
+#[test]
+fn concat_and_eltwise_refuse_what_they_cannot_do() {
+    let axis = "7767517\n3 4\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+                Concat cat 2 1 a b out 0=1\n";
+    assert!(
+        error_of(axis, &[]).contains("axis 1"),
+        "{}",
+        error_of(axis, &[])
+    );
+    let coeffs = "7767517\n3 4\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+                  Eltwise e 2 1 a b out 0=1 -23301=1,2.0\n";
+    assert!(error_of(coeffs, &[]).contains("1 coefficients for 2 inputs"));
+    let op = "7767517\n3 4\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+              Eltwise e 2 1 a b out 0=7\n";
+    assert!(error_of(op, &[]).contains("operation 7"));
+    // Shapes that do not fit are an error of the run, not a panic.
+    let mismatch = "7767517\n4 5\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+                    Interp i 1 1 b big 0=1 1=2.0 2=2.0\nEltwise e 2 1 a big out 0=1\n";
+    let err = net(mismatch, &[])
+        .forward(&t(1, 2, 2, &[1., 2., 3., 4.]), Kernels::Reference)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot combine"), "{err}");
+}
+
+#[test]
 fn deconvolution_scatter_stride_and_padding() {
     // kernel 2×2 stride 2: each input pixel becomes a 2×2 block of value × kernel
     let param =

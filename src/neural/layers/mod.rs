@@ -182,6 +182,22 @@ pub(crate) enum Op {
         /// `Some(b)`: one input, combined with the scalar b.
         scalar: Option<f32>,
     },
+    /// Its inputs' channels one after another (ncnn axis 0).
+    Concat,
+    /// Inputs of one shape combined element by element.
+    Eltwise {
+        kind: EltwiseKind,
+        /// Sum: each input's weight (empty: all 1).
+        coeffs: Vec<f32>,
+    },
+}
+
+/// ncnn `Eltwise` operations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum EltwiseKind {
+    Prod,
+    Sum,
+    Max,
 }
 
 impl Op {
@@ -282,12 +298,66 @@ impl Op {
                 };
                 Op::Binary { kind, scalar }
             }
+            "Concat" => {
+                if decl.bottoms.is_empty() || decl.tops.len() != 1 {
+                    return Err(param_error(
+                        decl,
+                        "Concat takes one or more input blobs and one output blob",
+                    ));
+                }
+                // Axis 0 (or -3) is the channels of a c×h×w blob.
+                let axis = decl.int(0, 0)?;
+                if axis != 0 && axis != -3 {
+                    return Err(param_error(
+                        decl,
+                        format!("Concat along axis {axis} is not supported (only channels, 0)"),
+                    ));
+                }
+                Op::Concat
+            }
+            "Eltwise" => {
+                if decl.bottoms.len() < 2 || decl.tops.len() != 1 {
+                    return Err(param_error(
+                        decl,
+                        "Eltwise takes two or more input blobs and one output blob",
+                    ));
+                }
+                let kind = match decl.int(0, 1)? {
+                    0 => EltwiseKind::Prod,
+                    1 => EltwiseKind::Sum,
+                    2 => EltwiseKind::Max,
+                    other => {
+                        return Err(param_error(
+                            decl,
+                            format!(
+                                "Eltwise operation {other} is not supported (0 product, 1 sum, 2 max)"
+                            ),
+                        ));
+                    }
+                };
+                let coeffs = decl.array(1)?;
+                if kind == EltwiseKind::Sum
+                    && !coeffs.is_empty()
+                    && coeffs.len() != decl.bottoms.len()
+                {
+                    return Err(param_error(
+                        decl,
+                        format!(
+                            "{} coefficients for {} inputs",
+                            coeffs.len(),
+                            decl.bottoms.len()
+                        ),
+                    ));
+                }
+                Op::Eltwise { kind, coeffs }
+            }
             other => {
                 return Err(param_error(
                     decl,
                     format!(
                         "layer type {other} is not supported (supported: Input, Split, \
-                         Convolution, Deconvolution, PReLU, ReLU, PixelShuffle, Interp, BinaryOp)"
+                         Convolution, Deconvolution, PReLU, ReLU, PixelShuffle, Interp, BinaryOp, \
+                         Concat, Eltwise)"
                     ),
                 ));
             }
@@ -338,6 +408,30 @@ impl Op {
             Op::Binary { scalar: None, .. } => {
                 let second = *inputs.get(1).ok_or("needs two input blobs")?;
                 one(broadcast_shape(first, second)?)
+            }
+            Op::Concat => {
+                let mut c = 0usize;
+                for s in inputs {
+                    if (s.h, s.w) != (first.h, first.w) {
+                        return Err(format!(
+                            "cannot join a {}×{} blob to a {}×{} one",
+                            s.h, s.w, first.h, first.w
+                        ));
+                    }
+                    c = c.checked_add(s.c).ok_or("too many channels")?;
+                }
+                let out = Shape { c, ..first };
+                check_elements(out)?;
+                one(out)
+            }
+            Op::Eltwise { .. } => {
+                if let Some(s) = inputs.iter().find(|s| **s != first) {
+                    return Err(format!(
+                        "cannot combine a {}×{}×{} blob with a {}×{}×{} one",
+                        first.c, first.h, first.w, s.c, s.h, s.w
+                    ));
+                }
+                one(first)
             }
         }
     }
@@ -453,6 +547,69 @@ pub(crate) fn binary(a: Tensor, b: &Tensor, kind: BinaryKind) -> Result<Tensor, 
         }
     }
     Ok(y)
+}
+
+/// The inputs' channels one after another (shapes checked by [`Op::out_shapes`]): a c×h×w
+/// blob is its channel planes in order, so this appends the data.
+pub(crate) fn concat(inputs: &[&Tensor]) -> Tensor {
+    let (h, w) = inputs.first().map_or((0, 0), |t| (t.height, t.width));
+    let c = inputs.iter().map(|t| t.channels).sum();
+    let mut data = Vec::with_capacity(c * h * w);
+    for t in inputs {
+        data.extend_from_slice(&t.data);
+    }
+    Tensor {
+        channels: c,
+        height: h,
+        width: w,
+        data,
+    }
+}
+
+/// Element by element over inputs of one shape (checked by [`Op::out_shapes`]); reuses the
+/// first input's storage.
+pub(crate) fn eltwise(
+    first: Tensor,
+    rest: &[&Tensor],
+    kind: EltwiseKind,
+    coeffs: &[f32],
+) -> Tensor {
+    let mut y = first;
+    match kind {
+        EltwiseKind::Sum if !coeffs.is_empty() => {
+            let c0 = coeffs[0];
+            if c0 != 1.0 {
+                y.data.iter_mut().for_each(|v| *v *= c0);
+            }
+            for (t, &c) in rest.iter().zip(&coeffs[1..]) {
+                for (v, &x) in y.data.iter_mut().zip(&t.data) {
+                    *v += c * x;
+                }
+            }
+        }
+        EltwiseKind::Sum => {
+            for t in rest {
+                for (v, &x) in y.data.iter_mut().zip(&t.data) {
+                    *v += x;
+                }
+            }
+        }
+        EltwiseKind::Prod => {
+            for t in rest {
+                for (v, &x) in y.data.iter_mut().zip(&t.data) {
+                    *v *= x;
+                }
+            }
+        }
+        EltwiseKind::Max => {
+            for t in rest {
+                for (v, &x) in y.data.iter_mut().zip(&t.data) {
+                    *v = v.max(x);
+                }
+            }
+        }
+    }
+    y
 }
 
 /// `x op scalar` in place.
