@@ -73,6 +73,19 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
         .with_context(|| format!("cannot resolve the input path {}", spec.input.display()))?;
     let identity =
         InputIdentity::of(&input).with_context(|| format!("cannot read {}", input.display()))?;
+    // Checked before the input is read: a job whose output is in the way stops at once.
+    // HLS and DASH outputs are folders named like files: `clip.2x.hls`.
+    let extension = match preset.output_kind() {
+        OutputKind::File { .. } => preset.output_extension(),
+        OutputKind::Hls { .. } => "hls",
+        OutputKind::Dash { .. } => "dash",
+    };
+    let default_name = output::default_output_name(&input, scale, spec.height, extension);
+    let output_path = output::resolve(&input, spec.output.as_deref(), &default_name);
+    let output_path = std::path::absolute(&output_path).unwrap_or(output_path);
+    let folder = !matches!(preset.output_kind(), OutputKind::File { .. });
+    check_output(&output_path, &input, extension, folder, spec.overwrite)?;
+
     let listing_ahead = ListingAhead::start(ctx, spec, &input, &identity);
     let info = probe::probe(&ctx.tools, &input)?;
 
@@ -101,18 +114,6 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
             rendition,
         });
     }
-
-    // HLS and DASH outputs are folders named like files: `clip.2x.hls`.
-    let extension = match preset.output_kind() {
-        OutputKind::File { .. } => preset.output_extension(),
-        OutputKind::Hls { .. } => "hls",
-        OutputKind::Dash { .. } => "dash",
-    };
-    let default_name = output::default_output_name(&input, scale, spec.height, extension);
-    let output_path = output::resolve(&input, spec.output.as_deref(), &default_name);
-    let output_path = std::path::absolute(&output_path).unwrap_or(output_path);
-    let folder = !matches!(preset.output_kind(), OutputKind::File { .. });
-    check_output(&output_path, &input, extension, folder, spec.overwrite)?;
 
     let settings = Settings {
         engine: engine.name.to_owned(),
