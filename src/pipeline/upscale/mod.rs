@@ -28,7 +28,7 @@ mod salvage;
 pub(crate) use chunk::{SourceDamaged, encode_chunk};
 pub(crate) use command::{FFMPEG_COMMON, PROGRESS_ON_STDOUT};
 
-use super::plan::Chunk;
+use super::plan::{Chunk, Plan};
 use super::thumbnail;
 use super::validate::{Job, SPACE_MARGIN_BYTES, estimated_output_bytes};
 use super::{Context, Reporter, Stop};
@@ -44,6 +44,15 @@ const POLL: Duration = Duration::from_millis(50);
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 /// Frames buffered between decoder, engine and encoder on the pipe path (per queue).
 const PIPE_QUEUE_FRAMES: usize = 3;
+
+/// Chunks in parallel start longest first (by frames; the plan's order among equals), so the
+/// shortest run last and the job does not end with one long chunk on one core while the
+/// others idle. Which chunk runs when changes nothing in what each one holds.
+fn longest_first(pending: VecDeque<usize>, plan: &Plan) -> VecDeque<usize> {
+    let mut order: Vec<usize> = pending.into();
+    order.sort_by_key(|&i| std::cmp::Reverse(plan.chunks.get(i).map_or(0, |c| c.frame_count)));
+    order.into()
+}
 
 /// File of rendition `r` of chunk `index` inside the chunks folder.
 pub(crate) fn chunk_file(chunks_dir: &Path, rendition: usize, index: usize) -> PathBuf {
@@ -112,6 +121,11 @@ pub(crate) fn run(
         ctx.parallel_chunks
     };
     let workers = parallel.clamp(1, pending.len().max(1));
+    let pending = if workers > 1 {
+        longest_first(pending, plan)
+    } else {
+        pending
+    };
     let queue = Mutex::new(pending);
     let stop = AtomicBool::new(false);
     let should_stop = || stop.load(Ordering::SeqCst) || ctx.cancel.is_cancelled();
@@ -295,4 +309,27 @@ pub(super) fn ensure_space(chunks_dir: &Path, chunk_bytes_estimate: u64) -> Resu
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_chunks_start_first_and_equals_keep_their_order() {
+        // Keyframes every 30 frames, chunks of about 24: 30, 30, … and a short tail.
+        let frames: Vec<(f64, bool)> = (0..200).map(|i| (i as f64 / 24.0, i % 30 == 0)).collect();
+        let plan = Plan::new(&frames, 24);
+        let sizes: Vec<usize> = plan.chunks.iter().map(|c| c.frame_count).collect();
+        let order = longest_first((0..plan.chunks.len()).collect(), &plan);
+        let ordered: Vec<usize> = order.iter().map(|&i| sizes[i]).collect();
+        assert!(ordered.windows(2).all(|w| w[0] >= w[1]), "{ordered:?}");
+        let thirty: Vec<usize> = order.iter().copied().filter(|&i| sizes[i] == 30).collect();
+        assert!(thirty.windows(2).all(|w| w[0] < w[1]), "{thirty:?}");
+        // Only what is pending is scheduled.
+        let some = longest_first(VecDeque::from([4, 1]), &plan);
+        let mut sorted: Vec<usize> = some.into();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [1, 4]);
+    }
 }
