@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = plan.frame_count();
         for chunk in &plan.chunks {
             let _ = plan.chunk_frame_times(chunk);
+            let _ = plan.chunk_end_secs(chunk);
         }
     }
 });
