@@ -12,20 +12,10 @@
 //! (default 100), `REFRAME_BENCH_RUNS` the repetitions (default 1; the median is reported).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 
-const PRESET: &str = r#"{
-  "name": "bench_x264_veryfast",
-  "description": "x264 veryfast crf 20 (benchmark)",
-  "output": { "kind": "file", "container": "mp4" },
-  "video": { "codec": "h264", "crf": 20, "speed": "veryfast", "pix_fmt": "yuv420p" },
-  "audio": { "mode": "copy" }
-}"#;
-
-const BASELINE_ENCODER: [&str; 8] = [
-    "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
-];
+mod support;
+use support::{BASELINE_ENCODER, PRESET, check, cores, env_or, median, time};
 
 const SINGLE_RUNS: usize = 5;
 
@@ -101,63 +91,6 @@ fn main() {
     );
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn time(f: impl FnOnce()) -> f64 {
-    let t = Instant::now();
-    f();
-    t.elapsed().as_secs_f64()
-}
-
-fn check(cmd: &mut Command) {
-    let status = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("spawn");
-    assert!(status.success(), "{cmd:?} failed");
-}
-
-fn generate(dir: &Path, name: &str, seconds: u32) -> PathBuf {
-    let out = dir.join(name);
-    check(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!(
-                "testsrc2=size=640x360:rate=24:duration={seconds},noise=alls=3:allf=t"
-            ))
-            .args(["-f", "lavfi", "-i"])
-            .arg(format!("sine=frequency=440:duration={seconds}"))
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "18",
-                "-c:a",
-                "aac",
-                "-shortest",
-            ])
-            .arg(&out),
-    );
-    out
-}
-
 fn baseline(input: &Path, out: &Path) {
     check(
         Command::new("ffmpeg")
@@ -181,4 +114,8 @@ fn reframe(dir: &Path, input: &Path, preset: &Path, out: &Path) {
             .arg(out)
             .arg(input),
     );
+}
+
+fn generate(dir: &Path, name: &str, seconds: u32) -> PathBuf {
+    support::generate(&dir.join(name), (640, 360), "24", seconds, None)
 }

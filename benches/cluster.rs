@@ -26,13 +26,8 @@ use reframe::cluster::model::JobTimes;
 
 /// x264 veryfast for every run here: the default preset's `slow` would make the episode's
 /// Lanczos run take a quarter of an hour; package and verify only remux and read the output.
-const PRESET: &str = r#"{
-  "name": "bench_x264_veryfast",
-  "description": "x264 veryfast crf 20 (benchmark)",
-  "output": { "kind": "file", "container": "mp4" },
-  "video": { "codec": "h264", "crf": 20, "speed": "veryfast", "pix_fmt": "yuv420p" },
-  "audio": { "mode": "copy" }
-}"#;
+mod support;
+use support::{PRESET, check, env_or, median, time};
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it.
@@ -451,53 +446,12 @@ fn reframe(dir: &Path) -> Command {
     cmd
 }
 
-fn generate(dir: &Path, name: &str, seconds: u32, gop: Option<u32>) -> PathBuf {
-    let out = dir.join(name);
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!(
-            "testsrc2=size=640x360:rate=24000/1001:duration={seconds},noise=alls=3:allf=t"
-        ))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:duration={seconds}"))
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "18"]);
-    if let Some(g) = gop {
-        cmd.args(["-g", &g.to_string()]);
-    }
-    check(cmd.args(["-c:a", "aac", "-shortest"]).arg(&out));
-    out
-}
-
-/// Runs `cmd` to its end; what it printed is shown only if it failed.
-fn check(cmd: &mut Command) {
-    let out = cmd.stdin(Stdio::null()).output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn time(f: impl FnOnce()) -> f64 {
-    let t = Instant::now();
-    f();
-    t.elapsed().as_secs_f64()
-}
-
 /// `h:mm:ss`.
 fn clock(seconds: f64) -> String {
     let s = seconds.round() as u64;
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn generate(dir: &Path, name: &str, seconds: u32, gop: Option<u32>) -> PathBuf {
+    support::generate(&dir.join(name), (640, 360), "24000/1001", seconds, gop)
 }

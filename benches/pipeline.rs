@@ -16,19 +16,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const PRESET: &str = r#"{
-  "name": "bench_x264_veryfast",
-  "description": "x264 veryfast crf 20 (benchmark)",
-  "output": { "kind": "file", "container": "mp4" },
-  "video": { "codec": "h264", "crf": 20, "speed": "veryfast", "pix_fmt": "yuv420p" },
-  "audio": { "mode": "copy" }
-}"#;
-
-const BASELINE_ENCODER: [&str; 8] = [
-    "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
-];
+mod support;
+use support::{BASELINE_ENCODER, PRESET, check, cores, env_or, median, time};
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it.
@@ -141,65 +132,6 @@ fn main() {
     );
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn time(f: impl FnOnce()) -> f64 {
-    let t = Instant::now();
-    f();
-    t.elapsed().as_secs_f64()
-}
-
-fn check(cmd: &mut Command) {
-    let status = cmd.stdout(Stdio::null()).status().expect("spawn");
-    assert!(status.success(), "{cmd:?} failed");
-}
-
-fn generate(dir: &Path, name: &str, w: u32, h: u32, seconds: u32) -> PathBuf {
-    let out = dir.join(name);
-    check(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!(
-                "testsrc2=size={w}x{h}:rate=24:duration={seconds},noise=alls=3:allf=t"
-            ))
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                &format!("sine=frequency=440:duration={seconds}"),
-            ])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "18",
-                "-g",
-                &env_or("REFRAME_BENCH_GOP", 48u32).to_string(),
-                "-c:a",
-                "aac",
-                "-shortest",
-            ])
-            .arg(&out),
-    );
-    out
-}
-
 fn baseline(input: &Path, out: &Path, w: u32, h: u32) {
     check(
         Command::new("ffmpeg")
@@ -297,4 +229,10 @@ fn dir_size(path: &Path) -> u64 {
     std::fs::read_dir(path)
         .map(|entries| entries.flatten().map(|e| dir_size(&e.path())).sum())
         .unwrap_or(0)
+}
+
+/// The benchmark's clip: `REFRAME_BENCH_GOP` frames between keyframes (default 48).
+fn generate(dir: &Path, name: &str, w: u32, h: u32, seconds: u32) -> PathBuf {
+    let gop = env_or("REFRAME_BENCH_GOP", 48u32);
+    support::generate(&dir.join(name), (w, h), "24", seconds, Some(gop))
 }
