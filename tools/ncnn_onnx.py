@@ -14,8 +14,9 @@ image padded by 7 pixels), runs it through onnxruntime on the CPU with N intra-o
 writes the raw f32 CHW output. It prints one JSON line on stdout:
 {"shape": [C, H, W], "times_ms": [...], "median_ms": ...} (one time per --repeat).
 
-Layers: Input, Split, Convolution (fused activations 0..3), PReLU, ReLU (slope = leaky),
-PixelShuffle, Interp (nearest; bicubic), BinaryOp (add, sub, mul), Deconvolution.
+Layers: Input, Split, Convolution (fused activations 0..4), PReLU, ReLU (slope = leaky),
+PixelShuffle, Interp (nearest; bicubic), BinaryOp (add, sub, mul), Deconvolution, Concat, Eltwise,
+Pooling (global), InnerProduct, Crop (starts/ends/axes).
 
 Correspondences worth stating (checked against ncnn's layer sources):
 * PixelShuffle mode 0: out[c][y*r+i][x*r+j] = in[c*r*r + i*r + j][y][x] = DepthToSpace "CRD";
@@ -134,6 +135,8 @@ def convert(param_text, bin_data):
             lo = const(name + "_min", np.float32(act_params[0]))
             hi = const(name + "_max", np.float32(act_params[1]))
             nodes.append(helper.make_node("Clip", [src, lo, hi], [dst], name=name + "_act"))
+        elif kind_id == 4:
+            nodes.append(helper.make_node("Sigmoid", [src], [dst], name=name + "_act"))
         else:
             raise ParamError(f"layer {name}: activation type {kind_id} is not supported")
 
@@ -249,6 +252,44 @@ def convert(param_text, bin_data):
             if op is None or p.get(1, 0):
                 raise ParamError(f"{where}: only add/sub/mul of two blobs are supported")
             nodes.append(helper.make_node(op, bottoms, tops, name=name))
+        elif kind == "Pooling":
+            if not p.get(4, 0):
+                raise ParamError(f"{where}: only global pooling is supported")
+            op = {0: "GlobalMaxPool", 1: "GlobalAveragePool"}.get(p.get(0, 0))
+            if op is None:
+                raise ParamError(f"{where}: pooling type {p.get(0, 0)} is not supported")
+            nodes.append(helper.make_node(op, bottoms, tops, name=name))
+        elif kind == "InnerProduct":
+            out_n = p.get(0, 0)
+            size = p.get(2, 0)
+            w = weights.tagged(size).reshape(out_n, size // out_n)
+            flat = f"{name}_flat"
+            nodes.append(helper.make_node("Flatten", bottoms, [flat], name=flat, axis=1))
+            gemm_inputs = [flat, const(f"{name}_w", w)]
+            if p.get(1, 0):
+                gemm_inputs.append(const(f"{name}_b", weights.raw(out_n)))
+            dense = f"{name}_dense"
+            nodes.append(helper.make_node("Gemm", gemm_inputs, [dense], name=dense, transB=1))
+            act = f"{name}_activated"
+            activation(p.get(9, 0), p.get(10, []), dense, act, name)
+            shape = const(f"{name}_shape", np.array([1, out_n, 1, 1], dtype=np.int64))
+            nodes.append(helper.make_node("Reshape", [act, shape], tops, name=name))
+        elif kind == "Crop":
+            starts, ends = p.get(9), p.get(10)
+            if not starts:
+                raise ParamError(f"{where}: only the starts/ends/axes form is supported")
+            axes = p.get(11) or list(range(len(starts)))
+            big = 2**31 - 1
+            ends = [big if int(e) == -233 else int(e) for e in ends]
+            # ncnn's axes count c, h, w; ONNX's have the batch in front.
+            axes = [int(a) + 1 if int(a) >= 0 else int(a) for a in axes]
+            nodes.append(helper.make_node(
+                "Slice",
+                [bottoms[0],
+                 const(f"{name}_starts", np.array([int(v) for v in starts], dtype=np.int64)),
+                 const(f"{name}_ends", np.array(ends, dtype=np.int64)),
+                 const(f"{name}_axes", np.array(axes, dtype=np.int64))],
+                tops, name=name))
         elif kind == "Concat":
             if p.get(0, 0) not in (0, -3):
                 raise ParamError(f"{where}: only the channel axis (0) is supported")

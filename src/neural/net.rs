@@ -369,6 +369,9 @@ impl Net {
                     };
                     layers::binary(owned(a), &b, *kind).map_err(err)?
                 }
+                Op::Pooling(pooling) => pooling.forward(&inputs[0]),
+                Op::InnerProduct(ip) => ip.forward(&inputs[0]).map_err(err)?,
+                Op::Crop(crop) => crop.forward(&inputs[0]).map_err(err)?,
                 Op::Concat => {
                     let shapes: Vec<Shape> = inputs.iter().map(|t| Shape::of(t)).collect();
                     layer.op.out_shapes(&shapes, 1).map_err(err)?;
@@ -436,6 +439,8 @@ impl Net {
                     // Bicubic reads 2 pixels each way and shifts taps by up to 2 at borders.
                     (s_in * factor, r_in + 4.0 / s_in + 1.0 / (s_in * factor))
                 }
+                // A global statistic depends on the whole image: a tile needs all of it.
+                Op::Pooling(_) | Op::InnerProduct(_) => (s_in, f64::from(u32::MAX)),
                 _ => (s_in, r_in),
             };
             for &t in &layer.tops {

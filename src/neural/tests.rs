@@ -278,6 +278,79 @@ fn concat_and_eltwise_refuse_what_they_cannot_do() {
 }
 
 #[test]
+fn squeeze_and_excitation_layers() {
+    // Global average → InnerProduct (ReLU) → InnerProduct (sigmoid) → scale the channels.
+    let param = "7767517\n6 7\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+                 Pooling gap 1 1 b g 0=1 4=1\n\
+                 InnerProduct fc1 1 1 g h 0=1 1=1 2=2 9=1\n\
+                 InnerProduct fc2 1 1 h e 0=2 1=1 2=2 9=4\n\
+                 BinaryOp mul 2 1 a e out 0=2\n";
+    // fc1: relu(0.5·m0 + 0.25·m1 − 1); fc2: sigmoid(w·h + b) per channel.
+    let bin = Bin::default()
+        .fp32(&[0.5, 0.25])
+        .raw(&[-1.0])
+        .fp32(&[1.0, -2.0])
+        .raw(&[0.0, 1.0])
+        .0;
+    let x = t(2, 1, 2, &[2., 6., 4., 8.]);
+    let y = run_both(&net(param, &bin), &x);
+    // means 4 and 6 → h = relu(2 + 1.5 − 1) = 2.5 → e = sigmoid(2.5), sigmoid(−4)
+    let (e0, e1) = (1.0 / (1.0 + (-2.5f32).exp()), 1.0 / (1.0 + 4f32.exp()));
+    let want = t(2, 1, 2, &[2. * e0, 6. * e0, 4. * e1, 8. * e1]);
+    assert!(max_abs_diff(&y, &want) < 1e-6, "{:?}", y.data);
+
+    let max = "7767517\n2 2\nInput in 0 1 data\nPooling gmp 1 1 data out 0=0 4=1\n";
+    let y = run_both(&net(max, &[]), &x);
+    assert_eq!(
+        (y.channels, y.height, y.width, y.data.clone()),
+        (2, 1, 1, vec![6., 8.])
+    );
+}
+
+#[test]
+fn crop_by_starts_ends_and_axes() {
+    let x = t(2, 3, 4, &(0..24).map(|v| v as f32).collect::<Vec<_>>());
+    // Rows 1.. and columns 1..−1 of both channels, as Real-CUGAN writes it.
+    let param = "7767517\n2 2\nInput in 0 1 data\n\
+                 Crop c 1 1 data out -23309=2,1,1 -23310=2,-233,-1 -23311=2,-2,-1\n";
+    let y = run_both(&net(param, &[]), &x);
+    assert_eq!((y.channels, y.height, y.width), (2, 2, 2));
+    assert_eq!(y.data, vec![5., 6., 9., 10., 17., 18., 21., 22.]);
+    // The second channel only.
+    let channel =
+        "7767517\n2 2\nInput in 0 1 data\nCrop c 1 1 data out -23309=1,1 -23310=1,2 -23311=1,0\n";
+    let y = run_both(&net(channel, &[]), &x);
+    assert_eq!((y.channels, y.data[0]), (1, 12.));
+    // Nothing left is an error of the run; the offset form is refused when loading.
+    let empty = "7767517\n2 2\nInput in 0 1 data\nCrop c 1 1 data out -23309=1,3 -23310=1,-233 -23311=1,1\n";
+    let err = net(empty, &[])
+        .forward(&x, Kernels::Reference)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot crop"), "{err}");
+    let offsets = "7767517\n2 2\nInput in 0 1 data\nCrop c 1 1 data out 0=1 1=1 3=2 4=2\n";
+    assert!(error_of(offsets, &[]).contains("offsets"));
+}
+
+#[test]
+fn pooling_and_inner_product_refuse_what_they_cannot_do() {
+    let windowed = "7767517\n2 2\nInput in 0 1 data\nPooling p 1 1 data out 0=0 1=2 2=2\n";
+    assert!(error_of(windowed, &[]).contains("windowed pooling"));
+    let int8 = "7767517\n2 2\nInput in 0 1 data\nInnerProduct f 1 1 data out 0=1 2=2 8=1\n";
+    assert!(error_of(int8, &[]).contains("int8"));
+    let sizes = "7767517\n2 2\nInput in 0 1 data\nInnerProduct f 1 1 data out 0=2 2=3\n";
+    assert!(error_of(sizes, &[]).contains("multiple"));
+    // A blob of the wrong size for the weights: an error of the run.
+    let ok = "7767517\n2 2\nInput in 0 1 data\nInnerProduct f 1 1 data out 0=1 2=3\n";
+    let bin = Bin::default().fp32(&[1., 1., 1.]).0;
+    let err = net(ok, &bin)
+        .forward(&t(1, 1, 2, &[1., 2.]), Kernels::Reference)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("takes 3 values"), "{err}");
+}
+
+#[test]
 fn deconvolution_scatter_stride_and_padding() {
     // kernel 2×2 stride 2: each input pixel becomes a 2×2 block of value × kernel
     let param =

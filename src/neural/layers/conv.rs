@@ -283,7 +283,7 @@ impl Conv {
             && self.dilation_w == 1
             && self.dilation_h == 1
             && self.pad_value == 0.0
-            && !matches!(self.act, Act::Clip(..));
+            && !matches!(self.act, Act::Clip(..) | Act::Sigmoid);
         match self.padding {
             Padding::Explicit {
                 left,

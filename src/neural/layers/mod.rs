@@ -1,12 +1,15 @@
 //! The supported layers: construction from a `.param` line plus its `.bin` weights, shape
 //! inference (so geometry is known without running), and the reference forward pass of each.
-//! Convolution, Deconvolution and Interp have their own files; the pointwise and reshuffling
-//! layers are here.
+//! Convolution, Deconvolution, Interp, InnerProduct, Pooling and Crop have their own files;
+//! the pointwise and reshuffling layers are here.
 
 pub(crate) mod conv;
+mod crop;
 pub(crate) mod deconv;
 mod gemm;
+mod inner_product;
 pub(crate) mod interp;
+mod pooling;
 
 use super::param::LayerDecl;
 use super::weights::WeightReader;
@@ -73,6 +76,7 @@ pub(crate) enum Act {
     Relu,
     Leaky(f32),
     Clip(f32, f32),
+    Sigmoid,
 }
 
 impl Act {
@@ -102,11 +106,12 @@ impl Act {
                 need(2)?;
                 Ok(Act::Clip(params[0], params[1]))
             }
+            4 => Ok(Act::Sigmoid),
             other => Err(param_error(
                 decl,
                 format!(
                     "fused activation type {other} is not supported (0 none, 1 ReLU, 2 leaky \
-                     ReLU, 3 clip)"
+                     ReLU, 3 clip, 4 sigmoid)"
                 ),
             )),
         }
@@ -127,6 +132,7 @@ impl Act {
                     *v = hi;
                 }
             }),
+            Act::Sigmoid => data.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
         }
     }
 }
@@ -184,6 +190,12 @@ pub(crate) enum Op {
     },
     /// Its inputs' channels one after another (ncnn axis 0).
     Concat,
+    /// Each channel to its mean or maximum (c×1×1).
+    Pooling(pooling::Pooling),
+    /// Fully connected over the whole blob (num_output×1×1).
+    InnerProduct(inner_product::InnerProduct),
+    /// A window of the blob.
+    Crop(crop::Crop),
     /// Inputs of one shape combined element by element.
     Eltwise {
         kind: EltwiseKind,
@@ -298,6 +310,18 @@ impl Op {
                 };
                 Op::Binary { kind, scalar }
             }
+            "Pooling" => {
+                arity(1, Some(1))?;
+                Op::Pooling(pooling::Pooling::load(decl)?)
+            }
+            "InnerProduct" => {
+                arity(1, Some(1))?;
+                Op::InnerProduct(inner_product::InnerProduct::load(decl, reader)?)
+            }
+            "Crop" => {
+                arity(1, Some(1))?;
+                Op::Crop(crop::Crop::load(decl)?)
+            }
             "Concat" => {
                 if decl.bottoms.is_empty() || decl.tops.len() != 1 {
                     return Err(param_error(
@@ -357,7 +381,7 @@ impl Op {
                     format!(
                         "layer type {other} is not supported (supported: Input, Split, \
                          Convolution, Deconvolution, PReLU, ReLU, PixelShuffle, Interp, BinaryOp, \
-                         Concat, Eltwise)"
+                         Concat, Eltwise, Pooling, InnerProduct, Crop)"
                     ),
                 ));
             }
@@ -409,6 +433,9 @@ impl Op {
                 let second = *inputs.get(1).ok_or("needs two input blobs")?;
                 one(broadcast_shape(first, second)?)
             }
+            Op::Pooling(pooling) => one(pooling.out_shape(first)?),
+            Op::InnerProduct(ip) => one(ip.out_shape(first)?),
+            Op::Crop(crop) => one(crop.out_shape(first)?),
             Op::Concat => {
                 let mut c = 0usize;
                 for s in inputs {
