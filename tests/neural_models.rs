@@ -212,3 +212,27 @@ fn realcugan_se_2x_net_matches_onnxruntime() {
         assert!(diff <= ONNX_TOLERANCE, "{kernels:?}: {diff}");
     }
 }
+
+/// waifu2x cunet 2× (a U-Net whose skip connections are cropped to a reference blob, with
+/// squeeze-and-excitation by Scale from a blob), run whole, both kernel sets, against
+/// onnxruntime on the same graph.
+#[test]
+fn waifu2x_cunet_2x_net_matches_onnxruntime() {
+    let (param, bin) = model("WAIFU2X_CUNET_UP2X");
+    let net = reframe::neural::Net::load(&param, &bin).expect("load cunet");
+    let input = lavfi_image("mandelbrot", 60, 44);
+    let reference = onnx_reference(&param, &bin, &input, 0, 2);
+    for kernels in [Kernels::Reference, Kernels::Fast] {
+        let ours = net.forward(&input, kernels).expect("forward");
+        assert_eq!(
+            (ours.channels, ours.height, ours.width),
+            (reference.channels, reference.height, reference.width)
+        );
+        let diff = max_abs_diff(&ours, &reference);
+        println!(
+            "waifu2x cunet 2x ({kernels:?}): {}x{} → {}x{}, max abs diff {diff:e} against onnxruntime",
+            input.width, input.height, ours.width, ours.height
+        );
+        assert!(diff <= ONNX_TOLERANCE, "{kernels:?}: {diff}");
+    }
+}

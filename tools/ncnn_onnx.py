@@ -16,7 +16,7 @@ writes the raw f32 CHW output. It prints one JSON line on stdout:
 
 Layers: Input, Split, Convolution (fused activations 0..4), PReLU, ReLU (slope = leaky),
 PixelShuffle, Interp (nearest; bicubic), BinaryOp (add, sub, mul), Deconvolution, Concat, Eltwise,
-Pooling (global), InnerProduct, Crop (starts/ends/axes).
+Pooling (global), InnerProduct, Crop (starts/ends/axes; to a reference blob), Scale.
 
 Correspondences worth stating (checked against ncnn's layer sources):
 * PixelShuffle mode 0: out[c][y*r+i][x*r+j] = in[c*r*r + i*r + j][y][x] = DepthToSpace "CRD";
@@ -276,8 +276,26 @@ def convert(param_text, bin_data):
             nodes.append(helper.make_node("Reshape", [act, shape], tops, name=name))
         elif kind == "Crop":
             starts, ends = p.get(9), p.get(10)
+            if len(bottoms) == 2:
+                # To the reference blob's size, from (c, h, w) offsets.
+                offsets = np.array([p.get(2, 0), p.get(1, 0), p.get(0, 0)], dtype=np.int64)
+                shape, size, end = f"{name}_refshape", f"{name}_size", f"{name}_ends"
+                nodes.append(helper.make_node("Shape", [bottoms[1]], [shape], name=shape))
+                nodes.append(helper.make_node(
+                    "Slice",
+                    [shape, const(f"{name}_s0", np.array([1], dtype=np.int64)),
+                     const(f"{name}_s1", np.array([4], dtype=np.int64))],
+                    [size], name=size))
+                starts_name = const(f"{name}_starts", offsets)
+                nodes.append(helper.make_node("Add", [size, starts_name], [end], name=end))
+                nodes.append(helper.make_node(
+                    "Slice",
+                    [bottoms[0], starts_name, end,
+                     const(f"{name}_axes", np.array([1, 2, 3], dtype=np.int64))],
+                    tops, name=name))
+                continue
             if not starts:
-                raise ParamError(f"{where}: only the starts/ends/axes form is supported")
+                raise ParamError(f"{where}: only the starts/ends/axes and reference forms are supported")
             axes = p.get(11) or list(range(len(starts)))
             big = 2**31 - 1
             ends = [big if int(e) == -233 else int(e) for e in ends]
@@ -290,6 +308,21 @@ def convert(param_text, bin_data):
                  const(f"{name}_ends", np.array(ends, dtype=np.int64)),
                  const(f"{name}_axes", np.array(axes, dtype=np.int64))],
                 tops, name=name))
+        elif kind == "Scale":
+            size = p.get(0, 0)
+            if size == -233:
+                if p.get(1, 0):
+                    raise ParamError(f"{where}: a bias with factors from a blob is not supported")
+                nodes.append(helper.make_node("Mul", bottoms, tops, name=name))
+            else:
+                factors = weights.raw(size).reshape(1, size, 1, 1)
+                if p.get(1, 0):
+                    scaled = f"{name}_scaled"
+                    nodes.append(helper.make_node("Mul", [bottoms[0], const(f"{name}_s", factors)], [scaled], name=scaled))
+                    bias = weights.raw(size).reshape(1, size, 1, 1)
+                    nodes.append(helper.make_node("Add", [scaled, const(f"{name}_b", bias)], tops, name=name))
+                else:
+                    nodes.append(helper.make_node("Mul", [bottoms[0], const(f"{name}_s", factors)], tops, name=name))
         elif kind == "Concat":
             if p.get(0, 0) not in (0, -3):
                 raise ParamError(f"{where}: only the channel axis (0) is supported")

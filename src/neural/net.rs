@@ -371,7 +371,15 @@ impl Net {
                 }
                 Op::Pooling(pooling) => pooling.forward(&inputs[0]),
                 Op::InnerProduct(ip) => ip.forward(&inputs[0]).map_err(err)?,
-                Op::Crop(crop) => crop.forward(&inputs[0]).map_err(err)?,
+                Op::Crop(crop) => crop
+                    .forward(&inputs[0], inputs.get(1).map(|t| t.as_ref()))
+                    .map_err(err)?,
+                Op::Scale(scale) => {
+                    let mut it = inputs.into_iter();
+                    let x = owned(it.next().ok_or_else(|| err("has no input".into()))?);
+                    let factors = it.next();
+                    scale.forward(x, factors.as_deref()).map_err(err)?
+                }
                 Op::Concat => {
                     let shapes: Vec<Shape> = inputs.iter().map(|t| Shape::of(t)).collect();
                     layer.op.out_shapes(&shapes, 1).map_err(err)?;

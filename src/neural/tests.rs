@@ -333,6 +333,38 @@ fn crop_by_starts_ends_and_axes() {
 }
 
 #[test]
+fn scale_by_weights_or_by_a_blob_and_crop_to_a_reference() {
+    let x = t(2, 1, 2, &[1., 2., 3., 4.]);
+    let weights = "7767517\n2 2\nInput in 0 1 data\nScale s 1 1 data out 0=2 1=1\n";
+    let bin = Bin::default().raw(&[2., -1.]).raw(&[0.5, 10.]).0;
+    assert_eq!(run_both(&net(weights, &bin), &x).data, [2.5, 4.5, 7., 6.]);
+    // Factors from a blob: each channel by its own global mean.
+    let blob = "7767517\n4 5\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+                Pooling gap 1 1 b m 0=1 4=1\nScale sc 2 1 a m out 0=-233\n";
+    assert_eq!(run_both(&net(blob, &[]), &x).data, [1.5, 3., 10.5, 14.]);
+    // A skip connection cropped to the size of the other path: offset 1 row, 1 column.
+    let big = t(1, 3, 4, &(0..12).map(|v| v as f32).collect::<Vec<_>>());
+    let crop = "7767517\n4 5\nInput in 0 1 data\nSplit s 1 2 data a b\n\
+                Crop small 1 1 b r -23309=2,0,0 -23310=2,2,2 -23311=2,1,2\n\
+                Crop c 2 1 a r out 0=1 1=1\n";
+    let y = run_both(&net(crop, &[]), &big);
+    assert_eq!(
+        (y.height, y.width, y.data.clone()),
+        (2, 2, vec![5., 6., 9., 10.])
+    );
+    // Past the edge: an error of the run, not a panic.
+    let past = crop.replace("0=1 1=1", "0=3 1=1");
+    let err = net(&past, &[])
+        .forward(&big, Kernels::Reference)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot take"), "{err}");
+    let bias =
+        "7767517\n3 4\nInput in 0 1 data\nSplit s 1 2 data a b\nScale sc 2 1 a b out 0=-233 1=1\n";
+    assert!(error_of(bias, &[]).contains("bias"));
+}
+
+#[test]
 fn pooling_and_inner_product_refuse_what_they_cannot_do() {
     let windowed = "7767517\n2 2\nInput in 0 1 data\nPooling p 1 1 data out 0=0 1=2 2=2\n";
     assert!(error_of(windowed, &[]).contains("windowed pooling"));

@@ -1,6 +1,6 @@
 //! The supported layers: construction from a `.param` line plus its `.bin` weights, shape
 //! inference (so geometry is known without running), and the reference forward pass of each.
-//! Convolution, Deconvolution, Interp, InnerProduct, Pooling and Crop have their own files;
+//! Convolution, Deconvolution, Interp, InnerProduct, Pooling, Crop and Scale have their own files;
 //! the pointwise and reshuffling layers are here.
 
 pub(crate) mod conv;
@@ -10,6 +10,7 @@ mod gemm;
 mod inner_product;
 pub(crate) mod interp;
 mod pooling;
+mod scale;
 
 use super::param::LayerDecl;
 use super::weights::WeightReader;
@@ -194,8 +195,10 @@ pub(crate) enum Op {
     Pooling(pooling::Pooling),
     /// Fully connected over the whole blob (num_output×1×1).
     InnerProduct(inner_product::InnerProduct),
-    /// A window of the blob.
+    /// A window of the blob (of a second blob's size, in one form).
     Crop(crop::Crop),
+    /// Per-channel factors, from the weights or a second blob.
+    Scale(scale::Scale),
     /// Inputs of one shape combined element by element.
     Eltwise {
         kind: EltwiseKind,
@@ -319,9 +322,15 @@ impl Op {
                 Op::InnerProduct(inner_product::InnerProduct::load(decl, reader)?)
             }
             "Crop" => {
-                arity(1, Some(1))?;
+                if !(1..=2).contains(&decl.bottoms.len()) || decl.tops.len() != 1 {
+                    return Err(param_error(
+                        decl,
+                        "Crop takes one input blob (and a reference blob) and one output blob",
+                    ));
+                }
                 Op::Crop(crop::Crop::load(decl)?)
             }
+            "Scale" => Op::Scale(scale::Scale::load(decl, reader)?),
             "Concat" => {
                 if decl.bottoms.is_empty() || decl.tops.len() != 1 {
                     return Err(param_error(
@@ -381,7 +390,7 @@ impl Op {
                     format!(
                         "layer type {other} is not supported (supported: Input, Split, \
                          Convolution, Deconvolution, PReLU, ReLU, PixelShuffle, Interp, BinaryOp, \
-                         Concat, Eltwise, Pooling, InnerProduct, Crop)"
+                         Concat, Eltwise, Pooling, InnerProduct, Crop, Scale)"
                     ),
                 ));
             }
@@ -435,7 +444,8 @@ impl Op {
             }
             Op::Pooling(pooling) => one(pooling.out_shape(first)?),
             Op::InnerProduct(ip) => one(ip.out_shape(first)?),
-            Op::Crop(crop) => one(crop.out_shape(first)?),
+            Op::Crop(crop) => one(crop.out_shape(inputs)?),
+            Op::Scale(scale) => one(scale.out_shape(inputs)?),
             Op::Concat => {
                 let mut c = 0usize;
                 for s in inputs {
