@@ -167,72 +167,63 @@ fn flat_colour_survives_the_engine() {
     }
 }
 
-/// Real-ESRGAN x4plus-anime (an RRDB net: dense blocks of Concat, residuals scaled by
-/// Eltwise, nearest-neighbour upsampling) run whole by our inference, both kernel sets,
-/// against onnxruntime on the same graph.
+/// The model `name` run whole on `input` by our inference, with both kernel sets, against
+/// onnxruntime on the same graph; returns the output's (channels, height, width).
+fn whole_net_matches_onnxruntime(name: &str, input: &Tensor) -> (usize, usize, usize) {
+    let (param, bin) = model(name);
+    let net = reframe::neural::Net::load(&param, &bin).expect("load the model");
+    let reference = onnx_reference(&param, &bin, input, 0, 2);
+    for kernels in [Kernels::Reference, Kernels::Fast] {
+        let ours = net.forward(input, kernels).expect("forward");
+        assert_eq!(
+            (ours.channels, ours.height, ours.width),
+            (reference.channels, reference.height, reference.width)
+        );
+        let diff = max_abs_diff(&ours, &reference);
+        println!(
+            "{name} ({kernels:?}): {}x{} → {}x{}, max abs diff {diff:e} against onnxruntime",
+            input.width, input.height, ours.width, ours.height
+        );
+        assert!(diff <= ONNX_TOLERANCE, "{name} {kernels:?}: {diff}");
+    }
+    (reference.channels, reference.height, reference.width)
+}
+
+/// Real-ESRGAN x4plus-anime: an RRDB net (dense blocks of Concat, residuals scaled by
+/// Eltwise, nearest-neighbour upsampling).
 #[test]
 fn x4plus_anime_net_matches_onnxruntime() {
-    let (param, bin) = model("realesrgan-x4plus-anime");
-    let net = reframe::neural::Net::load(&param, &bin).expect("load x4plus-anime");
-    let input = lavfi_image("mandelbrot", 14, 10);
-    let reference = onnx_reference(&param, &bin, &input, 0, 2);
-    for kernels in [Kernels::Reference, Kernels::Fast] {
-        let ours = net.forward(&input, kernels).expect("forward");
-        assert_eq!(
-            (ours.channels, ours.height, ours.width),
-            (3, 40, 56),
-            "4× the input"
-        );
-        let diff = max_abs_diff(&ours, &reference);
-        println!("x4plus-anime ({kernels:?}): max abs diff {diff:e} against onnxruntime");
-        assert!(diff <= ONNX_TOLERANCE, "{kernels:?}: {diff}");
-    }
+    let out = whole_net_matches_onnxruntime(
+        "realesrgan-x4plus-anime",
+        &lavfi_image("mandelbrot", 14, 10),
+    );
+    assert_eq!(out, (3, 40, 56), "4× the input");
 }
 
-/// Real-CUGAN se 2× (conservative): a U-Net with squeeze-and-excitation blocks (global
-/// average Pooling, InnerProduct with ReLU and sigmoid, per-channel BinaryOp) and Crop, run
-/// whole by our inference, both kernel sets, against onnxruntime on the same graph.
+/// Real-CUGAN se 2× (conservative): an unpadded U-Net with squeeze-and-excitation blocks
+/// (global average Pooling, InnerProduct with ReLU and sigmoid, per-channel BinaryOp) and Crop.
 #[test]
 fn realcugan_se_2x_net_matches_onnxruntime() {
-    let (param, bin) = model("models-se/up2x-conservative");
-    let net = reframe::neural::Net::load(&param, &bin).expect("load Real-CUGAN");
-    let input = lavfi_image("mandelbrot", 60, 44);
-    let reference = onnx_reference(&param, &bin, &input, 0, 2);
-    for kernels in [Kernels::Reference, Kernels::Fast] {
-        let ours = net.forward(&input, kernels).expect("forward");
-        assert_eq!(
-            (ours.channels, ours.height, ours.width),
-            (reference.channels, reference.height, reference.width)
-        );
-        let diff = max_abs_diff(&ours, &reference);
-        println!(
-            "Real-CUGAN se 2x ({kernels:?}): {}x{} → {}x{}, max abs diff {diff:e} against onnxruntime",
-            input.width, input.height, ours.width, ours.height
-        );
-        assert!(diff <= ONNX_TOLERANCE, "{kernels:?}: {diff}");
-    }
+    let out = whole_net_matches_onnxruntime("models-se/up2x-conservative", &texture_60x44());
+    assert_eq!(
+        out,
+        (3, 16, 48),
+        "2× the input less the 18 px it consumes at each edge"
+    );
 }
 
-/// waifu2x cunet 2× (a U-Net whose skip connections are cropped to a reference blob, with
-/// squeeze-and-excitation by Scale from a blob), run whole, both kernel sets, against
-/// onnxruntime on the same graph.
+/// waifu2x cunet 2×: an unpadded U-Net whose skip connections are cropped to a reference
+/// blob, with squeeze-and-excitation by Scale from a blob.
 #[test]
 fn waifu2x_cunet_2x_net_matches_onnxruntime() {
-    let (param, bin) = model("WAIFU2X_CUNET_UP2X");
-    let net = reframe::neural::Net::load(&param, &bin).expect("load cunet");
-    let input = lavfi_image("mandelbrot", 60, 44);
-    let reference = onnx_reference(&param, &bin, &input, 0, 2);
-    for kernels in [Kernels::Reference, Kernels::Fast] {
-        let ours = net.forward(&input, kernels).expect("forward");
-        assert_eq!(
-            (ours.channels, ours.height, ours.width),
-            (reference.channels, reference.height, reference.width)
-        );
-        let diff = max_abs_diff(&ours, &reference);
-        println!(
-            "waifu2x cunet 2x ({kernels:?}): {}x{} → {}x{}, max abs diff {diff:e} against onnxruntime",
-            input.width, input.height, ours.width, ours.height
-        );
-        assert!(diff <= ONNX_TOLERANCE, "{kernels:?}: {diff}");
-    }
+    let out = whole_net_matches_onnxruntime("WAIFU2X_CUNET_UP2X", &texture_60x44());
+    assert_eq!(
+        out,
+        (3, 16, 48),
+        "2× the input less the 18 px it consumes at each edge"
+    );
+}
+
+fn texture_60x44() -> Tensor {
+    lavfi_image("mandelbrot", 60, 44)
 }
