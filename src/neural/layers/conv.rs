@@ -88,17 +88,32 @@ pub(crate) fn geometry(decl: &LayerDecl) -> Result<[usize; 7], ModelError> {
     ])
 }
 
+/// Where a layer's `.param` line keeps its `weight_data_size` and `bias_term` (int8 is
+/// parameter 8 in every layer that has weights).
+#[derive(Clone, Copy)]
+pub(crate) struct WeightParams {
+    pub size: i32,
+    pub bias_term: i32,
+}
+
+/// Convolution's and Deconvolution's.
+pub(crate) const CONV_WEIGHTS: WeightParams = WeightParams {
+    size: 6,
+    bias_term: 5,
+};
+
 /// Reads `weight_data_size` tagged weights and, with `bias_term`, `num_output` raw biases;
-/// returns (weights, bias, c_in).
+/// returns (weights, bias, inputs per output and kernel position).
 pub(crate) fn load_weights(
     decl: &LayerDecl,
     reader: &mut WeightReader,
     num_output: usize,
     kernel_area: usize,
+    params: WeightParams,
 ) -> Result<(Vec<f32>, Vec<f32>, usize), ModelError> {
-    let weight_count = decl.count(6, 0)?;
+    let weight_count = decl.count(params.size, 0)?;
     let per_input = num_output * kernel_area;
-    if weight_count == 0 || weight_count % per_input != 0 {
+    if weight_count == 0 || per_input == 0 || weight_count % per_input != 0 {
         return Err(ModelError::Param {
             line: decl.line,
             layer: Some(decl.name.clone()),
@@ -121,7 +136,7 @@ pub(crate) fn load_weights(
     let weights = reader
         .read_tagged(weight_count, "the weights")
         .map_err(|e| weights_error(decl, e))?;
-    let bias = if decl.int(5, 0)? != 0 {
+    let bias = if decl.int(params.bias_term, 0)? != 0 {
         reader
             .read_raw(num_output, "the bias")
             .map_err(|e| weights_error(decl, e))?
@@ -177,7 +192,8 @@ impl Conv {
         }
         let pad_value = decl.float(18, 0.0)?;
         let act = Act::from_decl(decl)?;
-        let (weights, bias, c_in) = load_weights(decl, reader, c_out, kernel_w * kernel_h)?;
+        let (weights, bias, c_in) =
+            load_weights(decl, reader, c_out, kernel_w * kernel_h, CONV_WEIGHTS)?;
         Ok(Conv {
             c_out,
             c_in,

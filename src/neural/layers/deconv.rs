@@ -76,7 +76,8 @@ impl Deconv {
         }
         let act = Act::from_decl(decl)?;
         let area = kernel_w * kernel_h;
-        let (weights, bias, c_in) = super::conv::load_weights(decl, reader, c_out, area)?;
+        let (weights, bias, c_in) =
+            super::conv::load_weights(decl, reader, c_out, area, super::conv::CONV_WEIGHTS)?;
         let mut weights_t = vec![0.0; weights.len()];
         for p in 0..c_out {
             for q in 0..c_in {

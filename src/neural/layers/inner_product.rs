@@ -5,7 +5,8 @@
 use super::super::param::LayerDecl;
 use super::super::weights::WeightReader;
 use super::super::{ModelError, Tensor};
-use super::{Act, Shape, param_error, weights_error};
+use super::conv::{WeightParams, load_weights};
+use super::{Act, Shape, param_error};
 
 pub(crate) struct InnerProduct {
     num_output: usize,
@@ -23,36 +24,21 @@ impl InnerProduct {
         reader: &mut WeightReader,
     ) -> Result<InnerProduct, ModelError> {
         let num_output = decl.count(0, 0)?;
-        let weight_count = decl.count(2, 0)?;
-        if num_output == 0 || weight_count == 0 || weight_count % num_output != 0 {
+        if num_output == 0 {
             return Err(param_error(
                 decl,
-                format!(
-                    "weight_data_size {weight_count} is not a positive multiple of num_output \
-                     {num_output}"
-                ),
-            ));
-        }
-        if decl.int(8, 0)? != 0 {
-            return Err(param_error(
-                decl,
-                "int8 quantized layers are not supported; use the fp16 or fp32 model",
+                "num_output (parameter 0) must be positive",
             ));
         }
         let act = Act::from_decl(decl)?;
-        let weights = reader
-            .read_tagged(weight_count, "the weights")
-            .map_err(|e| weights_error(decl, e))?;
-        let bias = if decl.int(1, 0)? != 0 {
-            reader
-                .read_raw(num_output, "the bias")
-                .map_err(|e| weights_error(decl, e))?
-        } else {
-            Vec::new()
+        let params = WeightParams {
+            size: 2,
+            bias_term: 1,
         };
+        let (weights, bias, num_input) = load_weights(decl, reader, num_output, 1, params)?;
         Ok(InnerProduct {
             num_output,
-            num_input: weight_count / num_output,
+            num_input,
             weights,
             bias,
             act,
