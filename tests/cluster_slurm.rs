@@ -202,7 +202,7 @@ fn a_clip_through_slurm_is_the_local_run_frame_for_frame() {
         return;
     }
     let env = TestEnv::new();
-    let input = make_plain(&env.path("クリップ one.mp4"), Clip::secs(CLIP_SECS));
+    let input = make_long_gop(&env.path("クリップ one.mp4"), Clip::secs(CLIP_SECS));
     let reference = local_reference(&env, &input);
     let work = env.subdir("shared work");
     let out_dir = env.subdir("out");
@@ -238,7 +238,7 @@ fn a_cancelled_chunk_task_is_the_only_chunk_submitted_again() {
         return;
     }
     let env = TestEnv::new();
-    let input = make_plain(&env.path("clip.mp4"), Clip::secs(CLIP_SECS));
+    let input = make_long_gop(&env.path("clip.mp4"), Clip::secs(CLIP_SECS));
     let reference = local_reference(&env, &input);
     let work = env.subdir("work");
     let out_dir = env.subdir("out");
@@ -306,7 +306,7 @@ fn a_chunk_that_fails_on_its_node_is_reported_with_its_reason_and_log() {
         return;
     }
     let env = TestEnv::new();
-    let input = make_plain(&env.path("clip.mp4"), Clip::secs(CLIP_SECS));
+    let input = make_long_gop(&env.path("clip.mp4"), Clip::secs(CLIP_SECS));
     let work = env.subdir("work");
     let out = env.subdir("out").join("clip.out.mp4");
     // Held, then the input moves away before any task runs: every chunk fails on its node.

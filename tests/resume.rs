@@ -29,7 +29,7 @@ fn reference() -> &'static Reference {
     static REF: OnceLock<Reference> = OnceLock::new();
     REF.get_or_init(|| {
         let env = TestEnv::new();
-        let input = make_plain(&env.path("reference.mp4"), Clip::secs(CLIP_SECS));
+        let input = make_long_gop(&env.path("reference.mp4"), Clip::secs(CLIP_SECS));
         let out = env.path("reference.out.mp4");
         let run = env.spawn_json(args(&input, &out)).finish(WAIT);
         run.assert_success();
@@ -50,7 +50,7 @@ fn args(input: &Path, out: &Path) -> Vec<std::ffi::OsString> {
 /// A fresh test environment with the 4 s input and `out/` for the output.
 fn setup() -> (TestEnv, PathBuf, PathBuf) {
     let env = TestEnv::new();
-    let input = make_plain(&env.path("long.mp4"), Clip::secs(CLIP_SECS));
+    let input = make_long_gop(&env.path("long.mp4"), Clip::secs(CLIP_SECS));
     assert_eq!(
         frame_hashes(&input),
         reference().input_hashes,

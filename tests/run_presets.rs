@@ -564,7 +564,7 @@ fn x264_options(path: &Path) -> String {
 #[test]
 fn short_jobs_give_their_encoder_the_idle_cores() {
     let env = TestEnv::new();
-    let input = make_plain(&env.path("short.mp4"), Clip::secs(1.0));
+    let input = make_long_gop(&env.path("short.mp4"), Clip::secs(1.0));
     let encode = |name: &str, chunk_seconds: f64| {
         let out = env.path(name);
         env.run_with(

@@ -53,49 +53,81 @@ fn is_one_thread(n: &u32) -> bool {
 /// The most threads one chunk's encoder gets.
 pub const MAX_ENCODER_THREADS: u32 = 8;
 
+/// How far from its target length a chunk may end so that the next one starts on a source
+/// keyframe. A chunk that starts between keyframes decodes from the keyframe before it and
+/// throws those frames away: up to a whole group of pictures (250 frames with x264's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The first keyframe in `[target, 1.5·target)` frames: chunks stay close to the target.
+    /// For engines whose work per frame dwarfs decoding (the neural ones: a chunk is minutes
+    /// of work, and a longer one is more to redo after an interruption).
+    Near,
+    /// The keyframe nearest the target in `[target/2, 2.5·target)`: for engines where
+    /// decoding is a noticeable share of the work (Lanczos), so that with x264's default
+    /// keyframe interval nearly every chunk starts on a keyframe.
+    Wide,
+}
+
+impl Reach {
+    /// Where a chunk starting at `start` ends (the next chunk's first frame).
+    fn end(self, frames: &[(f64, bool)], start: usize, target: usize) -> usize {
+        let total = frames.len();
+        let aim = start + target;
+        match self {
+            Reach::Near => (aim..(aim + target / 2).min(total))
+                .find(|&i| frames[i].1)
+                .unwrap_or(aim),
+            Reach::Wide => {
+                let reach_end = start + target * 5 / 2;
+                let window = (start + target.div_ceil(2)).max(start + 1)..reach_end.min(total);
+                // Nearest to the aim; of two as near, the later (the longer chunk).
+                window
+                    .filter(|&i| frames[i].1)
+                    .min_by_key(|&i| (i.abs_diff(aim), std::cmp::Reverse(i)))
+                    .unwrap_or(aim)
+            }
+        }
+    }
+}
+
 impl Plan {
     pub fn frame_count(&self) -> usize {
         self.frame_times_secs.len()
     }
 
-    /// Cut `frames` (time, is-keyframe; sorted by time) into chunks of about `target_frames`.
-    ///
-    /// A chunk ends at the first source keyframe in `[target, 1.5·target)` frames after its
-    /// start, or at exactly `target` frames when there is none there. A last chunk shorter than
-    /// half the target joins the one before it.
-    pub fn new(frames: &[(f64, bool)], target_frames: usize) -> Plan {
-        Plan::cut(frames, target_frames, false)
+    /// Cut `frames` (time, is-keyframe; sorted by time) into chunks of about `target_frames`,
+    /// ending on a source keyframe where `reach` finds one (see [`Reach`]), else at exactly
+    /// `target` frames. A last chunk shorter than half the target joins the one before it.
+    pub fn new(frames: &[(f64, bool)], target_frames: usize, reach: Reach) -> Plan {
+        Plan::cut(frames, target_frames, Some(reach))
     }
 
-    /// Like [`Plan::new`], but every chunk starts on a source keyframe: it ends at the first
-    /// keyframe at least `target` frames after its start (so chunks may be longer). For
-    /// containers without a seek index (MPEG-TS, MPEG-PS, raw streams), where ffmpeg's seek
-    /// lands on whatever packet is near the time asked and the decoder starts at the next
-    /// keyframe: a chunk starting between keyframes would lose its first frames.
+    /// Every chunk starts on a source keyframe: it ends at the first keyframe at least
+    /// `target` frames after its start (so chunks may be longer). For containers without a
+    /// seek index (MPEG-TS, MPEG-PS, raw streams), where ffmpeg's seek lands on whatever packet
+    /// is near the time asked and the decoder starts at the next keyframe: a chunk starting
+    /// between keyframes would lose its first frames.
     pub fn at_keyframes(frames: &[(f64, bool)], target_frames: usize) -> Plan {
-        Plan::cut(frames, target_frames, true)
+        Plan::cut(frames, target_frames, None)
     }
 
-    fn cut(frames: &[(f64, bool)], target_frames: usize, keyframes_only: bool) -> Plan {
+    fn cut(frames: &[(f64, bool)], target_frames: usize, reach: Option<Reach>) -> Plan {
+        let keyframes_only = reach.is_none();
         let target = target_frames.max(1);
         let total = frames.len();
         let mut starts = Vec::new();
         let mut start = 0;
         while start < total {
             starts.push(start);
-            let earliest = start + target;
-            if earliest >= total {
+            if start + target >= total {
                 break;
             }
-            let latest = if keyframes_only {
-                total
-            } else {
-                (start + target + target / 2).min(total)
+            let mut next = match reach {
+                None => (start + target..total)
+                    .find(|&i| frames[i].1)
+                    .unwrap_or(total),
+                Some(reach) => reach.end(frames, start, target),
             };
-            let fallback = if keyframes_only { total } else { earliest };
-            let mut next = (earliest..latest)
-                .find(|&i| frames[i].1)
-                .unwrap_or(fallback);
             if total - next < target.div_ceil(2) {
                 next = total;
             }
@@ -183,21 +215,43 @@ mod tests {
     #[test]
     fn idle_cores_go_to_the_encoders_of_short_jobs() {
         let frames = cfr(100, 25.0, 1000);
-        assert_eq!(Plan::new(&frames, 200).share_cores(2).encoder_threads, 2);
         assert_eq!(
-            Plan::new(&frames, 200).share_cores(64).encoder_threads,
+            Plan::new(&frames, 200, Reach::Near)
+                .share_cores(2)
+                .encoder_threads,
+            2
+        );
+        assert_eq!(
+            Plan::new(&frames, 200, Reach::Near)
+                .share_cores(64)
+                .encoder_threads,
             MAX_ENCODER_THREADS
         );
         // Four chunks on two cores, or on six: one thread each.
-        assert_eq!(Plan::new(&frames, 25).share_cores(2).encoder_threads, 1);
-        assert_eq!(Plan::new(&frames, 25).share_cores(6).encoder_threads, 1);
-        assert_eq!(Plan::new(&frames, 25).share_cores(8).encoder_threads, 2);
+        assert_eq!(
+            Plan::new(&frames, 25, Reach::Near)
+                .share_cores(2)
+                .encoder_threads,
+            1
+        );
+        assert_eq!(
+            Plan::new(&frames, 25, Reach::Near)
+                .share_cores(6)
+                .encoder_threads,
+            1
+        );
+        assert_eq!(
+            Plan::new(&frames, 25, Reach::Near)
+                .share_cores(8)
+                .encoder_threads,
+            2
+        );
         // Written only when it is not 1, and read as 1 when absent (plans of older versions).
-        let json = serde_json::to_string(&Plan::new(&frames, 25)).expect("JSON");
+        let json = serde_json::to_string(&Plan::new(&frames, 25, Reach::Near)).expect("JSON");
         assert!(!json.contains("encoder_threads"));
         let read: Plan = serde_json::from_str(&json).expect("reads");
         assert_eq!(read.encoder_threads, 1);
-        let two = Plan::new(&frames, 200).share_cores(2);
+        let two = Plan::new(&frames, 200, Reach::Near).share_cores(2);
         let json = serde_json::to_string(&two).expect("JSON");
         assert_eq!(serde_json::from_str::<Plan>(&json).expect("reads"), two);
     }
@@ -214,11 +268,11 @@ mod tests {
 
     #[test]
     fn damaged_plans_are_detected() {
-        let mut plan = Plan::new(&cfr(100, 25.0, 1000), 30);
+        let mut plan = Plan::new(&cfr(100, 25.0, 1000), 30, Reach::Near);
         assert!(plan.is_consistent());
         plan.chunks[1].frame_count += 1;
         assert!(!plan.is_consistent());
-        let mut plan = Plan::new(&cfr(100, 25.0, 1000), 30);
+        let mut plan = Plan::new(&cfr(100, 25.0, 1000), 30, Reach::Near);
         plan.frame_times_secs.pop();
         assert!(!plan.is_consistent());
     }
@@ -237,7 +291,7 @@ mod tests {
     #[test]
     fn cuts_on_keyframes_when_the_gop_allows() {
         // 10 s at 24 fps, keyframe every 48 frames, target 5 s = 120 frames → cut at 144.
-        let plan = Plan::new(&cfr(240, 24.0, 48), 120);
+        let plan = Plan::new(&cfr(240, 24.0, 48), 120, Reach::Near);
         covers_every_frame_once(&plan);
         assert_eq!(plan.chunks.len(), 2);
         assert_eq!(plan.chunks[1].first_frame, 144);
@@ -246,15 +300,45 @@ mod tests {
 
     #[test]
     fn cuts_at_the_target_when_keyframes_are_far_apart() {
-        let plan = Plan::new(&cfr(1000, 25.0, 250), 100);
+        let plan = Plan::new(&cfr(1000, 25.0, 250), 100, Reach::Near);
         covers_every_frame_once(&plan);
         assert_eq!(plan.chunks[1].first_frame, 100);
         assert_eq!(plan.chunks.len(), 10);
     }
 
     #[test]
+    fn a_wide_reach_starts_chunks_on_far_apart_keyframes() {
+        // x264's default interval: a keyframe every 250 frames, chunks of about 120. The near
+        // reach cuts at 120, 240, 360 … (decoding up to 249 frames before each chunk); the
+        // wide one starts every chunk on a keyframe but a last one past the last keyframe's reach.
+        let frames = cfr(1440, 24.0, 250);
+        let near = Plan::new(&frames, 120, Reach::Near);
+        assert_eq!(near.chunks[1].first_frame, 120);
+        let wide = Plan::new(&frames, 120, Reach::Wide);
+        covers_every_frame_once(&wide);
+        let starts: Vec<usize> = wide.chunks.iter().map(|c| c.first_frame).collect();
+        assert_eq!(starts, [0, 250, 500, 750, 1000, 1250, 1370]);
+        // Keyframes every 100 frames: the one nearest the target (100, not 200).
+        let wide = Plan::new(&cfr(1000, 24.0, 100), 120, Reach::Wide);
+        assert!(wide.chunks.iter().all(|c| c.frame_count == 100));
+        // Of two as near, the later: 96 and 144 around 120.
+        let wide = Plan::new(&cfr(480, 24.0, 48), 120, Reach::Wide);
+        assert_eq!(wide.chunks[1].first_frame, 144);
+        // No keyframe in reach: the target, as the near reach does.
+        let wide = Plan::new(&cfr(1000, 24.0, 1000), 120, Reach::Wide);
+        assert_eq!(
+            wide.chunks,
+            Plan::new(&cfr(1000, 24.0, 1000), 120, Reach::Near).chunks
+        );
+        assert!(wide.is_consistent());
+        // Tiny targets still make progress.
+        let wide = Plan::new(&cfr(10, 24.0, 1), 1, Reach::Wide);
+        assert_eq!(wide.chunks.len(), 10);
+    }
+
+    #[test]
     fn short_tail_joins_the_previous_chunk() {
-        let plan = Plan::new(&cfr(130, 25.0, 1000), 50);
+        let plan = Plan::new(&cfr(130, 25.0, 1000), 50, Reach::Near);
         covers_every_frame_once(&plan);
         // 0..50, 50..130 (a 30-frame tail would be 30 ≥ 25, so it stays separate)
         assert_eq!(
@@ -264,7 +348,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![50, 50, 30]
         );
-        let plan = Plan::new(&cfr(120, 25.0, 1000), 50);
+        let plan = Plan::new(&cfr(120, 25.0, 1000), 50, Reach::Near);
         assert_eq!(
             plan.chunks
                 .iter()
@@ -279,7 +363,7 @@ mod tests {
         // Irregular (VFR) times.
         let times = [0.0, 0.04, 0.1, 0.12, 0.2, 0.33, 0.34, 0.5];
         let frames: Vec<_> = times.iter().map(|&t| (t, false)).collect();
-        let plan = Plan::new(&frames, 3);
+        let plan = Plan::new(&frames, 3, Reach::Near);
         covers_every_frame_once(&plan);
         let c1 = &plan.chunks[1];
         assert_eq!(c1.first_frame, 3);
@@ -297,7 +381,7 @@ mod tests {
     fn chunks_on_a_keyframe_seek_to_it() {
         // Keyframes every 48 frames at 24 fps; chunks of about 40 frames.
         let frames = cfr(200, 24.0, 48);
-        let plan = Plan::new(&frames, 40);
+        let plan = Plan::new(&frames, 40, Reach::Near);
         let on_keyframe = &plan.chunks[1];
         assert_eq!(on_keyframe.first_frame, 48);
         assert_eq!(on_keyframe.seek_secs, Some(2.0));
@@ -306,7 +390,7 @@ mod tests {
         assert_eq!(plan.chunks[1].first_frame, 48);
         assert!((plan.chunks[1].seek_secs.unwrap() - (47.5 / 24.0)).abs() < 1e-12);
         // Between keyframes: half-way between the frames.
-        let plan = Plan::new(&cfr(200, 24.0, 1000), 40);
+        let plan = Plan::new(&cfr(200, 24.0, 1000), 40, Reach::Near);
         assert_eq!(plan.chunks[1].first_frame, 40);
         assert!((plan.chunks[1].seek_secs.unwrap() - (39.5 / 24.0)).abs() < 1e-12);
     }
@@ -329,10 +413,10 @@ mod tests {
 
     #[test]
     fn tiny_inputs_make_one_chunk() {
-        let plan = Plan::new(&cfr(1, 25.0, 1), 100);
+        let plan = Plan::new(&cfr(1, 25.0, 1), 100, Reach::Near);
         assert_eq!(plan.chunks.len(), 1);
         assert_eq!(plan.chunks[0].frame_count, 1);
-        let plan = Plan::new(&[], 100);
+        let plan = Plan::new(&[], 100, Reach::Near);
         assert!(plan.chunks.is_empty());
     }
 }

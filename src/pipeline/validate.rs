@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use anyhow::{Context as _, anyhow, bail};
 
 use super::colour::HdrPlan;
-use super::plan::Plan;
+use super::plan::{Plan, Reach};
 use super::{Context, JobFailure, Reporter, output, resume_decision};
 use crate::engine::{self, EngineInfo};
 use crate::fsutil;
@@ -452,7 +452,14 @@ impl Job {
             .round()
             .max(1.0) as usize;
         let plan = if seeks_to_keyframes(&self.info.format_name) {
-            Plan::new(&frames, target)
+            // Decoding from the keyframe before a chunk matters only where decoding is a
+            // noticeable share of the work.
+            let reach = if self.engine.uses_all_cores() {
+                Reach::Near
+            } else {
+                Reach::Wide
+            };
+            Plan::new(&frames, target, reach)
         } else {
             Plan::at_keyframes(&frames, target)
         };
@@ -648,7 +655,11 @@ mod tests {
     use super::*;
 
     fn plan_of(times: &[f64]) -> Plan {
-        Plan::new(&times.iter().map(|&t| (t, true)).collect::<Vec<_>>(), 10)
+        Plan::new(
+            &times.iter().map(|&t| (t, true)).collect::<Vec<_>>(),
+            10,
+            Reach::Near,
+        )
     }
 
     #[test]

@@ -1279,6 +1279,15 @@ pub fn make_plain(path: &Path, clip: Clip) -> PathBuf {
     path.to_path_buf()
 }
 
+/// Like [`make_plain`], with x264's own keyframe interval (250 frames; one encoder thread,
+/// so that scene-cut decisions never depend on the load): chunks of half a second
+/// then start between keyframes, as chunks shorter than the keyframe interval do in real
+/// files (the Lanczos path ends its chunks on keyframes when one is within reach, which with
+/// [`make_plain`]'s one-second interval would make its chunks a second long).
+pub fn make_long_gop(path: &Path, clip: Clip) -> PathBuf {
+    make_custom(path, clip, None, "-g 250 -threads 1")
+}
+
 /// Video + AAC audio with extra video options: `vf` (a filter chain, e.g. `setsar=4/3`) and
 /// `video_opts` (space-separated encoder options that override the defaults, e.g.
 /// `-pix_fmt yuv420p10le`).

@@ -319,7 +319,7 @@ mod tests {
     fn the_longest_chunks_start_first_and_equals_keep_their_order() {
         // Keyframes every 30 frames, chunks of about 24: 30, 30, … and a short tail.
         let frames: Vec<(f64, bool)> = (0..200).map(|i| (i as f64 / 24.0, i % 30 == 0)).collect();
-        let plan = Plan::new(&frames, 24);
+        let plan = Plan::new(&frames, 24, super::super::plan::Reach::Near);
         let sizes: Vec<usize> = plan.chunks.iter().map(|c| c.frame_count).collect();
         let order = longest_first((0..plan.chunks.len()).collect(), &plan);
         let ordered: Vec<usize> = order.iter().map(|&i| sizes[i]).collect();
