@@ -165,6 +165,9 @@ pub(crate) fn run(
                                     should_stop,
                                     &report,
                                 )
+                                .map_err(|stop| {
+                                    blame_a_full_disk(chunks_dir, chunk_bytes_estimate, stop)
+                                })
                             });
                         match result {
                             Ok(thumbnail) => {
@@ -309,6 +312,21 @@ pub(super) fn ensure_space(chunks_dir: &Path, chunk_bytes_estimate: u64) -> Resu
         )));
     }
     Ok(())
+}
+
+/// A chunk that failed while the disk filled up failed because of it (an encoder that cannot
+/// write may leave an empty file behind and still exit cleanly): the user is told about the
+/// disk, which they can fix, rather than about the empty file.
+fn blame_a_full_disk(chunks_dir: &Path, chunk_bytes_estimate: u64, stop: Stop) -> Stop {
+    match stop {
+        Stop::Failed(error) => match ensure_space(chunks_dir, chunk_bytes_estimate) {
+            Err(Stop::Failed(disk)) => {
+                Stop::Failed(anyhow!("{disk:#} (the chunk stopped with: {error:#})"))
+            }
+            _ => Stop::Failed(error),
+        },
+        Stop::Cancelled => Stop::Cancelled,
+    }
 }
 
 #[cfg(test)]
