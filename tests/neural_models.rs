@@ -200,6 +200,43 @@ fn x4plus_anime_net_matches_onnxruntime() {
     assert_eq!(out, (3, 40, 56), "4× the input");
 }
 
+/// The x4plus engines: the RRDB body runs apart from its upsampling tail (see
+/// `neural::net::Segment`), each tiled by memory; the engine matches onnxruntime, and cut into
+/// many tiles by a small memory limit it equals the one-tile run.
+#[test]
+fn x4plus_engines_match_onnxruntime_and_tile_exactly() {
+    // Small images: the nets are 30–100× animevideov3's work per pixel.
+    let small = lavfi_image("mandelbrot", 20, 16);
+    let (param, bin) = model("realesrgan-x4plus-anime");
+    let anime = Neural::load_paths(Family::X4PlusAnime, &param, &bin, 4).expect("load");
+    let whole = anime.upscale_rgb(&small).expect("upscale");
+    let diff = max_abs_diff(&whole, &onnx_reference(&param, &bin, &small, 0, 2));
+    println!("realesrgan-x4plus-anime x4: max abs diff {diff:e} against onnxruntime");
+    assert!(diff <= ONNX_TOLERANCE, "x4plus-anime: {diff}");
+
+    let (x4plus_param, x4plus_bin) = model("realesrgan-x4plus");
+    let x4plus = Neural::load_paths(Family::X4Plus, &x4plus_param, &x4plus_bin, 4).expect("load");
+    let smaller = lavfi_image("mandelbrot", 12, 8);
+    let ours = x4plus.upscale_rgb(&smaller).expect("upscale");
+    let reference = onnx_reference(&x4plus_param, &x4plus_bin, &smaller, 0, 2);
+    let diff = max_abs_diff(&ours, &reference);
+    println!("realesrgan-x4plus x4: max abs diff {diff:e} against onnxruntime");
+    assert!(diff <= ONNX_TOLERANCE, "x4plus: {diff}");
+
+    // A 1 MiB limit cuts the upsampling tail (8 KiB per input pixel) into many tiles.
+    let mut opts = anime.tile_options(4096);
+    opts.tile_bytes = 1 << 20;
+    let tiled = reframe::neural::upscale_tiled(anime.net(), &small, &opts).expect("tiled");
+    let diff = max_abs_diff(&tiled, &whole);
+    assert!(diff <= SAME_TOLERANCE, "x4plus-anime tiled: {diff}");
+    // x2 = the x4 body and our bicubic, as animevideov3's x2.
+    let x2 = Neural::load_paths(Family::X4PlusAnime, &param, &bin, 2)
+        .expect("load")
+        .upscale_rgb(&small)
+        .expect("x2");
+    assert_eq!((x2.height, x2.width), (2 * small.height, 2 * small.width));
+}
+
 /// Real-CUGAN se 2× (conservative): an unpadded U-Net with squeeze-and-excitation blocks
 /// (global average Pooling, InnerProduct with ReLU and sigmoid, per-channel BinaryOp) and Crop.
 #[test]

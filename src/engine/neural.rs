@@ -1,4 +1,5 @@
-//! The neural frame engines (Real-ESRGAN animevideov3, waifu2x upconv_7): a yuv420p frame from
+//! The neural frame engines (Real-ESRGAN animevideov3, x4plus and x4plus-anime, waifu2x
+//! upconv_7): a yuv420p frame from
 //! the pipe becomes RGB in [0, 1], runs through [`crate::neural`] tile by tile on every core,
 //! and goes back to yuv420p.
 //!
@@ -9,7 +10,8 @@
 //!
 //! animevideov3 x2 and x3 are, as shipped, the x4 network followed by ncnn's bicubic Interp
 //! (0.5× / 0.75×); [`resize_bicubic_ncnn`] is that resize computed the same way, so running
-//! the x4 body here and resizing gives the numbers of the shipped x2/x3 models.
+//! the x4 body here and resizing gives the numbers of the shipped x2/x3 models. The x4plus
+//! nets are x4 only upstream; their x2 and x3 are made the same way.
 
 use std::path::Path;
 
@@ -25,10 +27,24 @@ use crate::neural::{Kernels, Net, Tensor, TileOptions, interpolate_cubic, upscal
 /// from large tiles; waifu2x's 256-channel layer makes a tile's activations 4× larger per
 /// pixel and it needs only 7 px of context, so its tiles stay smaller (measured at 640×360:
 /// 192 px is both faster and half the memory of 384 px for waifu2x).
+///
+/// The RRDB nets (x4plus, x4plus-anime) need 95–350 px of context, so small tiles would
+/// mostly recompute context: they are tiled by memory instead ([`tile_bytes`]), body and
+/// upsampling tail each their own way.
 pub fn tile_px(family: Family) -> usize {
     match family {
         Family::AnimeVideoV3 => 384,
         Family::Waifu2xAnime | Family::Waifu2xPhoto => 192,
+        Family::X4Plus | Family::X4PlusAnime => 4096,
+    }
+}
+
+/// Working memory one tile may take (0: tiles are sized by [`tile_px`] alone). 512 MiB per
+/// tile thread lets x4plus-anime run a 640×360 frame as two half-frame tiles.
+pub fn tile_bytes(family: Family) -> usize {
+    match family {
+        Family::AnimeVideoV3 | Family::Waifu2xAnime | Family::Waifu2xPhoto => 0,
+        Family::X4Plus | Family::X4PlusAnime => 512 << 20,
     }
 }
 
@@ -139,6 +155,7 @@ impl Neural {
             } else {
                 Kernels::Reference
             },
+            tile_bytes: tile_bytes(self.family),
         }
     }
 

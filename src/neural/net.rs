@@ -37,6 +37,25 @@ pub struct Net {
     fused_prelu: Vec<Option<usize>>,
     /// Input pixels of context an output pixel depends on (conservative), see `tile.rs`.
     context_px: usize,
+    /// The stretches tiled one after the other (one for most nets), see [`Segment`].
+    segments: Vec<Segment>,
+}
+
+/// A stretch of the graph that is tiled on its own: from its seed blob (the input, or the
+/// one blob alive at a cut) through a range of layers to its output blob.
+///
+/// A net whose body has a wide receptive field and whose tail works at a higher resolution
+/// (RRDB: 95–350 input pixels of context, then two 2× upsamplings with 64 channels each) is
+/// cut before the tail: the body runs on large tiles (its context is paid once per tile), its
+/// output for the whole frame is kept (64 channels at the input size), and the tail, which
+/// needs 3 pixels of context but 8 KiB per input pixel, runs on small tiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Segment {
+    seed: usize,
+    layers: std::ops::Range<usize>,
+    output: usize,
+    /// Seed pixels of context a tile of this segment needs (conservative).
+    pub context_px: usize,
 }
 
 impl std::fmt::Debug for Net {
@@ -244,9 +263,137 @@ impl Net {
             last_use,
             fused_prelu,
             context_px: 0,
+            segments: Vec::new(),
         };
-        net.context_px = net.context_radius();
+        let whole = Segment {
+            seed: input_blob,
+            layers: 0..net.layers.len(),
+            output: output_blob,
+            context_px: 0,
+        };
+        net.context_px = net.context_radius(&whole);
+        net.segments = net.cut_into_segments(whole);
         Ok(net)
+    }
+
+    /// Context (input pixels) above which a net with a cut is run in two segments: below it,
+    /// keeping the cut blob for the whole frame costs more than the context saved.
+    const CUT_ABOVE_CONTEXT_PX: usize = 32;
+
+    /// The whole net as one segment, or cut in two before its first layer that raises the
+    /// resolution of the one blob alive at that point (see [`Segment`]), when the net's
+    /// context is wide and finite.
+    fn cut_into_segments(&self, whole: Segment) -> Vec<Segment> {
+        let mut whole = whole;
+        whole.context_px = self.context_px;
+        // A global statistic makes the context the whole frame: no cut helps.
+        if self.context_px <= Self::CUT_ABOVE_CONTEXT_PX || self.context_px >= u32::MAX as usize {
+            return vec![whole];
+        }
+        let Ok(shapes) = self.blob_shapes(3, 64, 64) else {
+            return vec![whole];
+        };
+        let mut producer = vec![0; self.blob_names.len()];
+        for (i, layer) in self.layers.iter().enumerate() {
+            for &t in &layer.tops {
+                producer[t] = i;
+            }
+        }
+        let pixels = |b: usize| shapes[b].h * shapes[b].w;
+        for (k, layer) in self.layers.iter().enumerate().skip(1) {
+            let ([seed], [top]) = (layer.bottoms.as_slice(), layer.tops.as_slice()) else {
+                continue;
+            };
+            if pixels(*top) <= pixels(*seed) || *seed == self.input_blob {
+                continue;
+            }
+            // Both parts keep the size (padded convolutions): an unpadded net's edge handling
+            // is defined for the whole net.
+            let (body_kept, tail_whole) = (
+                shapes[*seed].h == 64 && shapes[*seed].w == 64,
+                shapes[whole.output].h % 64 == 0 && shapes[whole.output].w % 64 == 0,
+            );
+            if !body_kept || !tail_whole {
+                continue;
+            }
+            // Nothing else produced before the cut is read after it, and no convolution
+            // before it has its PReLU after it.
+            let alone = (0..self.blob_names.len())
+                .all(|b| b == *seed || producer[b] >= k || self.last_use[b] < k);
+            let fused_across = self.fused_prelu[..k].iter().flatten().any(|&j| j >= k);
+            if !alone || fused_across {
+                continue;
+            }
+            let mut body = Segment {
+                seed: whole.seed,
+                layers: 0..k,
+                output: *seed,
+                context_px: 0,
+            };
+            let mut tail = Segment {
+                seed: *seed,
+                layers: k..self.layers.len(),
+                output: whole.output,
+                context_px: 0,
+            };
+            body.context_px = self.context_radius(&body);
+            tail.context_px = self.context_radius(&tail);
+            return vec![body, tail];
+        }
+        vec![whole]
+    }
+
+    /// The segments tiled one after the other.
+    pub(crate) fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Channels the segment's output has for a seed of `c` channels (and any size).
+    pub(crate) fn segment_output_shape(
+        &self,
+        segment: &Segment,
+        (c, h, w): (usize, usize, usize),
+    ) -> Result<(usize, usize, usize), ModelError> {
+        let shapes = self.segment_shapes(segment, Shape { c, h, w })?;
+        let out = shapes[segment.output];
+        Ok((out.c, out.h, out.w))
+    }
+
+    /// The largest number of values alive at once while the segment runs on a seed of this
+    /// shape (blobs a Split hands on are counted once): its working memory, in f32s, without
+    /// the convolutions' bounded scratch.
+    pub(crate) fn segment_peak_floats(
+        &self,
+        segment: &Segment,
+        (c, h, w): (usize, usize, usize),
+    ) -> Result<usize, ModelError> {
+        let shapes = self.segment_shapes(segment, Shape { c, h, w })?;
+        let size = |b: usize| shapes[b].c * shapes[b].h * shapes[b].w;
+        // A Split's outputs share its input's storage.
+        let mut storage: Vec<usize> = (0..self.blob_names.len()).collect();
+        let mut live: Vec<usize> = vec![segment.seed];
+        let held = |live: &[usize], storage: &[usize]| {
+            let mut held: Vec<usize> = live.iter().map(|&b| storage[b]).collect();
+            held.sort_unstable();
+            held.dedup();
+            held.into_iter().map(size).sum::<usize>()
+        };
+        let mut peak = size(segment.seed);
+        for i in segment.layers.clone() {
+            let layer = &self.layers[i];
+            if matches!(layer.op, Op::Input) {
+                continue;
+            }
+            for &t in &layer.tops {
+                if matches!(layer.op, Op::Split) {
+                    storage[t] = storage[layer.bottoms[0]];
+                }
+                live.push(t);
+            }
+            peak = peak.max(held(&live, &storage));
+            live.retain(|&b| b == segment.output || self.last_use[b] > i);
+        }
+        Ok(peak)
     }
 
     /// Output geometry for an input of this size, without running: (channels, h, w).
@@ -268,15 +415,28 @@ impl Net {
         h: usize,
         w: usize,
     ) -> Result<Vec<Shape>, ModelError> {
-        if c == 0 || h == 0 || w == 0 {
+        let whole = Segment {
+            seed: self.input_blob,
+            layers: 0..self.layers.len(),
+            output: self.output_blob,
+            context_px: self.context_px,
+        };
+        self.segment_shapes(&whole, Shape { c, h, w })
+    }
+
+    /// The shapes of the blobs a segment makes for a seed of this shape (others stay empty).
+    fn segment_shapes(&self, segment: &Segment, seed: Shape) -> Result<Vec<Shape>, ModelError> {
+        if seed.c == 0 || seed.h == 0 || seed.w == 0 {
             return Err(ModelError::Input(format!(
-                "the input is empty ({c}×{h}×{w})"
+                "the input is empty ({}×{}×{})",
+                seed.c, seed.h, seed.w
             )));
         }
         let mut shapes = vec![Shape { c: 0, h: 0, w: 0 }; self.blob_names.len()];
-        for layer in &self.layers {
+        shapes[segment.seed] = seed;
+        for layer in &self.layers[segment.layers.clone()] {
             let outs = if matches!(layer.op, Op::Input) {
-                vec![Shape { c, h, w }]
+                vec![seed]
             } else {
                 let inputs: Vec<Shape> = layer.bottoms.iter().map(|&b| shapes[b]).collect();
                 layer
@@ -293,9 +453,29 @@ impl Net {
 
     /// Runs the model on one image.
     pub fn forward(&self, input: &Tensor, kernels: Kernels) -> Result<Tensor, ModelError> {
+        let whole = Segment {
+            seed: self.input_blob,
+            layers: 0..self.layers.len(),
+            output: self.output_blob,
+            context_px: self.context_px,
+        };
+        self.forward_segment(&whole, input, kernels)
+    }
+
+    /// Runs one segment on its seed blob's values.
+    pub(crate) fn forward_segment(
+        &self,
+        segment: &Segment,
+        input: &Tensor,
+        kernels: Kernels,
+    ) -> Result<Tensor, ModelError> {
         input.check()?;
         let mut blobs: Vec<Option<Rc<Tensor>>> = vec![None; self.blob_names.len()];
-        for (i, layer) in self.layers.iter().enumerate() {
+        if segment.seed != self.input_blob {
+            blobs[segment.seed] = Some(Rc::new(input.clone()));
+        }
+        for i in segment.layers.clone() {
+            let layer = &self.layers[i];
             if kernels == Kernels::Fast && layer.fused_away {
                 continue;
             }
@@ -307,7 +487,7 @@ impl Net {
                 inputs.push(blob);
             }
             for &b in &layer.bottoms {
-                if self.last_use[b] == i && b != self.output_blob {
+                if self.last_use[b] == i && b != segment.output {
                     blobs[b] = None;
                 }
             }
@@ -398,7 +578,7 @@ impl Net {
             };
             blobs[top] = Some(Rc::new(out));
         }
-        let out = blobs[self.output_blob]
+        let out = blobs[segment.output]
             .take()
             .ok_or_else(|| ModelError::Input("the model produced no output blob".to_string()))?;
         Ok(owned(out))
@@ -406,6 +586,7 @@ impl Net {
 
     /// Input pixels of context that tiles need around them (conservative receptive-field
     /// radius, see [`Net::context_radius`]).
+    #[cfg(test)]
     pub(crate) fn context_px(&self) -> usize {
         self.context_px
     }
@@ -414,10 +595,10 @@ impl Net {
     /// the input and how far (in input pixels) its values reach. Each layer adds how far it
     /// reads beyond an output pixel's position (a padded 3×3 convolution 1 pixel, bicubic 2
     /// plus its border shift), divided by the scale of the blob it reads.
-    fn context_radius(&self) -> usize {
+    fn context_radius(&self, segment: &Segment) -> usize {
         let mut scale = vec![1.0f64; self.blob_names.len()];
         let mut radius = vec![0.0f64; self.blob_names.len()];
-        for layer in &self.layers {
+        for layer in &self.layers[segment.layers.clone()] {
             let s_in = layer.bottoms.first().map_or(1.0, |&b| scale[b]);
             let r_in = layer
                 .bottoms
@@ -456,7 +637,7 @@ impl Net {
                 radius[t] = r_out;
             }
         }
-        radius[self.output_blob].ceil() as usize + 1
+        radius[segment.output].ceil() as usize + 1
     }
 }
 

@@ -669,6 +669,7 @@ fn real_models_load_and_upscale() {
             overlap: 0,
             threads: 2,
             kernels: Kernels::Fast,
+            tile_bytes: 0,
         };
         let tiled = super::upscale_tiled(&net, &x, &opts).unwrap();
         assert!(max_abs_diff(&tiled, &fast) < 1e-4, "{file} tiled");
@@ -692,6 +693,7 @@ fn real_models_load_and_upscale() {
             overlap: 0,
             threads: 2,
             kernels: Kernels::Fast,
+            tile_bytes: 0,
         };
         let tiled = super::upscale_tiled(&net, &x, &opts).unwrap();
         assert!(max_abs_diff(&tiled, &untiled) < 1e-4, "{file} tiled");

@@ -212,6 +212,45 @@ Deconvolution d 1 1 c2 out 0=3 1=4 3=2 4=3 5=1 6=384
     (param, bin.0)
 }
 
+/// A miniature Real-ESRGAN RRDB net: a first conv, `depth` padded 3×3 convs with leaky ReLU
+/// (a wide receptive field), a conv added to the first conv's output, then two nearest 2×
+/// upsamplings each followed by a conv (4×). Random weights; returns (param, bin).
+pub fn mini_rrdb(rng: &mut Rng, depth: usize) -> (String, Vec<u8>) {
+    let mut param = format!("7767517\n{} {}\n", depth + 9, depth + 10);
+    param.push_str("Input in 0 1 data\n");
+    param.push_str("Convolution first 1 1 data f 0=4 1=3 4=1 5=1 6=108\n");
+    param.push_str("Split split 1 2 f f0 f1\n");
+    let mut bin = Bin::default()
+        .fp16(&rng.half_values(108))
+        .raw(&rng.values(4, -0.1, 0.1));
+    let mut last = "f1".to_string();
+    for i in 0..depth {
+        param.push_str(&format!(
+            "Convolution b{i} 1 1 {last} b{i} 0=4 1=3 4=1 5=1 6=144 9=2 -23310=1,2.000000e-01\n"
+        ));
+        bin = bin
+            .fp16(&rng.half_values(144))
+            .raw(&rng.values(4, -0.1, 0.1));
+        last = format!("b{i}");
+    }
+    param.push_str(&format!(
+        "Convolution body 1 1 {last} body 0=4 1=3 4=1 5=1 6=144\n"
+    ));
+    param.push_str("BinaryOp add 2 1 f0 body sum 0=0\n");
+    param.push_str("Interp up1 1 1 sum u1 0=1 1=2.000000e+00 2=2.000000e+00\n");
+    param.push_str("Convolution c1 1 1 u1 c1 0=4 1=3 4=1 5=1 6=144 9=2 -23310=1,2.000000e-01\n");
+    param.push_str("Interp up2 1 1 c1 u2 0=1 1=2.000000e+00 2=2.000000e+00\n");
+    param.push_str("Convolution last 1 1 u2 output 0=3 1=3 4=1 5=1 6=108\n");
+    let bin = bin
+        .fp16(&rng.half_values(144))
+        .raw(&rng.values(4, -0.1, 0.1))
+        .fp16(&rng.half_values(144))
+        .raw(&rng.values(4, -0.1, 0.1))
+        .fp16(&rng.half_values(108))
+        .raw(&rng.values(3, -0.1, 0.1));
+    (param, bin.0)
+}
+
 pub fn net(param: &str, bin: &[u8]) -> Net {
     Net::parse(param, bin).unwrap_or_else(|e| panic!("{e}"))
 }

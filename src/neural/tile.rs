@@ -16,12 +16,13 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use super::net::Segment;
 use super::{Kernels, ModelError, Net, Tensor};
 
 /// How [`upscale_tiled`] cuts and runs a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TileOptions {
-    /// Tile edge in input pixels (before context is added).
+    /// Largest tile edge in input pixels (before context is added).
     pub tile: usize,
     /// Context around each tile in input pixels; the net's receptive field is used when it
     /// is larger, so 0 is always safe.
@@ -29,6 +30,9 @@ pub struct TileOptions {
     /// Tiles running at once (threads); 0 = one per core.
     pub threads: usize,
     pub kernels: Kernels,
+    /// Working memory one tile may use, in bytes (0: no limit but `tile`). With a limit, each
+    /// segment of the net gets the tiling that fits it and costs least (see `plan_tiles`).
+    pub tile_bytes: usize,
 }
 
 impl Default for TileOptions {
@@ -38,11 +42,12 @@ impl Default for TileOptions {
             overlap: 0,
             threads: 0,
             kernels: Kernels::Fast,
+            tile_bytes: 0,
         }
     }
 }
 
-/// How a net maps input sizes to output sizes.
+/// How a net (or a segment of it) maps input sizes to output sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
     /// Output pixels per input pixel.
@@ -53,10 +58,17 @@ pub(crate) struct Geometry {
 
 /// Measures the net's geometry from its shape inference at two sizes.
 pub(crate) fn geometry(net: &Net, channels: usize) -> Result<Geometry, ModelError> {
+    geometry_from(|n| net.output_shape(channels, n, n))
+}
+
+/// The geometry of a map from square inputs of side n to (channels, h, w).
+fn geometry_from(
+    shape: impl Fn(usize) -> Result<(usize, usize, usize), ModelError>,
+) -> Result<Geometry, ModelError> {
     const N1: usize = 64;
     const N2: usize = 128;
-    let (_, h1, w1) = net.output_shape(channels, N1, N1)?;
-    let (_, h2, w2) = net.output_shape(channels, N2, N2)?;
+    let (_, h1, w1) = shape(N1)?;
+    let (_, h2, w2) = shape(N2)?;
     let unsupported = |detail: String| {
         ModelError::Input(format!(
             "this model cannot be tiled: {detail} (tiling needs out = scale·in − shrink with an \
@@ -98,7 +110,7 @@ pub fn tiled_output_shape(
 }
 
 /// One tile: input rows `y0..y1`, columns `x0..x1`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TileRect {
     y0: usize,
     y1: usize,
@@ -110,6 +122,8 @@ struct TileRect {
 /// tile padded by enough context that the result equals the untiled run within 1e-4; memory
 /// bounded by tile size, not frame size. Handles nets whose convs are unpadded (waifu2x
 /// upconv_7 needs its input pre-padded by 7 px, edge-replicated) and padded ones (animevideov3).
+/// A net cut in segments (RRDB) runs them one after the other, each tiled its own way, with
+/// the cut blob kept for the whole frame in between.
 pub fn upscale_tiled(net: &Net, input: &Tensor, opts: &TileOptions) -> Result<Tensor, ModelError> {
     input.check()?;
     if opts.tile == 0 {
@@ -117,36 +131,50 @@ pub fn upscale_tiled(net: &Net, input: &Tensor, opts: &TileOptions) -> Result<Te
             "the tile size is 0; use a tile of at least one pixel (e.g. 256)".to_string(),
         ));
     }
-    let g = geometry(net, input.channels)?;
-    let (height, width) = (input.height, input.width);
-    let context = if g.prepad > 0 {
-        opts.overlap
-    } else {
-        opts.overlap.max(net.context_px())
-    };
-    let (out_c, out_h, out_w) = tiled_output_shape(net, input.channels, height, width)?;
-    let output = Mutex::new(Tensor::zeros(out_c, out_h, out_w));
-
-    // Tiles of equal size (at most `opts.tile`): a narrow remainder tile would pay the
-    // context on both sides for a few pixels of output.
-    let step_y = even_step(height, opts.tile);
-    let step_x = even_step(width, opts.tile);
-    let mut tiles = Vec::new();
-    for y0 in (0..height).step_by(step_y) {
-        for x0 in (0..width).step_by(step_x) {
-            tiles.push(TileRect {
-                y0,
-                y1: (y0 + step_y).min(height),
-                x0,
-                x1: (x0 + step_x).min(width),
-            });
-        }
-    }
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         opts.threads
     };
+    let mut seed: Option<Tensor> = None;
+    for segment in net.segments() {
+        let from = seed.as_ref().unwrap_or(input);
+        seed = Some(tile_segment(net, segment, from, opts, threads)?);
+    }
+    seed.ok_or_else(|| ModelError::Runtime("the model has no layers to run".to_string()))
+}
+
+/// Runs one segment over the whole of `input`, tile by tile.
+fn tile_segment(
+    net: &Net,
+    segment: &Segment,
+    input: &Tensor,
+    opts: &TileOptions,
+    threads: usize,
+) -> Result<Tensor, ModelError> {
+    let c = input.channels;
+    let g = geometry_from(|n| net.segment_output_shape(segment, (c, n, n)))?;
+    let (height, width) = (input.height, input.width);
+    let context = if g.prepad > 0 {
+        opts.overlap
+    } else {
+        opts.overlap.max(segment.context_px)
+    };
+    let (out_c, _, _) =
+        net.segment_output_shape(segment, (c, 2 * g.prepad + height, 2 * g.prepad + width))?;
+    let (out_h, out_w) = (g.scale * height, g.scale * width);
+    let output = Mutex::new(Tensor::zeros(out_c, out_h, out_w));
+
+    const PROBE: usize = 64;
+    let floats_per_px =
+        net.segment_peak_floats(segment, (c, PROBE, PROBE))? as f64 / (PROBE * PROBE) as f64;
+    let tiles = plan_tiles(
+        (height, width),
+        (context, g.prepad),
+        opts,
+        floats_per_px,
+        threads,
+    );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.min(tiles.len()).max(1))
         .thread_name(|i| format!("neural-tile-{i}"))
@@ -154,25 +182,87 @@ pub fn upscale_tiled(net: &Net, input: &Tensor, opts: &TileOptions) -> Result<Te
         .map_err(|e| ModelError::Runtime(format!("cannot start the tile threads: {e}")))?;
 
     pool.install(|| {
-        tiles
-            .par_iter()
-            .with_max_len(1)
-            .try_for_each(|rect| run_tile(net, input, rect, g, context, opts.kernels, &output))
+        tiles.par_iter().with_max_len(1).try_for_each(|rect| {
+            run_tile(net, segment, input, rect, g, context, opts.kernels, &output)
+        })
     })?;
     output
         .into_inner()
         .map_err(|_| ModelError::Runtime("a tile thread panicked".to_string()))
 }
 
-/// Side of equal tiles covering `len` pixels with tiles of at most `max_tile`.
-fn even_step(len: usize, max_tile: usize) -> usize {
-    let count = len.div_ceil(max_tile).max(1);
-    len.div_ceil(count).max(1)
+/// The tiles of a `height`×`width` input, each run with `context` pixels around it (clipped
+/// to the frame, which is edge-extended by `prepad`). Without a memory limit: equal tiles of at most `opts.tile` (a narrow remainder
+/// tile would pay the context on both sides for a few pixels of output). With one: of the
+/// even grids whose tiles fit `opts.tile` and whose largest window fits `opts.tile_bytes`,
+/// the one that finishes first on `threads` threads (rounds × largest window), then does the
+/// least work; the smallest windows when none fits.
+fn plan_tiles(
+    (height, width): (usize, usize),
+    (context, prepad): (usize, usize),
+    opts: &TileOptions,
+    floats_per_px: f64,
+    threads: usize,
+) -> Vec<TileRect> {
+    let grid = |ny: usize, nx: usize| {
+        let (step_y, step_x) = (height.div_ceil(ny).max(1), width.div_ceil(nx).max(1));
+        let mut tiles = Vec::new();
+        for y0 in (0..height).step_by(step_y) {
+            for x0 in (0..width).step_by(step_x) {
+                tiles.push(TileRect {
+                    y0,
+                    y1: (y0 + step_y).min(height),
+                    x0,
+                    x1: (x0 + step_x).min(width),
+                });
+            }
+        }
+        tiles
+    };
+    // As `run_tile` cuts it, in pre-padded coordinates (the frame spans −prepad … len+prepad).
+    let window = |r: &TileRect| {
+        let (p, m) = (prepad as isize, context as isize);
+        let span = |a: usize, b: usize, len: usize| {
+            ((b as isize + p + m).min(len as isize + p) - (a as isize - p - m).max(-p)) as usize
+        };
+        span(r.y0, r.y1, height) * span(r.x0, r.x1, width)
+    };
+    if opts.tile_bytes == 0 {
+        return grid(height.div_ceil(opts.tile), width.div_ceil(opts.tile));
+    }
+    let fits = |px: usize| px as f64 * floats_per_px * 4.0 <= opts.tile_bytes as f64;
+    const MOST_PER_SIDE: usize = 64;
+    let mut best: Option<((bool, usize, usize), Vec<TileRect>)> = None;
+    // From the fewest tiles `opts.tile` allows to one per pixel, at most 64 per side.
+    let counts = |len: usize| {
+        let fewest = len.div_ceil(opts.tile).max(1);
+        fewest..=fewest.max(len.clamp(1, MOST_PER_SIDE))
+    };
+    for ny in counts(height) {
+        for nx in counts(width) {
+            let tiles = grid(ny, nx);
+            let largest = tiles.iter().map(window).max().unwrap_or(0);
+            let work: usize = tiles.iter().map(window).sum();
+            let rounds = tiles.len().div_ceil(threads.max(1));
+            // Fitting first, then the soonest done, then the least work.
+            let key = if fits(largest) {
+                (false, rounds * largest, work)
+            } else {
+                (true, largest, work)
+            };
+            if best.as_ref().is_none_or(|(k, _)| key < *k) {
+                best = Some((key, tiles));
+            }
+        }
+    }
+    best.map_or_else(|| grid(1, 1), |(_, tiles)| tiles)
 }
 
 /// Runs one tile and copies its part into `output`.
+#[allow(clippy::too_many_arguments)]
 fn run_tile(
     net: &Net,
+    segment: &Segment,
     input: &Tensor,
     rect: &TileRect,
     g: Geometry,
@@ -189,7 +279,7 @@ fn run_tile(
     let wx0 = (rect.x0 as isize - p - m).max(-p);
     let wx1 = (rect.x1 as isize + p + m).min(w + p);
     let window = extract(input, wy0, wy1, wx0, wx1);
-    let result = net.forward(&window, kernels)?;
+    let result = net.forward_segment(segment, &window, kernels)?;
 
     let s = g.scale;
     // Output index i of this window is output pixel i + s·(start + p) of the frame.
@@ -256,15 +346,57 @@ mod tests {
     use super::*;
     use crate::neural::testutil::{self, Rng, max_abs_diff};
 
+    fn sides(tiles: &[TileRect]) -> (Vec<usize>, Vec<usize>) {
+        let mut ys: Vec<usize> = tiles.iter().map(|t| t.y1 - t.y0).collect();
+        let mut xs: Vec<usize> = tiles.iter().map(|t| t.x1 - t.x0).collect();
+        ys.dedup();
+        xs.sort_unstable();
+        xs.dedup();
+        (ys, xs)
+    }
+
     #[test]
     fn tiles_split_evenly() {
-        assert_eq!(even_step(640, 384), 320);
-        assert_eq!(even_step(360, 384), 360);
-        assert_eq!(even_step(1920, 384), 384);
-        assert_eq!(even_step(1080, 384), 360);
-        assert_eq!(even_step(385, 384), 193);
-        assert_eq!(even_step(1, 384), 1);
-        assert_eq!(even_step(0, 384), 1);
+        let opts = |tile| TileOptions {
+            tile,
+            ..TileOptions::default()
+        };
+        let plan = |h, w| plan_tiles((h, w), (10, 0), &opts(384), 100.0, 2);
+        assert_eq!(sides(&plan(360, 640)), (vec![360], vec![320]));
+        assert_eq!(sides(&plan(1080, 1920)), (vec![360], vec![384]));
+        assert_eq!(sides(&plan(1, 385)), (vec![1], vec![192, 193]));
+        assert_eq!(plan(1, 1).len(), 1);
+    }
+
+    #[test]
+    fn a_memory_limit_picks_the_tiling_that_fits_and_ends_first() {
+        let limited = |tile_bytes| TileOptions {
+            tile: 4096,
+            tile_bytes,
+            ..TileOptions::default()
+        };
+        // 640×360 with 95 px of context at 600 floats (2.4 KB) per pixel, two threads:
+        // 512 MiB holds the two half-frames (413×360 windows): the least work on two threads.
+        let tiles = plan_tiles((360, 640), (95, 0), &limited(512 << 20), 600.0, 2);
+        assert_eq!(sides(&tiles), (vec![360], vec![320]));
+        // 128 MiB does not: more, smaller tiles, every window within the limit.
+        let tiles = plan_tiles((360, 640), (95, 0), &limited(128 << 20), 600.0, 2);
+        assert!(tiles.len() > 2);
+        let window = |t: &TileRect| {
+            let span = |a: usize, b: usize, len: usize| (b + 95).min(len) - a.saturating_sub(95);
+            span(t.y0, t.y1, 360) * span(t.x0, t.x1, 640)
+        };
+        assert!(
+            tiles
+                .iter()
+                .all(|t| window(t) as f64 * 600.0 * 4.0 <= (128 << 20) as f64)
+        );
+        // Every pixel once.
+        let covered: usize = tiles.iter().map(|t| (t.y1 - t.y0) * (t.x1 - t.x0)).sum();
+        assert_eq!(covered, 360 * 640);
+        // Nothing fits: the smallest windows there are.
+        let tiles = plan_tiles((8, 8), (0, 0), &limited(1), 600.0, 2);
+        assert_eq!(tiles.len(), 64);
     }
 
     #[test]
@@ -312,11 +444,53 @@ mod tests {
                     overlap: 0,
                     threads,
                     kernels,
+                    tile_bytes: 0,
                 };
                 let tiled = upscale_tiled(&net, &x, &opts).unwrap();
                 let diff = max_abs_diff(&tiled, &untiled);
                 assert!(diff < 1e-4, "scale {scale}, tile {tile}: {diff}");
             }
+        }
+    }
+
+    #[test]
+    fn a_wide_body_runs_apart_from_its_upsampling_tail_and_tiled_equals_untiled() {
+        let mut rng = Rng(12);
+        let (param, bin) = testutil::mini_rrdb(&mut rng, 34);
+        let net = testutil::net(&param, &bin);
+        let [body, tail] = net.segments() else {
+            panic!("not cut in two: {:?}", net.segments());
+        };
+        assert!(body.context_px > 32, "{body:?}");
+        assert!(tail.context_px <= 12, "{tail:?}");
+        // The tail works at 4× and 16× the pixels: far more memory per input pixel.
+        let per_px = |s, c| net.segment_peak_floats(s, (c, 16, 16)).unwrap() as f64 / 256.0;
+        let (body_px, tail_px) = (per_px(body, 3), per_px(tail, 4));
+        assert!(tail_px > 4.0 * body_px, "{tail_px} {body_px}");
+        // Nets without such a cut stay whole.
+        let (param, bin) = testutil::mini_compact(&mut rng, None);
+        assert_eq!(testutil::net(&param, &bin).segments().len(), 1);
+        let (param, bin) = testutil::mini_upconv(&mut rng);
+        assert_eq!(testutil::net(&param, &bin).segments().len(), 1);
+
+        let x = rng.tensor(3, 45, 70);
+        let untiled = net.forward(&x, Kernels::Reference).unwrap();
+        assert_eq!(untiled.shape(), (3, 180, 280));
+        for (tile, tile_bytes, kernels) in [
+            (16, 0, Kernels::Reference),
+            (4096, 40_000, Kernels::Fast),
+            (4096, 1 << 30, Kernels::Fast),
+        ] {
+            let opts = TileOptions {
+                tile,
+                overlap: 0,
+                threads: 2,
+                kernels,
+                tile_bytes,
+            };
+            let tiled = upscale_tiled(&net, &x, &opts).unwrap();
+            let diff = max_abs_diff(&tiled, &untiled);
+            assert!(diff < 1e-4, "tile {tile}, {tile_bytes} bytes: {diff}");
         }
     }
 
@@ -336,6 +510,7 @@ mod tests {
                 overlap: 1,
                 threads: 2,
                 kernels: Kernels::Fast,
+                tile_bytes: 0,
             };
             let tiled = upscale_tiled(&net, &x, &opts).unwrap();
             assert!(max_abs_diff(&tiled, &untiled) < 1e-4, "tile {tile}");
