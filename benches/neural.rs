@@ -6,7 +6,8 @@
 //!
 //! Models and the Python reference come from `scripts/fetch-models.sh --python`
 //! (`REFRAME_TEST_MODELS_DIR`, `REFRAME_TEST_PYTHON` override). `REFRAME_BENCH_RUNS` sets the
-//! repetitions (default 3).
+//! repetitions (default 3); `REFRAME_BENCH_ONLY=TEXT` runs only the models whose label
+//! contains TEXT (the RRDB nets take seconds to minutes per frame).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,7 +30,7 @@ struct Case {
     pad_edge: usize,
 }
 
-const CASES: [Case; 3] = [
+const CASES: [Case; 5] = [
     Case {
         label: "animevideov3 x4 body",
         family: Family::AnimeVideoV3,
@@ -53,6 +54,22 @@ const CASES: [Case; 3] = [
         reference: "WAIFU2X_ANIME_UP2X_DENOISE1X",
         scale: 2,
         pad_edge: 7,
+    },
+    Case {
+        label: "x4plus-anime x4 (RRDB, 6 blocks)",
+        family: Family::X4PlusAnime,
+        ours: "realesrgan-x4plus-anime",
+        reference: "realesrgan-x4plus-anime",
+        scale: 4,
+        pad_edge: 0,
+    },
+    Case {
+        label: "x4plus x4 (RRDB, 23 blocks)",
+        family: Family::X4Plus,
+        ours: "realesrgan-x4plus",
+        reference: "realesrgan-x4plus",
+        scale: 4,
+        pad_edge: 0,
     },
 ];
 
@@ -80,7 +97,8 @@ fn main() {
         "| model | ours ms/frame | onnxruntime ms/frame | ours / onnxruntime | ours GFLOP/s | onnxruntime GFLOP/s |"
     );
     println!("|---|---|---|---|---|---|");
-    for case in &CASES {
+    let only = std::env::var("REFRAME_BENCH_ONLY").unwrap_or_default();
+    for case in CASES.iter().filter(|c| c.label.contains(&only)) {
         let (param, bin) = model(case.ours);
         let mut engine = Neural::load_paths(case.family, &param, &bin, case.scale).expect("load");
         engine.set_threads(2);
@@ -109,7 +127,11 @@ fn main() {
     for (label, spec) in [
         ("animevideov3 x2", "animevideov3:2"),
         ("waifu2x anime x2", "waifu2x:2"),
-    ] {
+        ("x4plus-anime x4 (RRDB, 6 blocks)", "x4plus-anime:4"),
+    ]
+    .into_iter()
+    .filter(|(label, _)| label.contains(&only))
+    {
         let out = Command::new(std::env::current_exe().expect("current exe"))
             .env(CHILD_ENV, spec)
             .output()
@@ -129,6 +151,7 @@ fn child_peak_rss(spec: &str) {
     let scale: u32 = scale.parse().expect("scale");
     let (family, model_name) = match name {
         "animevideov3" => (Family::AnimeVideoV3, "realesr-animevideov3-x4"),
+        "x4plus-anime" => (Family::X4PlusAnime, "realesrgan-x4plus-anime"),
         _ => (Family::Waifu2xAnime, "WAIFU2X_ANIME_UP2X_DENOISE1X"),
     };
     let (param, bin) = model(model_name);
@@ -171,22 +194,30 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 /// Convolution arithmetic of a model at an input size: 2 × weights × pixels each conv runs on
-/// (every conv here has stride 1 at the input resolution; the deconvolution runs on its input).
+/// (every conv here has stride 1; the deconvolution runs on its input; a conv after an
+/// upscaling Interp runs at its output's size, as in the RRDB tail — the Interps of the other
+/// models come after their last conv).
 fn conv_flop(param: &Path, width: usize, height: usize) -> f64 {
     let text = std::fs::read_to_string(param).expect("read param");
     let mut flop = 0.0;
+    let mut pixels = 1.0;
     for line in text.lines() {
         let mut parts = line.split_whitespace();
         let kind = parts.next().unwrap_or("");
+        let param = |key: &str| -> Option<f64> {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+        };
+        if kind == "Interp" {
+            pixels *= param("1=").unwrap_or(1.0) * param("2=").unwrap_or(1.0);
+            continue;
+        }
         if kind != "Convolution" && kind != "Deconvolution" {
             continue;
         }
-        let weights: f64 = line
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("6="))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        flop += 2.0 * weights * (width * height) as f64;
+        let weights = param("6=").unwrap_or(0.0);
+        flop += 2.0 * weights * (width * height) as f64 * pixels;
     }
     flop
 }

@@ -459,15 +459,17 @@ impl Net {
             output: self.output_blob,
             context_px: self.context_px,
         };
-        self.forward_segment(&whole, input, kernels)
+        self.forward_segment(&whole, input, kernels, 1)
     }
 
-    /// Runs one segment on its seed blob's values.
+    /// Runs one segment on its seed blob's values; fast convolutions split their rows into up
+    /// to `bands` bands run at once on the current rayon pool (for a tile alone on its threads).
     pub(crate) fn forward_segment(
         &self,
         segment: &Segment,
         input: &Tensor,
         kernels: Kernels,
+        bands: usize,
     ) -> Result<Tensor, ModelError> {
         input.check()?;
         let mut blobs: Vec<Option<Rc<Tensor>>> = vec![None; self.blob_names.len()];
@@ -511,7 +513,8 @@ impl Net {
                         if let Some(j) = self.fused_prelu[i] {
                             top = self.layers[j].tops[0];
                         }
-                        conv.forward_fast(&inputs[0], pad).map_err(err)?
+                        conv.forward_fast_banded(&inputs[0], pad, bands)
+                            .map_err(err)?
                     }
                     _ => conv.forward_reference(&inputs[0]).map_err(err)?,
                 },

@@ -105,7 +105,8 @@ pub fn tiled_output_shape(
     w: usize,
 ) -> Result<(usize, usize, usize), ModelError> {
     let g = geometry(net, c)?;
-    let (out_c, _, _) = net.output_shape(c, 2 * g.prepad + h, 2 * g.prepad + w)?;
+    // Channels from a small probe (a whole large frame's blobs would be refused).
+    let (out_c, _, _) = net.output_shape(c, 2 * g.prepad + 64, 2 * g.prepad + 64)?;
     Ok((out_c, g.scale * h, g.scale * w))
 }
 
@@ -160,12 +161,14 @@ fn tile_segment(
     } else {
         opts.overlap.max(segment.context_px)
     };
+    // The channels from a small probe: shape inference at the whole frame's size would refuse
+    // the blobs a whole-frame run would make (the reason the frame is tiled).
+    const PROBE: usize = 64;
     let (out_c, _, _) =
-        net.segment_output_shape(segment, (c, 2 * g.prepad + height, 2 * g.prepad + width))?;
+        net.segment_output_shape(segment, (c, 2 * g.prepad + PROBE, 2 * g.prepad + PROBE))?;
     let (out_h, out_w) = (g.scale * height, g.scale * width);
     let output = Mutex::new(Tensor::zeros(out_c, out_h, out_w));
 
-    const PROBE: usize = 64;
     let floats_per_px =
         net.segment_peak_floats(segment, (c, PROBE, PROBE))? as f64 / (PROBE * PROBE) as f64;
     let tiles = plan_tiles(
@@ -176,15 +179,24 @@ fn tile_segment(
         threads,
     );
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.min(tiles.len()).max(1))
+        .num_threads(threads.max(1))
         .thread_name(|i| format!("neural-tile-{i}"))
         .build()
         .map_err(|e| ModelError::Runtime(format!("cannot start the tile threads: {e}")))?;
-
+    // Fewer tiles than threads (a whole frame whose context spans it): the idle threads take
+    // bands of each convolution's rows.
+    let bands = threads.div_ceil(tiles.len().max(1)).max(1);
+    let run = Run {
+        g,
+        context,
+        kernels: opts.kernels,
+        bands,
+    };
     pool.install(|| {
-        tiles.par_iter().with_max_len(1).try_for_each(|rect| {
-            run_tile(net, segment, input, rect, g, context, opts.kernels, &output)
-        })
+        tiles
+            .par_iter()
+            .with_max_len(1)
+            .try_for_each(|rect| run_tile(net, segment, input, rect, run, &output))
     })?;
     output
         .into_inner()
@@ -258,16 +270,28 @@ fn plan_tiles(
     best.map_or_else(|| grid(1, 1), |(_, tiles)| tiles)
 }
 
+/// How the tiles of a segment run.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    g: Geometry,
+    context: usize,
+    kernels: Kernels,
+    /// Row bands per fast convolution (see [`Net::forward_segment`]).
+    bands: usize,
+}
+
 /// Runs one tile and copies its part into `output`.
-#[allow(clippy::too_many_arguments)]
 fn run_tile(
     net: &Net,
     segment: &Segment,
     input: &Tensor,
     rect: &TileRect,
-    g: Geometry,
-    context: usize,
-    kernels: Kernels,
+    Run {
+        g,
+        context,
+        kernels,
+        bands,
+    }: Run,
     output: &Mutex<Tensor>,
 ) -> Result<(), ModelError> {
     let p = g.prepad as isize;
@@ -279,7 +303,7 @@ fn run_tile(
     let wx0 = (rect.x0 as isize - p - m).max(-p);
     let wx1 = (rect.x1 as isize + p + m).min(w + p);
     let window = extract(input, wy0, wy1, wx0, wx1);
-    let result = net.forward_segment(segment, &window, kernels)?;
+    let result = net.forward_segment(segment, &window, kernels, bands)?;
 
     let s = g.scale;
     // Output index i of this window is output pixel i + s·(start + p) of the frame.
@@ -473,6 +497,12 @@ mod tests {
         let (param, bin) = testutil::mini_upconv(&mut rng);
         assert_eq!(testutil::net(&param, &bin).segments().len(), 1);
 
+        // The size of a frame whose whole-frame blobs would be refused is still known.
+        assert_eq!(
+            tiled_output_shape(&net, 3, 9000, 16000).unwrap(),
+            (3, 36000, 64000)
+        );
+
         let x = rng.tensor(3, 45, 70);
         let untiled = net.forward(&x, Kernels::Reference).unwrap();
         assert_eq!(untiled.shape(), (3, 180, 280));
@@ -491,6 +521,29 @@ mod tests {
             let tiled = upscale_tiled(&net, &x, &opts).unwrap();
             let diff = max_abs_diff(&tiled, &untiled);
             assert!(diff < 1e-4, "tile {tile}, {tile_bytes} bytes: {diff}");
+        }
+    }
+
+    #[test]
+    fn convolution_rows_in_bands_equal_one_run() {
+        let mut rng = Rng(14);
+        let nets = [
+            testutil::mini_compact(&mut rng, None),
+            testutil::mini_upconv(&mut rng),
+        ];
+        for (param, bin) in nets {
+            let net = testutil::net(&param, &bin);
+            let x = rng.tensor(3, 70, 23);
+            let segment = &net.segments()[0];
+            let one = net.forward_segment(segment, &x, Kernels::Fast, 1).unwrap();
+            for bands in [2, 3, 4] {
+                let banded = net
+                    .forward_segment(segment, &x, Kernels::Fast, bands)
+                    .unwrap();
+                assert_eq!(banded.shape(), one.shape());
+                let diff = max_abs_diff(&banded, &one);
+                assert!(diff < 1e-5, "{bands} bands: {diff}");
+            }
         }
     }
 

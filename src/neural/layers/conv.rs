@@ -5,6 +5,8 @@
 
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+
 use super::gemm::sgemm;
 use super::{Act, Shape, check_elements};
 use crate::neural::Tensor;
@@ -324,6 +326,55 @@ impl Conv {
 
     /// Runs through the fast kernel (the caller checked [`Conv::fast_pad`]); a fused PReLU is
     /// applied too.
+    /// [`Conv::forward_fast`] on up to `bands` horizontal bands of output rows at once (on the
+    /// current rayon pool), for a tile that is alone on its threads: each band reads its rows
+    /// and one more on each side, so the result is the same as one run.
+    pub(crate) fn forward_fast_banded(
+        &self,
+        x: &Tensor,
+        pad: usize,
+        bands: usize,
+    ) -> Result<Tensor, String> {
+        /// Fewer output rows than this per band cost more in copies than they gain.
+        const MIN_BAND_ROWS: usize = 16;
+        let out = self.out_shape(Shape::of(x))?;
+        let bands = bands.min(out.h / MIN_BAND_ROWS);
+        if bands <= 1 || pad > 1 {
+            return self.forward_fast(x, pad);
+        }
+        let rows_per_band = out.h.div_ceil(bands);
+        let ranges: Vec<(usize, usize)> = (0..out.h)
+            .step_by(rows_per_band)
+            .map(|y0| (y0, (y0 + rows_per_band).min(out.h)))
+            .collect();
+        let (h, w) = (x.height, x.width);
+        let plane = h * w;
+        // Output row y reads input rows y − pad … y + 2 − pad.
+        let parts: Vec<Result<(usize, usize, Tensor), String>> = ranges
+            .par_iter()
+            .map(|&(y0, y1)| {
+                let a = y0.saturating_sub(pad);
+                let b = (y1 + 2 - pad).min(h);
+                let mut band = Tensor::zeros(x.channels, b - a, w);
+                for c in 0..x.channels {
+                    band.data[c * (b - a) * w..(c + 1) * (b - a) * w]
+                        .copy_from_slice(&x.data[c * plane + a * w..c * plane + b * w]);
+                }
+                // Band output row j is output row a + j.
+                Ok((y0 - a, y1 - y0, self.forward_fast(&band, pad)?))
+            })
+            .collect();
+        let mut y = Tensor::zeros(out.c, out.h, out.w);
+        for (part, &(y0, _)) in parts.into_iter().zip(&ranges) {
+            let (skip, rows, band) = part?;
+            for c in 0..out.c {
+                let src = &band.data[(c * band.height + skip) * band.width..][..rows * out.w];
+                y.data[(c * out.h + y0) * out.w..][..rows * out.w].copy_from_slice(src);
+            }
+        }
+        Ok(y)
+    }
+
     pub(crate) fn forward_fast(&self, x: &Tensor, pad: usize) -> Result<Tensor, String> {
         let out = self.out_shape(Shape::of(x))?;
         let conv = self.fast.get_or_init(|| {
