@@ -94,6 +94,7 @@ settings-models = Models
 settings-models-none = none
 settings-models-hint = Folder of the neural engines' model files: { $path }
 settings-models-missing = Not found here: { $engines }
+settings-models-unusable = Cannot use (hover for why): { $models }
 settings-models-choose-hint = choose a folder for the model files
 settings-models-default = Default
 settings-models-default-hint = Look in $REFRAME_MODELS_DIR or the default models folder again

@@ -91,6 +91,7 @@ settings-models = モデル
 settings-models-none = なし
 settings-models-hint = ニューラルエンジンのモデルファイルがあるフォルダー：{ $path }
 settings-models-missing = このフォルダーに見つからないエンジン：{ $engines }
+settings-models-unusable = 使用できないモデル（理由はポインターを重ねて表示）：{ $models }
 settings-models-choose-hint = モデルファイルのフォルダーを選んでください
 settings-models-default = 既定
 settings-models-default-hint = $REFRAME_MODELS_DIR または既定のモデルフォルダーからもう一度探します

@@ -308,11 +308,23 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
                 .expect("copy a model file");
         }
     }
+    // And a model of the user's own, with one that cannot run.
+    let custom = empty.join("custom");
+    std::fs::create_dir_all(&custom).expect("a test dir");
+    neural_support::write_esrgan_shaped_model(&custom, "my-esrgan", false);
+    neural_support::write_esrgan_shaped_model(&custom, "broken", true);
     harness.get_by_label("Engine").click();
     harness.step();
     harness.step();
     assert!(harness.query_by_label("waifu2x").is_some());
     assert!(harness.query_by_label("waifu2x-photo").is_none());
+    assert!(harness.query_by_label("my-esrgan").is_some());
+    assert!(harness.query_by_label("broken").is_none());
+    assert!(
+        harness
+            .query_by_label("Cannot use (hover for why): broken")
+            .is_some()
+    );
     harness.get_by_label("Engine").click();
     harness.step();
 

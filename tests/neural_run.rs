@@ -227,6 +227,79 @@ fn engines_lists_the_models_folder() {
     );
 }
 
+/// A model of the user's own in `<models>/custom/` is an engine named after its file: listed
+/// by `reframe engines` with the scale its graph gives, run by `reframe run` at its own scale
+/// and below it; one with an unknown layer is listed with the reason (the layer and its
+/// line) and refused by `run` with the same reason.
+#[test]
+fn a_custom_model_in_the_models_folder_is_an_engine() {
+    let env = TestEnv::new();
+    let models = env.subdir("models");
+    let custom = models.join("custom");
+    std::fs::create_dir_all(&custom).expect("test dir");
+    neural_support::write_esrgan_shaped_model(&custom, "4x-テスト sharp", false);
+    neural_support::write_esrgan_shaped_model(&custom, "broken", true);
+
+    let out = env.run([
+        "engines".as_ref(),
+        "--models-dir".as_ref(),
+        models.as_os_str(),
+    ]);
+    out.assert_success();
+    let text = &out.stdout;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("4x-テスト sharp") && l.contains("scales 2x 3x 4x")),
+        "{text}"
+    );
+    let broken = text
+        .lines()
+        .find(|l| l.contains("broken") && l.contains("cannot be used"))
+        .unwrap_or_else(|| panic!("the broken model is not explained:\n{text}"));
+    assert!(
+        broken.contains("Swish") && broken.contains("line 7"),
+        "{broken}"
+    );
+
+    let small = Clip {
+        width: 16,
+        height: 12,
+        duration_secs: 0.25,
+        ..clip()
+    };
+    let input = make_plain(&env.path("tiny.mp4"), small);
+    for scale in ["4", "2"] {
+        let out = env.path(format!("tiny.x{scale}.mkv"));
+        let mut a = run_args(
+            &input,
+            &out,
+            CHUNK_SECS,
+            &["--engine", "4x-テスト sharp", "--scale", scale],
+        );
+        a.extend(["--preset".into(), lossless_preset(&env).into_os_string()]);
+        a.extend(["--models-dir".into(), models.clone().into_os_string()]);
+        env.run(a).assert_success();
+        let size = String::from_utf8_lossy(&ffprobe(
+            "-select_streams v:0 -show_entries stream=width,height -of csv=p=0",
+            &out,
+        ))
+        .trim()
+        .to_owned();
+        let factor: u32 = scale.parse().expect("scale");
+        assert_eq!(size, format!("{},{}", 16 * factor, 12 * factor));
+        assert_eq!(framemd5(&out).len(), 6);
+    }
+
+    let mut a = run_args(
+        &input,
+        &env.path("broken.mkv"),
+        CHUNK_SECS,
+        &["--engine", "broken"],
+    );
+    a.extend(["--models-dir".into(), models.into_os_string()]);
+    env.run(a).assert_failure().assert_mentions_any(&["Swish"]);
+}
+
 #[test]
 fn missing_model_is_a_clear_error() {
     let env = TestEnv::new();

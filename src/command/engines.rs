@@ -1,5 +1,6 @@
 //! `reframe engines`: the upscaling engines available on this machine, the neural models found
-//! in the models folder (scales, denoise levels), and where to put the ones that are missing.
+//! in the models folder (scales, denoise levels), where to put the ones that are missing, and
+//! the user's own models in its `custom/` folder (with the reason for any that cannot run).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,22 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                 what.join(", "),
                 family.install_hint(&dir)
             );
+        }
+    }
+    let custom = engine::custom_models(&dir);
+    println!(
+        "\nyour own models ({}, NAME.param + NAME.bin): {}",
+        dir.join(engine::custom::CUSTOM_FOLDER).display(),
+        if custom.is_empty() { "none" } else { "" }
+    );
+    for model in custom {
+        match model.status {
+            Ok(scale) => println!(
+                "  {:<14} {scale}× ({})",
+                model.name,
+                file_name(&model.files.param)
+            ),
+            Err(reason) => println!("  {:<14} cannot be used: {reason}", model.name),
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -10,6 +10,7 @@
 //! Neural engines are listed only when their model files are in the models folder
 //! ([`models`]); asking for one that is not there says where to put its files.
 
+pub mod custom;
 mod identity;
 pub mod models;
 pub mod neural;
@@ -60,18 +61,30 @@ pub enum EngineKind {
 /// What the user can pick.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EngineInfo {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub description: String,
     pub kind: EngineKind,
     /// Scale factors the engine accepts.
-    pub scales: &'static [f64],
+    pub scales: Vec<f64>,
     /// Available denoise levels (empty: the engine has no denoise setting).
-    pub denoise_levels: &'static [u8],
+    pub denoise_levels: Vec<u8>,
     /// Whether it runs without a denoise level (for an engine with levels: its plain model is
     /// there too).
     pub runs_without_denoise: bool,
-    /// Neural engines: the model family and the folder its files were found in.
-    pub model: Option<(Family, PathBuf)>,
+    /// Neural engines: where the model comes from.
+    pub model: Option<ModelSource>,
+}
+
+/// The model files of a neural engine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSource {
+    /// A known family, from the models folder it was found in.
+    Family(Family, PathBuf),
+    /// A model of the user's own (`<models folder>/custom/`), with its own scale.
+    Custom {
+        files: models::ModelFiles,
+        native_scale: u32,
+    },
 }
 
 /// What a frame engine needs to know about the job to start.
@@ -87,33 +100,43 @@ pub struct FrameSetup {
 impl EngineInfo {
     /// A fresh frame engine instance (loads the model of a neural engine).
     pub fn instantiate(&self, setup: &FrameSetup) -> anyhow::Result<Box<dyn Upscaler>> {
-        if let Some((family, dir)) = &self.model {
-            let installed = models::scan(dir, *family);
-            let files = installed.model(setup.denoise).ok_or_else(|| {
-                anyhow!(
-                    "the {} model files are missing; {}",
-                    self.name,
-                    family.install_hint(dir)
-                )
-            })?;
-            let engine = neural::Neural::load(*family, files, setup.scale as u32, setup.matrix)?;
-            return Ok(Box::new(engine));
-        }
-        match self.name {
-            "identity" => Ok(Box::new(Identity)),
-            _ => Err(anyhow!("engine {} does not run on frames", self.name)),
+        let scale = setup.scale as u32;
+        match &self.model {
+            Some(ModelSource::Family(family, dir)) => {
+                let installed = models::scan(dir, *family);
+                let files = installed.model(setup.denoise).ok_or_else(|| {
+                    anyhow!(
+                        "the {} model files are missing; {}",
+                        self.name,
+                        family.install_hint(dir)
+                    )
+                })?;
+                let engine = neural::Neural::load(*family, files, scale, setup.matrix)?;
+                Ok(Box::new(engine))
+            }
+            Some(ModelSource::Custom { files, .. }) => {
+                let engine = neural::Neural::load_custom(files, scale, setup.matrix)?;
+                Ok(Box::new(engine))
+            }
+            None if self.name == "identity" => Ok(Box::new(Identity)),
+            None => Err(anyhow!("engine {} does not run on frames", self.name)),
         }
     }
 
     /// Identity of the model weights used for `denoise` (file name and content digest), for
     /// the session id; `None` for engines without model files.
     pub fn model_identity(&self, denoise: Option<u8>) -> anyhow::Result<Option<String>> {
-        let Some((family, dir)) = &self.model else {
-            return Ok(None);
-        };
-        let installed = models::scan(dir, *family);
-        let Some(files) = installed.model(denoise) else {
-            return Ok(None);
+        let installed;
+        let files = match &self.model {
+            None => return Ok(None),
+            Some(ModelSource::Custom { files, .. }) => files,
+            Some(ModelSource::Family(family, dir)) => {
+                installed = models::scan(dir, *family);
+                let Some(files) = installed.model(denoise) else {
+                    return Ok(None);
+                };
+                files
+            }
         };
         let id = files
             .identity()
@@ -165,31 +188,59 @@ pub enum EngineError {
         what: String,
         hint: String,
     },
+    /// A model in the custom folder that cannot be run.
+    #[error("the model {name} ({}) cannot be used: {reason}", param.display())]
+    CustomUnusable {
+        name: String,
+        param: PathBuf,
+        reason: String,
+    },
 }
 
 const SCALES: &[f64] = &[1.5, 2.0, 3.0, 4.0];
 
-const LANCZOS: EngineInfo = EngineInfo {
-    name: "lanczos",
-    description: "ffmpeg's Lanczos scaler: fast, sharp, always available",
-    kind: EngineKind::FfmpegScale { flags: "lanczos" },
-    scales: SCALES,
-    denoise_levels: &[],
-    runs_without_denoise: true,
-    model: None,
-};
+/// An engine without model files.
+fn built_in(name: &str, description: &str, kind: EngineKind) -> EngineInfo {
+    EngineInfo {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        kind,
+        scales: SCALES.to_vec(),
+        denoise_levels: Vec::new(),
+        runs_without_denoise: true,
+        model: None,
+    }
+}
+
+fn lanczos() -> EngineInfo {
+    built_in(
+        "lanczos",
+        "ffmpeg's Lanczos scaler: fast, sharp, always available",
+        EngineKind::FfmpegScale { flags: "lanczos" },
+    )
+}
 
 /// Pass-through frame engine that exercises the pipe path; offered only when
 /// `REFRAME_TEST_ENGINES=1` (tests and benchmarks), never to users.
-const IDENTITY: EngineInfo = EngineInfo {
-    name: "identity",
-    description: "pass-through through the frame pipe (testing only)",
-    kind: EngineKind::Frames,
-    scales: SCALES,
-    denoise_levels: &[],
-    runs_without_denoise: true,
-    model: None,
-};
+fn identity() -> EngineInfo {
+    built_in(
+        "identity",
+        "pass-through through the frame pipe (testing only)",
+        EngineKind::Frames,
+    )
+}
+
+/// Names no custom model may take.
+fn built_in_names() -> Vec<&'static str> {
+    let mut names = vec!["lanczos", "identity"];
+    names.extend(Family::ALL.iter().map(|f| f.engine_name()));
+    names
+}
+
+/// The custom models of `models_dir` (usable or not, with the reason).
+pub fn custom_models(models_dir: &Path) -> Vec<custom::CustomModel> {
+    custom::scan(models_dir, &built_in_names())
+}
 
 fn test_engines_enabled() -> bool {
     std::env::var_os("REFRAME_TEST_ENGINES").is_some_and(|v| v == "1")
@@ -203,9 +254,9 @@ pub fn available() -> Vec<EngineInfo> {
 
 /// Engines available with the models in `models_dir`.
 pub fn available_in(models_dir: Option<&Path>) -> Vec<EngineInfo> {
-    let mut engines = vec![LANCZOS];
+    let mut engines = vec![lanczos()];
     if test_engines_enabled() {
-        engines.push(IDENTITY);
+        engines.push(identity());
     }
     if let Some(dir) = models_dir {
         for installed in models::scan_all(dir) {
@@ -214,13 +265,33 @@ pub fn available_in(models_dir: Option<&Path>) -> Vec<EngineInfo> {
             }
             let family = installed.family;
             engines.push(EngineInfo {
-                name: family.engine_name(),
-                description: family.description(),
+                name: family.engine_name().to_owned(),
+                description: family.description().to_owned(),
                 kind: EngineKind::Frames,
-                scales: family.scales(),
-                denoise_levels: models::static_levels(&installed.denoise_levels()),
+                scales: family.scales().to_vec(),
+                denoise_levels: installed.denoise_levels().into_iter().collect(),
                 runs_without_denoise: installed.plain.is_some(),
-                model: Some((family, dir.to_owned())),
+                model: Some(ModelSource::Family(family, dir.to_owned())),
+            });
+        }
+        for model in custom_models(dir) {
+            let Ok(native_scale) = model.status else {
+                continue;
+            };
+            engines.push(EngineInfo {
+                description: format!(
+                    "your model {} ({native_scale}×, CPU)",
+                    model.files.param.display()
+                ),
+                scales: model.scales(),
+                name: model.name,
+                kind: EngineKind::Frames,
+                denoise_levels: Vec::new(),
+                runs_without_denoise: true,
+                model: Some(ModelSource::Custom {
+                    files: model.files,
+                    native_scale,
+                }),
             });
         }
     }
@@ -273,11 +344,21 @@ pub fn resolve_in(
         }
     }
     let Some(info) = engines.iter().find(|e| e.name == name).cloned() else {
+        if let Some(dir) = models_dir
+            && let Some(unusable) = custom_models(dir).into_iter().find(|m| m.name == name)
+            && let Err(reason) = unusable.status
+        {
+            return Err(EngineError::CustomUnusable {
+                name: name.to_owned(),
+                param: unusable.files.param,
+                reason,
+            });
+        }
         return Err(EngineError::Unknown {
             name: name.to_owned(),
             available: engines
                 .iter()
-                .map(|e| e.name)
+                .map(|e| e.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
         });
@@ -288,7 +369,7 @@ pub fn resolve_in(
         return Err(EngineError::UnsupportedScale {
             engine: name.to_owned(),
             scale,
-            supported: join_numbers(info.scales),
+            supported: join_numbers(&info.scales),
         });
     }
     if let Some(level) = denoise {
@@ -381,7 +462,7 @@ mod tests {
         ));
 
         let photo = resolve_in(Some(d), "waifu2x-photo", Some(2.0), Some(2)).unwrap();
-        assert_eq!(photo.denoise_levels, &[2]);
+        assert_eq!(photo.denoise_levels, [2]);
         let err = resolve_in(Some(d), "waifu2x-photo", Some(2.0), None).unwrap_err();
         assert!(
             err.to_string()
@@ -394,7 +475,7 @@ mod tests {
             resolve_in(Some(d), "waifu2x", Some(2.0), None),
             Err(EngineError::ModelMissing { .. })
         ));
-        let names: Vec<_> = available_in(Some(d)).iter().map(|e| e.name).collect();
+        let names: Vec<_> = available_in(Some(d)).into_iter().map(|e| e.name).collect();
         assert_eq!(names[names.len() - 2..], ["animevideov3", "waifu2x-photo"]);
     }
 

@@ -311,33 +311,6 @@ pub fn scan_all(dir: &Path) -> Vec<Installed> {
     Family::ALL.into_iter().map(|f| scan(dir, f)).collect()
 }
 
-/// A `'static` slice of the levels in `set` (a subset of 0..=3), for [`super::EngineInfo`].
-pub(crate) fn static_levels(set: &BTreeSet<u8>) -> &'static [u8] {
-    const SUBSETS: [&[u8]; 16] = [
-        &[],
-        &[0],
-        &[1],
-        &[0, 1],
-        &[2],
-        &[0, 2],
-        &[1, 2],
-        &[0, 1, 2],
-        &[3],
-        &[0, 3],
-        &[1, 3],
-        &[0, 1, 3],
-        &[2, 3],
-        &[0, 2, 3],
-        &[1, 2, 3],
-        &[0, 1, 2, 3],
-    ];
-    let mask = set
-        .iter()
-        .filter(|&&n| n < 4)
-        .fold(0usize, |m, &n| m | (1 << n));
-    SUBSETS[mask]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,13 +366,6 @@ mod tests {
             models_dir(Some(Path::new("/x/models"))),
             Some(PathBuf::from("/x/models"))
         );
-    }
-
-    #[test]
-    fn static_level_slices() {
-        assert_eq!(static_levels(&BTreeSet::new()), &[] as &[u8]);
-        assert_eq!(static_levels(&[0, 2, 3].into()), &[0, 2, 3]);
-        assert_eq!(static_levels(&[0, 1, 2, 3].into()), &[0, 1, 2, 3]);
     }
 
     #[test]

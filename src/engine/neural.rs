@@ -35,7 +35,7 @@ pub fn tile_px(family: Family) -> usize {
     match family {
         Family::AnimeVideoV3 => 384,
         Family::Waifu2xAnime | Family::Waifu2xPhoto => 192,
-        Family::X4Plus | Family::X4PlusAnime => 4096,
+        Family::X4Plus | Family::X4PlusAnime => BY_MEMORY_TILE_PX,
     }
 }
 
@@ -44,9 +44,13 @@ pub fn tile_px(family: Family) -> usize {
 pub fn tile_bytes(family: Family) -> usize {
     match family {
         Family::AnimeVideoV3 | Family::Waifu2xAnime | Family::Waifu2xPhoto => 0,
-        Family::X4Plus | Family::X4PlusAnime => 512 << 20,
+        Family::X4Plus | Family::X4PlusAnime => BY_MEMORY_TILE_BYTES,
     }
 }
+
+/// Nets tiled by memory alone: the RRDB families and custom models (most are ESRGAN nets).
+const BY_MEMORY_TILE_PX: usize = 4096;
+const BY_MEMORY_TILE_BYTES: usize = 512 << 20;
 
 /// YUV ↔ RGB matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,8 +85,12 @@ impl ColorMatrix {
 /// One loaded neural engine: the network, the output scale, the colour matrix.
 pub struct Neural {
     net: Net,
-    family: Family,
+    /// The network's own scale; a smaller `scale` resizes its output.
+    native: u32,
     scale: u32,
+    /// Tiling: largest tile side and working memory per tile (see [`tile_px`], [`tile_bytes`]).
+    tile: usize,
+    tile_bytes: usize,
     matrix: ColorMatrix,
     threads: usize,
     kernels_fast: bool,
@@ -106,14 +114,59 @@ impl Neural {
         }
         let net = Net::load(&files.param, &files.bin)
             .with_context(|| format!("cannot load the model {}", files.param.display()))?;
-        Ok(Neural {
+        Ok(Neural::new(
             net,
-            family,
+            (family.native_scale(), scale),
+            (tile_px(family), tile_bytes(family)),
+            matrix,
+        ))
+    }
+
+    /// Load a model of the user's own (see [`super::custom`]) to upscale by `scale`: its own
+    /// scale, or a smaller integer (its output resized). Unknown nets are tiled by memory.
+    pub fn load_custom(
+        files: &ModelFiles,
+        scale: u32,
+        matrix: ColorMatrix,
+    ) -> anyhow::Result<Neural> {
+        let net = Net::load(&files.param, &files.bin)
+            .with_context(|| format!("cannot load the model {}", files.param.display()))?;
+        let native = super::custom::scale_of(&net).map_err(|reason| {
+            anyhow::anyhow!(
+                "the model {} cannot be used: {reason}",
+                files.param.display()
+            )
+        })?;
+        if scale < 2 || scale > native {
+            anyhow::bail!(
+                "the model {} upscales by {native}; it cannot upscale by {scale}",
+                files.param.display()
+            );
+        }
+        Ok(Neural::new(
+            net,
+            (native, scale),
+            (BY_MEMORY_TILE_PX, BY_MEMORY_TILE_BYTES),
+            matrix,
+        ))
+    }
+
+    fn new(
+        net: Net,
+        (native, scale): (u32, u32),
+        (tile, tile_bytes): (usize, usize),
+        matrix: ColorMatrix,
+    ) -> Neural {
+        Neural {
+            net,
+            native,
             scale,
+            tile,
+            tile_bytes,
             matrix,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             kernels_fast: true,
-        })
+        }
     }
 
     /// Load a model from explicit paths (tests, benchmarks).
@@ -155,20 +208,20 @@ impl Neural {
             } else {
                 Kernels::Reference
             },
-            tile_bytes: tile_bytes(self.family),
+            tile_bytes: self.tile_bytes,
         }
     }
 
     /// RGB [0, 1] (3×H×W) → RGB upscaled by the engine's scale (not clamped).
     pub fn upscale_rgb(&self, rgb: &Tensor) -> anyhow::Result<Tensor> {
-        self.upscale_rgb_tiled(rgb, tile_px(self.family))
+        self.upscale_rgb_tiled(rgb, self.tile)
     }
 
     /// [`Neural::upscale_rgb`] with a chosen tile size.
     pub fn upscale_rgb_tiled(&self, rgb: &Tensor, tile: usize) -> anyhow::Result<Tensor> {
         let body = upscale_tiled(&self.net, rgb, &self.tile_options(tile))
             .context("the neural network failed")?;
-        let native = self.family.native_scale();
+        let native = self.native;
         if self.scale == native {
             return Ok(body);
         }

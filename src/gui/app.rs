@@ -128,6 +128,8 @@ pub struct App {
     pub(super) tools: Result<(), String>,
     pub(super) presets: Vec<PresetChoice>,
     pub(super) engines: Vec<crate::engine::EngineInfo>,
+    /// Models of the custom folder that cannot run, with the reason (name, reason).
+    pub(super) unusable_models: Vec<(String, String)>,
     pub(super) log: VecDeque<LogLine>,
     pub(super) selected: Option<JobId>,
     /// Start was pressed: jobs run one after another until the queue is empty or cancelled.
@@ -218,6 +220,7 @@ impl App {
             tools: Ok(()),
             presets: Vec::new(),
             engines: Vec::new(),
+            unusable_models: Vec::new(),
             log: VecDeque::new(),
             selected: None,
             queue_running: false,
@@ -531,7 +534,7 @@ impl App {
                     .engines
                     .iter()
                     .filter(|info| info.model.is_some())
-                    .map(|info| info.name)
+                    .map(|info| info.name.as_str())
                     .collect();
                 let text = match (&folder, found.is_empty()) {
                     (None, _) => tr!(self.i18n, "log-no-models-folder"),
@@ -1162,11 +1165,20 @@ impl App {
     /// The engines the models folder allows, looked up again (after the folder changed). A
     /// panel engine that is no longer there falls back to the built-in one.
     fn refresh_engines(&mut self) {
-        self.engines = crate::engine::available_in(self.settings.models_folder().as_deref());
+        let folder = self.settings.models_folder();
+        self.engines = crate::engine::available_in(folder.as_deref());
+        self.unusable_models = folder
+            .map(|dir| {
+                crate::engine::custom_models(&dir)
+                    .into_iter()
+                    .filter_map(|m| m.status.err().map(|reason| (m.name, reason)))
+                    .collect()
+            })
+            .unwrap_or_default();
         if !self.engines.iter().any(|e| e.name == self.settings.engine)
             && let Some(first) = self.engines.first()
         {
-            self.settings.engine = first.name.to_owned();
+            self.settings.engine = first.name.clone();
         }
     }
 

@@ -395,8 +395,8 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                 .show_ui(ui, |ui| {
                     for info in &app.engines {
                         changed |= ui
-                            .selectable_value(&mut settings.engine, info.name.to_owned(), info.name)
-                            .on_hover_text(info.description)
+                            .selectable_value(&mut settings.engine, info.name.clone(), &info.name)
+                            .on_hover_text(&info.description)
                             .changed();
                     }
                 })
@@ -409,7 +409,7 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
             ui.end_row();
 
             let label = ui.label(tr!(i18n, "settings-size"));
-            let scales = engine.as_ref().map_or(&[2.0][..], |info| info.scales);
+            let scales = engine.as_ref().map_or(&[2.0][..], |info| &info.scales);
             egui::ComboBox::from_id_salt("size")
                 .width(180.0)
                 .selected_text(size_text(settings.size, &i18n))
@@ -462,7 +462,13 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                 ui.end_row();
             }
 
-            models_row_ui(ui, settings, &app.engines, &i18n, commands);
+            models_row_ui(
+                ui,
+                settings,
+                (&app.engines, &app.unusable_models),
+                &i18n,
+                commands,
+            );
 
             let label = ui.label(tr!(i18n, "settings-preset"));
             let selected_summary = app
@@ -619,7 +625,7 @@ fn language_row_ui(
 fn models_row_ui(
     ui: &mut Ui,
     settings: &UserSettings,
-    engines: &[crate::engine::EngineInfo],
+    (engines, unusable): (&[crate::engine::EngineInfo], &[(String, String)]),
     i18n: &Localizer,
     commands: &mut Vec<Command>,
 ) {
@@ -653,6 +659,23 @@ fn models_row_ui(
                 .weak(),
             )
             .on_hover_text(hints.join("\n\n"));
+        }
+        if !unusable.is_empty() {
+            let names: Vec<&str> = unusable.iter().map(|(name, _)| name.as_str()).collect();
+            let reasons: Vec<String> = unusable
+                .iter()
+                .map(|(name, reason)| format!("{name}: {reason}"))
+                .collect();
+            ui.label(
+                RichText::new(tr!(
+                    i18n,
+                    "settings-models-unusable",
+                    models = names.join(", ")
+                ))
+                .small()
+                .color(ui.visuals().warn_fg_color),
+            )
+            .on_hover_text(reasons.join("\n\n"));
         }
         ui.horizontal(|ui| {
             if ui.button(tr!(i18n, "choose-folder")).clicked() {

@@ -113,7 +113,7 @@ impl UserSettings {
     /// falls back to off, or to the lowest level when the plain model is missing too.
     pub fn denoise_for(&self, engines: &[EngineInfo]) -> Option<u8> {
         let info = engines.iter().find(|info| info.name == self.engine)?;
-        let levels = info.denoise_levels;
+        let levels = &info.denoise_levels;
         match self.denoise {
             _ if levels.is_empty() => None,
             Some(level) if levels.contains(&level) => Some(level),
@@ -463,11 +463,11 @@ mod tests {
     #[test]
     fn denoise_follows_what_the_models_folder_holds() {
         let waifu2x = |levels: &'static [u8], plain: bool| crate::engine::EngineInfo {
-            name: "waifu2x-anime",
-            description: "",
+            name: "waifu2x-anime".to_owned(),
+            description: String::new(),
             kind: crate::engine::EngineKind::Frames,
-            scales: &[2.0],
-            denoise_levels: levels,
+            scales: vec![2.0],
+            denoise_levels: levels.to_vec(),
             runs_without_denoise: plain,
             model: None,
         };

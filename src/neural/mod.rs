@@ -19,7 +19,7 @@ pub mod param;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 mod tile;
 pub mod weights;
 

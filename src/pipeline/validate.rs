@@ -116,7 +116,7 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
     }
 
     let settings = Settings {
-        engine: engine.name.to_owned(),
+        engine: engine.name.clone(),
         model: engine.model_identity(spec.denoise)?,
         scale: scale.unwrap_or(engine_size.1 as f64 / src_h.max(1) as f64),
         target_height: spec.height,

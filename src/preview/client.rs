@@ -76,7 +76,7 @@ impl PreviewTimeouts {
             PreviewRequest::Frame { engine, .. } => {
                 let ffmpeg = engine::available_in(None)
                     .iter()
-                    .any(|info| info.name == engine && info.kind != EngineKind::Frames);
+                    .any(|info| &info.name == engine && info.kind != EngineKind::Frames);
                 if ffmpeg {
                     self.ffmpeg_frame
                 } else {

@@ -161,3 +161,63 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0f32, f32::max)
 }
+
+/// Writes a small ESRGAN-shaped ncnn model, as a user's own model would be, into `dir` as
+/// `name.param` + `name.bin`: a first conv, two convs with leaky ReLU, a conv added to the
+/// first's output, then two nearest 2× upsamplings each followed by a conv (4×, RGB → RGB).
+/// Weights are small fixed values (fp32-tagged), so the output is a plausible image.
+/// `unknown_layer` puts a layer type no ncnn build has in the middle.
+pub fn write_esrgan_shaped_model(dir: &Path, name: &str, unknown_layer: bool) {
+    const C: usize = 4;
+    let convs: [(&str, &str, &str, usize, usize, bool); 6] = [
+        ("first", "data", "f", 3, C, false),
+        ("b0", "f1", "b0", C, C, true),
+        ("b1", "b0", "b1", C, C, true),
+        ("body", "b1", "body", C, C, false),
+        ("c1", "u1", "c1", C, C, true),
+        ("last", "u2", "output", C, 3, false),
+    ];
+    let conv_line =
+        |(name, from, to, c_in, c_out, leaky): (&str, &str, &str, usize, usize, bool)| {
+            let act = if leaky {
+                " 9=2 -23310=1,2.000000e-01"
+            } else {
+                ""
+            };
+            format!(
+                "Convolution {name} 1 1 {from} {to} 0={c_out} 1=3 4=1 5=1 6={}{act}\n",
+                c_in * c_out * 9
+            )
+        };
+    let mut param = String::from("7767517\n11 12\nInput in 0 1 data\n");
+    param.push_str(&conv_line(convs[0]));
+    param.push_str("Split split 1 2 f f0 f1\n");
+    param.push_str(&conv_line(convs[1]));
+    if unknown_layer {
+        param.push_str("Swish b1 1 1 b0 b1\n");
+    } else {
+        param.push_str(&conv_line(convs[2]));
+    }
+    param.push_str(&conv_line(convs[3]));
+    param.push_str("BinaryOp add 2 1 f0 body sum 0=0\n");
+    param.push_str("Interp up1 1 1 sum u1 0=1 1=2.000000e+00 2=2.000000e+00\n");
+    param.push_str(&conv_line(convs[4]));
+    param.push_str("Interp up2 1 1 c1 u2 0=1 1=2.000000e+00 2=2.000000e+00\n");
+    param.push_str(&conv_line(convs[5]));
+    let mut bin = Vec::new();
+    for (i, &(_, _, _, c_in, c_out, _)) in convs.iter().enumerate() {
+        if unknown_layer && i == 2 {
+            continue;
+        }
+        bin.extend(0u32.to_le_bytes());
+        for k in 0..c_in * c_out * 9 {
+            let w = 0.05 * ((k * 7 + i * 3) as f32 * 0.37).sin();
+            bin.extend(w.to_le_bytes());
+        }
+        for k in 0..c_out {
+            bin.extend((0.01 * k as f32).to_le_bytes());
+        }
+    }
+    std::fs::write(dir.join(format!("{name}.param")), param).expect("write the model");
+    std::fs::write(dir.join(format!("{name}.bin")), bin).expect("write the model");
+}
