@@ -15,7 +15,7 @@
 //!
 //! `REFRAME_BENCH_SECONDS` sets the clip length (default 20), `REFRAME_BENCH_SAMPLES` the
 //! requests per series (default 40), `REFRAME_BENCH_CLIPS` which clips (`8M,crf`) and
-//! `REFRAME_BENCH_MODES` which ways (`baseline,seeker`), `REFRAME_BENCH_WORKER_LOG` a file for
+//! `REFRAME_BENCH_MODES` which ways (`baseline`, `seeker-plain`: the seeker without keyframe pictures, `seeker`; default `seeker-plain,seeker`), `REFRAME_BENCH_WORKER_LOG` a file for
 //! the worker's log. Clips are kept in
 //! `target/bench-preview/` for later runs.
 
@@ -37,7 +37,7 @@ fn main() {
     let seconds: u64 = env_or("REFRAME_BENCH_SECONDS", 20);
     let samples: usize = env_or("REFRAME_BENCH_SAMPLES", 40);
     let clips: String = env_or("REFRAME_BENCH_CLIPS", "8M,crf".to_string());
-    let modes: String = env_or("REFRAME_BENCH_MODES", "baseline,seeker".to_string());
+    let modes: String = env_or("REFRAME_BENCH_MODES", "seeker-plain,seeker".to_string());
     let work = tempfile::tempdir().expect("temp dir");
     let clip_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-preview");
     std::fs::create_dir_all(&clip_dir).expect("clip directory");
@@ -65,20 +65,26 @@ fn main() {
             std::fs::metadata(&input).map_or(0.0, |m| m.len() as f64 / 1e6)
         );
         let mut targets = Vec::new();
-        for (mode, what, seeker) in [
-            ("baseline", "fresh ffmpeg per seek (baseline)", "0"),
-            ("seeker", "seeker", "1"),
+        for (mode, what, seeker, keyframes) in [
+            ("baseline", "fresh ffmpeg per seek (baseline)", "0", "0"),
+            ("seeker-plain", "seeker, no keyframe pictures", "1", "0"),
+            ("seeker", "seeker and keyframe pictures", "1", "1"),
         ] {
             if modes.split(',').any(|m| m == mode) {
                 println!("### {what}");
-                targets = series(&work, &input, seconds * FPS, samples, seeker);
+                targets = series(&work, &input, seconds * FPS, samples, seeker, keyframes);
             }
         }
         // The same random targets (the same seed in every series), with no worker running.
         let floor = DecodeFloor::probe(&input);
-        let floors: Vec<Duration> = targets.iter().map(|&t| floor.to(&input, t)).collect();
+        let floors: Vec<Duration> = targets
+            .iter()
+            .map(|&t| floor.to(&input, t, false))
+            .collect();
+        let skipping: Vec<Duration> = targets.iter().map(|&t| floor.to(&input, t, true)).collect();
         println!("### decoding alone, the random seeks' frames");
-        report("random seek     ", &floors);
+        report("every frame     ", &floors);
+        report("refs only       ", &skipping);
     }
     println!("load average after: {}", load_average());
 }
@@ -116,8 +122,10 @@ impl DecodeFloor {
         DecodeFloor { keyframes }
     }
 
-    /// Decoding from the keyframe at or before `frame_index` to it.
-    fn to(&self, input: &Path, frame_index: u64) -> Duration {
+    /// Decoding from the keyframe at or before `frame_index` to it; with `refs_only`, with
+    /// the non-reference frames skipped (`-skip_frame noref`, as mpv's exact seek decodes
+    /// the frames before its target), up to the frame's time.
+    fn to(&self, input: &Path, frame_index: u64, refs_only: bool) -> Duration {
         let (key, time) = self
             .keyframes
             .iter()
@@ -127,19 +135,19 @@ impl DecodeFloor {
             .unwrap_or((0, 0.0));
         let run = |frames: u64| {
             let started = Instant::now();
-            let status = Command::new("ffmpeg")
-                .args([
-                    "-nostdin",
-                    "-v",
-                    "error",
-                    "-ss",
-                    &format!("{time:.6}"),
-                    "-i",
-                ])
-                .arg(input)
-                .args(["-frames:v", &frames.to_string(), "-f", "null", "-"])
-                .status()
-                .expect("ffmpeg runs");
+            let mut cmd = Command::new("ffmpeg");
+            cmd.args(["-nostdin", "-v", "error", "-ss", &format!("{time:.6}")]);
+            if refs_only {
+                cmd.args(["-skip_frame", "noref"]);
+            }
+            cmd.arg("-i").arg(input);
+            if refs_only && frames > 1 {
+                let span = (frames as f64 - 0.5) / FPS as f64;
+                cmd.args(["-t", &format!("{span:.6}")]);
+            } else {
+                cmd.args(["-frames:v", &frames.to_string()]);
+            }
+            let status = cmd.args(["-f", "null", "-"]).status().expect("ffmpeg runs");
             assert!(status.success());
             started.elapsed()
         };
@@ -155,6 +163,7 @@ fn series(
     frames: u64,
     samples: usize,
     seeker: &str,
+    keyframes: &str,
 ) -> Vec<u64> {
     // REFRAME_BENCH_WORKER_LOG=FILE appends the worker's log there (with RUST_LOG=debug: where
     // each request's time goes).
@@ -170,7 +179,8 @@ fn series(
     };
     let worker = worker
         .env("REFRAME_CACHE_DIR", work.path().join("cache"))
-        .env("REFRAME_PREVIEW_SEEKER", seeker);
+        .env("REFRAME_PREVIEW_SEEKER", seeker)
+        .env("REFRAME_PREVIEW_KEYFRAMES", keyframes);
     let mut client = PreviewClient::new(worker, || {});
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut random = move |n: u64| {
@@ -183,7 +193,7 @@ fn series(
     let key_repeat = Duration::from_millis(100);
 
     // The first request also starts the worker, probes the input and lists its frames.
-    let cold = latency(&mut client, input, frames / 2);
+    let cold = latency(&mut client, input, frames / 2).exact;
     println!(
         "first request (worker start, probe, frame list, seek): {:.0} ms",
         ms(cold)
@@ -191,7 +201,7 @@ fn series(
     std::thread::sleep(look);
 
     let mut targets = Vec::new();
-    let seeks: Vec<Duration> = (0..samples)
+    let seeks: Vec<Timing> = (0..samples)
         .map(|_| {
             let target = random(frames);
             targets.push(target);
@@ -234,16 +244,52 @@ fn series(
             std::thread::sleep(look);
         }
     }
-    report("random seek     ", &seeks);
-    report("next frame      ", &steps);
-    report("previous frame  ", &back);
-    report("one-second jump ", &jumps);
+    for (what, series) in [
+        ("random seek", &seeks),
+        ("next frame", &steps),
+        ("previous frame", &back),
+        ("one-second jump", &jumps),
+    ] {
+        let first: Vec<Duration> = series.iter().map(|t| t.first).collect();
+        let exact: Vec<Duration> = series.iter().map(|t| t.exact).collect();
+        let approximate = series.iter().filter(|t| t.approximate).count();
+        report(&format!("{what}: first picture"), &first);
+        report(&format!("{what}: exact frame  "), &exact);
+        println!(
+            "  ({approximate} of {} first showed a keyframe picture)",
+            series.len()
+        );
+    }
+    if let Some(pid) = client.worker_pid() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map_or("unknown", str::trim)
+                .to_owned()
+        };
+        println!(
+            "preview worker's memory: {} now (caches full), {} at its peak",
+            field("VmRSS:"),
+            field("VmHWM:")
+        );
+    }
     client.shutdown();
     targets
 }
 
-/// Time from the request to the frame's images in the client.
-fn latency(client: &mut PreviewClient, input: &Path, frame_index: u64) -> Duration {
+/// When a request's first picture and its exact images reached the client.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    first: Duration,
+    exact: Duration,
+    /// The first picture was a keyframe's.
+    approximate: bool,
+}
+
+/// Times from the request to its first picture and to the frame's images in the client.
+fn latency(client: &mut PreviewClient, input: &Path, frame_index: u64) -> Timing {
     let started = Instant::now();
     let id = client.request(PreviewRequest::Frame {
         input: input.to_path_buf(),
@@ -252,16 +298,26 @@ fn latency(client: &mut PreviewClient, input: &Path, frame_index: u64) -> Durati
         scale: 2.0,
         denoise: None,
         models_dir: None,
+        approximate: false,
     });
+    let mut first = None;
     loop {
         for (got, reply) in client.poll() {
             if got != id {
                 continue;
             }
             match reply {
+                PreviewReply::FrameApprox { .. } => {
+                    first.get_or_insert(started.elapsed());
+                }
                 PreviewReply::Frame { after, .. } => {
                     assert_eq!((after.width, after.height), (3840, 2160));
-                    return started.elapsed();
+                    let exact = started.elapsed();
+                    return Timing {
+                        first: first.unwrap_or(exact),
+                        exact,
+                        approximate: first.is_some(),
+                    };
                 }
                 other => panic!("frame {frame_index}: {other:?}"),
             }

@@ -172,6 +172,16 @@ preview-before-size = before { $width }×{ $height }
 preview-after-size = after { $width }×{ $height }
 preview-after-pending-size = after { $width }×{ $height } · pending
 preview-after-pending = Upscaling this frame… (a neural engine takes seconds per frame)
+preview-approx-before = ≈ keyframe, { $frames ->
+        [one] 1 frame
+       *[other] { $frames } frames
+    } before
+preview-approx-after = ≈ keyframe, { $frames ->
+        [one] 1 frame
+       *[other] { $frames } frames
+    } after
+preview-approx-same = ≈ keyframe, reduced
+preview-after-approximate = Decoding the exact frame…
 preview-timeline = Timeline
 preview-timeline-hint = Drag to move through the video (←/→ one frame, Shift one second)
 preview-spectrogram = Spectrogram

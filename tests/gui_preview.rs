@@ -80,6 +80,22 @@ impl Fake {
             })
     }
 
+    /// The last frame request: (id, frame_index, approximate).
+    fn last_frame_approximate(&self) -> Option<(u64, u64, bool)> {
+        self.state()
+            .requests
+            .iter()
+            .rev()
+            .find_map(|(id, request)| match request {
+                PreviewRequest::Frame {
+                    frame_index,
+                    approximate,
+                    ..
+                } => Some((*id, *frame_index, *approximate)),
+                _ => None,
+            })
+    }
+
     fn frame_requests(&self) -> usize {
         self.state()
             .requests
@@ -355,6 +371,102 @@ fn a_dragged_timeline_cursor_is_asked_for_once_it_rests() {
         before + 1,
         "the resting cursor is asked once"
     );
+}
+
+fn approx_reply(frame_index: u64, picture_index: u64, done: bool) -> PreviewReply {
+    PreviewReply::FrameApprox {
+        picture: image(80, 45, 120),
+        display: (160, 90),
+        frame_index,
+        picture_index,
+        time_secs: frame_index as f64 / 24.0,
+        done,
+    }
+}
+
+/// A keyframe's picture stands for the frame until it is decoded, labelled so, with no
+/// "after"; once the worker has pictures, they follow a dragged cursor, and the release asks
+/// for the exact frame at once.
+#[test]
+fn keyframe_pictures_stand_in_until_the_exact_frame_and_follow_a_drag() {
+    let env = Env::new();
+    let clip = env.clip("approx.mp4", false);
+    let fake = Fake::default();
+    let mut harness = ready(&env, &clip, &fake);
+    let (first, _, _) = fake.last_frame().unwrap();
+    fake.reply(first, frame_reply(0));
+    harness.run_steps(2);
+
+    harness.key_press(egui::Key::End);
+    harness.step();
+    let (id, index, approximate) = fake.last_frame_approximate().unwrap();
+    assert_eq!((index, approximate), (47, false));
+    fake.reply(id, approx_reply(47, 40, false));
+    harness.run_steps(2);
+    assert_eq!(harness.state().shown_frame(), Some(47));
+    assert_eq!(harness.state().shown_frame_approximate_of(), Some(40));
+    assert!(harness.state().shown_frame_after_pending());
+    assert!(
+        harness
+            .query_by_label_contains("≈ keyframe, 7 frames before")
+            .is_some(),
+        "the picture is labelled approximate"
+    );
+    assert!(
+        harness
+            .query_by_label_contains("Decoding the exact frame")
+            .is_some()
+    );
+    fake.reply(id, frame_reply(47));
+    harness.run_steps(2);
+    assert_eq!(harness.state().shown_frame_approximate_of(), None);
+    assert!(!harness.state().shown_frame_after_pending());
+    assert!(harness.query_by_label_contains("≈ keyframe").is_none());
+    // A late picture never replaces the exact frame.
+    fake.reply(id, approx_reply(47, 40, false));
+    harness.run_steps(2);
+    assert_eq!(harness.state().shown_frame_approximate_of(), None);
+
+    // Dragging: a picture request as soon as the cursor moves, one at a time.
+    let timeline = harness.state().preview_layout().timeline.unwrap();
+    let y = timeline.top() + 11.0;
+    let x_of = |fraction: f32| timeline.left() + 58.0 + fraction * (timeline.width() - 58.0 - 62.0);
+    let asked = fake.frame_requests();
+    harness.hover_at(egui::pos2(x_of(0.1), y));
+    harness.drag_at(egui::pos2(x_of(0.1), y));
+    harness.hover_at(egui::pos2(x_of(0.3), y));
+    harness.step();
+    harness.step();
+    let (id, index, approximate) = fake.last_frame_approximate().unwrap();
+    assert!(approximate, "a moving cursor asks for a picture");
+    assert_eq!(index, harness.state().preview_cursor());
+    assert_eq!(fake.frame_requests(), asked + 1);
+    harness.hover_at(egui::pos2(x_of(0.4), y));
+    harness.step();
+    harness.step();
+    assert_eq!(
+        fake.frame_requests(),
+        asked + 1,
+        "one picture request at a time"
+    );
+    fake.reply(id, approx_reply(index, 12, true));
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().shown_frame_approximate_of(), Some(12));
+    let (_, next, approximate) = fake.last_frame_approximate().unwrap();
+    assert!(approximate);
+    assert_eq!(next, harness.state().preview_cursor());
+    assert_eq!(fake.frame_requests(), asked + 2);
+    // Released: the exact frame at once.
+    harness.drop_at(egui::pos2(x_of(0.4), y));
+    harness.step();
+    harness.step();
+    let (_, index, approximate) = fake.last_frame_approximate().unwrap();
+    assert_eq!(
+        (index, approximate),
+        (harness.state().preview_cursor(), false)
+    );
+    assert_eq!(fake.frame_requests(), asked + 3);
 }
 
 #[test]

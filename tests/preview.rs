@@ -44,6 +44,7 @@ fn frame(input: &Path, frame_index: u64, engine: &str) -> PreviewRequest {
         scale: 2.0,
         denoise: None,
         models_dir: None,
+        approximate: false,
     }
 }
 
@@ -65,6 +66,7 @@ fn wait_replies(client: &mut PreviewClient, id: u64) -> (Vec<PreviewReply>, Prev
             match reply {
                 PreviewReply::Overview(ref s) if s.columns_done < s.width => partial.push(reply),
                 PreviewReply::FrameBefore { .. } => partial.push(reply),
+                PreviewReply::FrameApprox { done: false, .. } => partial.push(reply),
                 reply => return (partial, reply),
             }
         }
@@ -190,6 +192,131 @@ fn frames_equal_ffmpeg_extraction_before_and_after() {
     assert_eq!(client.worker_pid(), None);
 }
 
+/// Mean absolute difference of two RGBA images' colour channels.
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let total: u64 = a
+        .chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .map(|(p, q)| (0..3).map(|c| u64::from(p[c].abs_diff(q[c]))).sum::<u64>())
+        .sum();
+    total as f64 / (a.len() / 4 * 3) as f64
+}
+
+#[test]
+fn a_seek_shows_its_keyframe_at_once_then_the_exact_frame() {
+    let env = TestEnv::new();
+    // Colours turn 90° a second, so that keyframes a group apart look different.
+    let clip = common::make_custom(
+        &env.path("hue.mp4"),
+        Clip::secs(8.0),
+        Some("hue=h=90*t"),
+        "-g 12 -sc_threshold 0",
+    );
+    let tools = reframe::media::tools::Tools::locate().expect("ffmpeg");
+    let info = reframe::media::probe::probe(&tools, &clip).expect("probe");
+    let times =
+        reframe::media::frames::frame_times(&tools, &clip, info.video.index).expect("frames");
+    let keyframes: Vec<u64> = (0..times.frames.len() as u64)
+        .filter(|&i| times.frames[i as usize].keyframe)
+        .collect();
+    assert!(keyframes.len() >= 12, "keyframes: {keyframes:?}");
+    let mut client = client(&env);
+    // The first request loads the input; the pictures are made while the worker is idle.
+    let id = client.request(frame(&clip, 0, "lanczos"));
+    expect_frame(wait_reply(&mut client, id));
+
+    // While dragging: an approximate request is answered with a picture alone, here of the
+    // next keyframe (3 frames after, against 9 before). The pictures are made in file order
+    // once the worker is idle: a request that finds none yet is answered exactly (and decodes
+    // around its frame: the next try is a few groups on); one that finds only the keyframe
+    // before came while the filling was between the two.
+    let approximate = |k: u64| PreviewRequest::Frame {
+        input: clip.clone(),
+        frame_index: k,
+        engine: "lanczos".into(),
+        scale: 2.0,
+        denoise: None,
+        models_dir: None,
+        approximate: true,
+    };
+    let mut answered = None;
+    let mut group = 3;
+    for _ in 0..60 {
+        std::thread::sleep(Duration::from_millis(500));
+        let (k, next) = (keyframes[group], keyframes[group + 1]);
+        let target = next - 3;
+        assert!(target - k > next - target);
+        let id = client.request(approximate(target));
+        match wait_reply(&mut client, id) {
+            PreviewReply::FrameApprox {
+                picture,
+                display,
+                frame_index,
+                picture_index,
+                done,
+                ..
+            } => {
+                assert_eq!((frame_index, done), (target, true));
+                assert_eq!(display, (320, 240));
+                assert_eq!((picture.width, picture.height), (320, 240));
+                if picture_index == next {
+                    answered = Some((picture, next));
+                    break;
+                }
+                assert_eq!(picture_index, k, "a picture from another group");
+            }
+            PreviewReply::Frame { frame_index, .. } => {
+                assert_eq!(frame_index, target);
+                group += 3;
+                assert!(group + 1 < keyframes.len(), "no keyframe picture was made");
+            }
+            other => panic!("expected a picture or the frame, got {other:?}"),
+        }
+    }
+    let (picture, next) = answered.expect("no picture of the next keyframe within 30 s");
+    let own = mean_abs_diff(&picture.pixels, &reference(&clip, next, ""));
+    let other = mean_abs_diff(&picture.pixels, &reference(&clip, next - 24, ""));
+    assert!(own < 6.0, "the picture is not of its keyframe: {own:.1}");
+    assert!(
+        other > 2.0 * own,
+        "keyframes are told apart: {own:.1} vs {other:.1}"
+    );
+
+    // A click on a frame not decoded yet (approximate answers decode nothing): the picture of
+    // its own keyframe first, then the exact frame.
+    let k = keyframes[(group + 2).min(keyframes.len() - 2)];
+    let target = k + 4;
+    let id = client.request(frame(&clip, target, "lanczos"));
+    let (partial, reply) = wait_replies(&mut client, id);
+    match &partial[..] {
+        [
+            PreviewReply::FrameApprox {
+                frame_index,
+                picture_index,
+                done: false,
+                ..
+            },
+        ] => assert_eq!((*frame_index, *picture_index), (target, k)),
+        other => panic!("expected one keyframe picture first, got {other:?}"),
+    }
+    let (before, _, index) = expect_frame(reply);
+    assert_eq!(index, target);
+    assert!(
+        before.pixels == reference(&clip, target, ""),
+        "the exact frame differs"
+    );
+    // The next frame was decoded ahead: no picture before it.
+    let id = client.request(frame(&clip, target + 1, "lanczos"));
+    let (partial, reply) = wait_replies(&mut client, id);
+    assert!(
+        partial.is_empty(),
+        "a picture for a frame at hand: {partial:?}"
+    );
+    assert_eq!(expect_frame(reply).2, target + 1);
+    client.shutdown();
+}
+
 #[test]
 fn a_neural_preview_uses_the_models_folder_of_its_request() {
     let env = TestEnv::new();
@@ -211,6 +338,7 @@ fn a_neural_preview_uses_the_models_folder_of_its_request() {
         scale: 2.0,
         denoise,
         models_dir,
+        approximate: false,
     };
     // The worker's own default folder (under its config dir) has no models.
     let id = client.request(waifu2x(None, None));

@@ -320,6 +320,11 @@ impl App {
         self.preview.frame.as_ref().map(|frame| frame.frame_index)
     }
 
+    /// The keyframe whose picture stands for the shown frame until it is decoded.
+    pub fn shown_frame_approximate_of(&self) -> Option<u64> {
+        self.preview.frame.as_ref().and_then(|f| f.approximate_of)
+    }
+
     /// True while the shown frame's "after" image is still being made (a frame engine).
     pub fn shown_frame_after_pending(&self) -> bool {
         self.preview

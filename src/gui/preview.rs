@@ -265,6 +265,8 @@ struct FrameKey {
     scale: f64,
     denoise: Option<u8>,
     models_dir: Option<PathBuf>,
+    /// A keyframe picture is enough (sent while the cursor is dragged).
+    approximate: bool,
 }
 
 /// The before/after pair of the current frame, as textures.
@@ -279,6 +281,16 @@ pub struct FrameTextures {
     pub before_size: Vec2,
     pub frame_index: u64,
     pub time_secs: f64,
+    /// `Some(k)`: "before" is a smaller picture of keyframe `k` shown until frame
+    /// `frame_index` is decoded (labelled so; `after` is then `None`).
+    pub approximate_of: Option<u64>,
+}
+
+impl FrameTextures {
+    /// True when these are frame `frame_index`'s own images (not an approximation).
+    pub fn is_exact_for(&self, frame_index: u64) -> bool {
+        self.frame_index == frame_index && self.approximate_of.is_none()
+    }
 }
 
 /// One spectrogram answer, as a texture with what its pixels mean.
@@ -326,6 +338,9 @@ pub struct PreviewPanel {
     seek_due: Option<f64>,
     frame_sent: Option<FrameKey>,
     frame_request: Option<u64>,
+    /// The worker answered an approximate request with a keyframe picture for this input:
+    /// while the cursor is dragged, pictures follow it.
+    pictures_follow: bool,
     pub frame: Option<FrameTextures>,
     pub frame_error: Option<String>,
     pub view: FrameView,
@@ -356,6 +371,7 @@ impl PreviewPanel {
             seek_due: None,
             frame_sent: None,
             frame_request: None,
+            pictures_follow: false,
             frame: None,
             frame_error: None,
             view: FrameView::default(),
@@ -479,22 +495,34 @@ impl PreviewPanel {
             },
             denoise: settings.denoise_for(engines),
             models_dir: settings.models_dir.clone(),
+            approximate: false,
         };
         match self.seek_due {
-            Some(due) if due > now => due_in(due - now),
+            Some(due) if due > now => {
+                // The cursor moves: keyframe pictures follow it, one request at a time, once
+                // the worker has them; the exact frame when the cursor rests.
+                let approximate = FrameKey {
+                    approximate: true,
+                    ..key.clone()
+                };
+                let shown = self
+                    .frame
+                    .as_ref()
+                    .is_some_and(|f| f.is_exact_for(key.frame_index));
+                if self.pictures_follow
+                    && self.frame_request.is_none()
+                    && !shown
+                    && self.frame_sent.as_ref() != Some(&approximate)
+                    && self.frame_sent.as_ref() != Some(&key)
+                {
+                    self.send_frame(approximate);
+                }
+                due_in(due - now);
+            }
             _ => {
                 self.seek_due = None;
                 if self.frame_sent.as_ref() != Some(&key) {
-                    let id = self.source.request(PreviewRequest::Frame {
-                        input: key.input.clone(),
-                        frame_index: key.frame_index,
-                        engine: key.engine.clone(),
-                        scale: key.scale,
-                        denoise: key.denoise,
-                        models_dir: key.models_dir.clone(),
-                    });
-                    self.frame_request = Some(id);
-                    self.frame_sent = Some(key);
+                    self.send_frame(key);
                 }
             }
         }
@@ -529,6 +557,20 @@ impl PreviewPanel {
             }
         }
         next_due
+    }
+
+    fn send_frame(&mut self, key: FrameKey) {
+        let id = self.source.request(PreviewRequest::Frame {
+            input: key.input.clone(),
+            frame_index: key.frame_index,
+            engine: key.engine.clone(),
+            scale: key.scale,
+            denoise: key.denoise,
+            models_dir: key.models_dir.clone(),
+            approximate: key.approximate,
+        });
+        self.frame_request = Some(id);
+        self.frame_sent = Some(key);
     }
 
     fn select(&mut self, ctx: &egui::Context, input: Option<PathBuf>) {
@@ -608,6 +650,7 @@ impl PreviewPanel {
                             before_size,
                             frame_index,
                             time_secs,
+                            approximate_of: None,
                         });
                         self.frame_error = None;
                     }
@@ -631,6 +674,46 @@ impl PreviewPanel {
                             before_size,
                             frame_index,
                             time_secs,
+                            approximate_of: None,
+                        });
+                        self.frame_error = None;
+                    }
+                    Err(error) => self.frame_error = Some(error),
+                }
+            }
+            PreviewReply::FrameApprox {
+                picture,
+                display,
+                frame_index,
+                picture_index,
+                time_secs,
+                done,
+            } if is_frame => {
+                self.pictures_follow = true;
+                if done {
+                    self.frame_request = None;
+                }
+                // Never over the frame's own images.
+                if self
+                    .frame
+                    .as_ref()
+                    .is_some_and(|f| f.is_exact_for(frame_index))
+                {
+                    return;
+                }
+                let max_side = ctx.input(|i| i.max_texture_side);
+                match color_image(picture, max_side) {
+                    Ok(picture) => {
+                        let before_size = Vec2::new(display.0 as f32, display.1 as f32);
+                        let scale = self.frame_sent.as_ref().map_or(1.0, |key| key.scale);
+                        self.frame = Some(FrameTextures {
+                            before: ctx.load_texture("preview-before", picture, FRAME_FILTER),
+                            after: None,
+                            size: before_size * scale as f32,
+                            before_size,
+                            frame_index,
+                            time_secs,
+                            approximate_of: Some(picture_index),
                         });
                         self.frame_error = None;
                     }

@@ -162,6 +162,16 @@ fn shortcuts_ui(ui: &mut Ui, i18n: &Localizer) {
     });
 }
 
+/// "≈ keyframe, 17 frames before": what an approximate picture shows, from where.
+pub fn approximate_label(i18n: &Localizer, keyframe: u64, frame_index: u64) -> String {
+    let frames = keyframe.abs_diff(frame_index);
+    match keyframe.cmp(&frame_index) {
+        std::cmp::Ordering::Less => tr!(i18n, "preview-approx-before", frames = frames),
+        std::cmp::Ordering::Greater => tr!(i18n, "preview-approx-after", frames = frames),
+        std::cmp::Ordering::Equal => tr!(i18n, "preview-approx-same"),
+    }
+}
+
 /// A message in the middle of `rect` (a label, so that screen readers and tests find it).
 fn centered_message(ui: &mut Ui, rect: Rect, text: &str, color: Color32) {
     let line = Rect::from_center_size(rect.center(), vec2(rect.width() - 16.0, 40.0));
@@ -269,12 +279,11 @@ fn frame_ui(
             );
             if split_x < rect.right() - 40.0 {
                 let pending = Rect::from_min_max(pos2(split_x, rect.top()), rect.max);
-                centered_message(
-                    ui,
-                    pending,
-                    &tr!(i18n, "preview-after-pending"),
-                    Color32::from_gray(220),
-                );
+                let text = match frame.approximate_of {
+                    Some(_) => tr!(i18n, "preview-after-approximate"),
+                    None => tr!(i18n, "preview-after-pending"),
+                };
+                centered_message(ui, pending, &text, Color32::from_gray(220));
             }
         }
     }
@@ -322,7 +331,27 @@ fn frame_ui(
         painter.rect_filled(text_rect, 3.0, Color32::from_black_alpha(150));
         painter.galley(text_rect.min + vec2(4.0, 4.0), galley, Color32::WHITE);
     };
-    if split_x > rect.left() + 40.0 {
+    if let Some(keyframe) = frame.approximate_of {
+        // Said even when the split hides the before side: the whole picture is approximate.
+        // A label (not only paint), so that screen readers and tests find it.
+        let label = approximate_label(&i18n, keyframe, frame.frame_index);
+        let font = FontId::proportional(12.0);
+        let galley = painter.layout_no_wrap(label.clone(), font.clone(), Color32::WHITE);
+        let text_rect = Align2::LEFT_TOP
+            .anchor_size(rect.left_top() + vec2(10.0, 10.0), galley.size())
+            .expand(4.0);
+        painter.rect_filled(
+            text_rect,
+            3.0,
+            Color32::from_rgba_unmultiplied(120, 80, 0, 200),
+        );
+        overlay_label(
+            ui,
+            text_rect,
+            egui::Label::new(RichText::new(label).font(font).color(Color32::WHITE))
+                .selectable(false),
+        );
+    } else if split_x > rect.left() + 40.0 {
         badge(
             rect.left_top() + vec2(10.0, 10.0),
             Align2::LEFT_TOP,
@@ -476,6 +505,13 @@ fn timeline_ui(
                 immediate: response.clicked(),
             });
         }
+    }
+    if response.drag_stopped() {
+        // Released: the exact frame now, not once the cursor has rested.
+        commands.push(Command::Seek {
+            frame_index: preview.cursor,
+            immediate: true,
+        });
     }
 }
 

@@ -377,6 +377,29 @@ impl Manager {
                 time_secs,
             },
             (
+                WorkerReply::FrameApprox {
+                    frame_index,
+                    picture_index,
+                    time_secs,
+                    picture,
+                    display,
+                    done,
+                    ..
+                },
+                parts,
+            ) => PreviewReply::FrameApprox {
+                picture: RgbaImage {
+                    width: picture.width,
+                    height: picture.height,
+                    pixels: parts.into_iter().next().unwrap_or_default(),
+                },
+                display: (display.width, display.height),
+                frame_index,
+                picture_index,
+                time_secs,
+                done,
+            },
+            (
                 WorkerReply::Spectrogram {
                     overview,
                     spectrogram,

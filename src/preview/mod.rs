@@ -11,13 +11,19 @@
 //! * [`worker`]: the child: one lane per kind of request running concurrently, each with
 //!   warm caches (probe + frame list per input, a running decoder for frame stepping, engine
 //!   instances, the current input's [`crate::spectrum::AudioCache`]).
-//! * [`decode`]: frame extraction with ffmpeg (before = the decoded frame, after = the engine's
-//!   output), through the seeker and its frame store, or a decoder seeking by the frame list.
+//! * [`decode`]: the frame lane's state: probes and frame lists, the engine, the way to each
+//!   frame ("before" = the decoded frame, "after" = the engine's output).
+//! * `fast_path`: frames through the seeker, its frame store and a converter, with prefetching.
 //! * `seek`: a warm ffmpeg per input that seeks on command, and the store of decoded frames.
+//! * `converter`: the ffmpeg that writes both images of a frame (from the file or raw frames).
+//! * `keyframes`: pictures of the keyframes, made in the background, shown at once on a seek.
 //! * [`wire`]: the wire format: a JSON header line, then the binary payload it announces.
 
 pub mod client;
+mod converter;
 pub mod decode;
+mod fast_path;
+mod keyframes;
 mod seek;
 pub mod wire;
 pub mod worker;
@@ -49,6 +55,10 @@ pub enum PreviewRequest {
         /// default folder.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         models_dir: Option<PathBuf>,
+        /// A keyframe picture is enough (the cursor is being dragged): answered with
+        /// [`PreviewReply::FrameApprox`] alone when there is one, else as an exact request.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        approximate: bool,
     },
     /// The whole audio track's spectrogram, streamed as it decodes.
     Overview {
@@ -135,6 +145,18 @@ pub enum PreviewReply {
         before: RgbaImage,
         frame_index: u64,
         time_secs: f64,
+    },
+    /// A picture to show at once for the frame asked for, plainly approximate: a smaller
+    /// picture of the keyframe `picture_index`, not of frame `frame_index`. The exact frame
+    /// follows ([`PreviewReply::Frame`]) unless `done` (an approximate request answered).
+    FrameApprox {
+        picture: RgbaImage,
+        /// The size of the frame's exact "before" image.
+        display: (u32, u32),
+        frame_index: u64,
+        picture_index: u64,
+        time_secs: f64,
+        done: bool,
     },
     /// Repeated as the overview fills (`columns_done` grows), then complete.
     Overview(Spectrogram),

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 
-use super::decode::{FrameError, enlarge_pipe, spawn_reader};
+use super::converter::{enlarge_pipe, spawn_reader};
+use super::decode::FrameError;
 use crate::media::process::{self, Spawned};
 use crate::media::tools::Tools;
 

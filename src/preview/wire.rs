@@ -16,7 +16,7 @@ use crate::spectrum::{FreqAxis, Spectrogram, Transform};
 
 /// Version of the preview wire format, exchanged at `hello` (independent of the processing
 /// worker's [`crate::protocol::PROTOCOL_VERSION`]).
-pub const PREVIEW_PROTOCOL_VERSION: u32 = 2;
+pub const PREVIEW_PROTOCOL_VERSION: u32 = 3;
 
 /// Longest header line accepted (a header holds a few numbers and maybe an error message).
 const MAX_HEADER_BYTES: usize = 1 << 20;
@@ -105,6 +105,18 @@ pub enum WorkerReply {
         before: ImageHeader,
         payload_bytes: u64,
     },
+    /// Payload: `picture` RGBA: a keyframe's picture shown until the frame's own images come
+    /// (see [`super::PreviewReply::FrameApprox`]); the last reply of its request when `done`.
+    FrameApprox {
+        id: u64,
+        frame_index: u64,
+        picture_index: u64,
+        time_secs: f64,
+        picture: ImageHeader,
+        display: ImageHeader,
+        done: bool,
+        payload_bytes: u64,
+    },
     /// Payload: `width × height` f32 LE dB values. `overview`: an overview reply (repeated
     /// while it fills); `done`: the last reply of this request.
     Spectrogram {
@@ -128,6 +140,7 @@ impl WorkerReply {
         match self {
             WorkerReply::Frame { payload_bytes, .. }
             | WorkerReply::FrameBefore { payload_bytes, .. }
+            | WorkerReply::FrameApprox { payload_bytes, .. }
             | WorkerReply::Spectrogram { payload_bytes, .. } => *payload_bytes,
             _ => 0,
         }
@@ -138,6 +151,7 @@ impl WorkerReply {
             WorkerReply::Hello { .. } => None,
             WorkerReply::Frame { id, .. }
             | WorkerReply::FrameBefore { id, .. }
+            | WorkerReply::FrameApprox { id, .. }
             | WorkerReply::Spectrogram { id, .. }
             | WorkerReply::Error { id, .. }
             | WorkerReply::Cancelled { id } => Some(*id),
@@ -150,6 +164,7 @@ impl WorkerReply {
             WorkerReply::Hello { .. } => false,
             WorkerReply::Spectrogram { done, .. } => *done,
             WorkerReply::FrameBefore { .. } => false,
+            WorkerReply::FrameApprox { done, .. } => *done,
             _ => true,
         }
     }
@@ -159,6 +174,7 @@ impl WorkerReply {
         match self {
             WorkerReply::Frame { before, after, .. } => before.rgba_bytes() + after.rgba_bytes(),
             WorkerReply::FrameBefore { before, .. } => before.rgba_bytes(),
+            WorkerReply::FrameApprox { picture, .. } => picture.rgba_bytes(),
             WorkerReply::Spectrogram { spectrogram, .. } => {
                 (spectrogram.width as u64) * (spectrogram.height as u64) * 4
             }
@@ -224,7 +240,9 @@ pub fn read_message(input: &mut impl BufRead) -> io::Result<Option<Message>> {
     }
     let sizes: Vec<u64> = match &header {
         WorkerReply::Frame { before, after, .. } => vec![before.rgba_bytes(), after.rgba_bytes()],
-        WorkerReply::FrameBefore { .. } | WorkerReply::Spectrogram { .. } => vec![len],
+        WorkerReply::FrameBefore { .. }
+        | WorkerReply::FrameApprox { .. }
+        | WorkerReply::Spectrogram { .. } => vec![len],
         _ => Vec::new(),
     };
     let mut parts = Vec::with_capacity(sizes.len());
@@ -315,6 +333,7 @@ mod tests {
                 scale: 2.0,
                 denoise: None,
                 models_dir: None,
+                approximate: false,
             },
         };
         assert_eq!(
@@ -411,6 +430,52 @@ mod tests {
         let m = read_message(&mut input).unwrap().unwrap();
         assert!(m.header.is_terminal() && m.parts.is_empty());
         assert!(read_message(&mut input).unwrap().is_none());
+
+        // A keyframe's picture: one part; the last reply only of an approximate request.
+        for done in [false, true] {
+            let approx = WorkerReply::FrameApprox {
+                id: 1,
+                frame_index: 7,
+                picture_index: 4,
+                time_secs: 0.3,
+                picture: ImageHeader {
+                    width: 1,
+                    height: 2,
+                },
+                display: ImageHeader {
+                    width: 4,
+                    height: 8,
+                },
+                done,
+                payload_bytes: 8,
+            };
+            let mut bytes = Vec::new();
+            write_message(&mut bytes, &approx, &[&[9; 8]]).unwrap();
+            let m = read_message(&mut &bytes[..]).unwrap().unwrap();
+            assert_eq!(m.header, approx);
+            assert_eq!(m.parts, [vec![9; 8]]);
+            assert_eq!(m.header.is_terminal(), done);
+        }
+        // Its payload is the picture's, not the display size's.
+        let mut bytes = Vec::new();
+        let wrong = WorkerReply::FrameApprox {
+            id: 1,
+            frame_index: 7,
+            picture_index: 4,
+            time_secs: 0.3,
+            picture: ImageHeader {
+                width: 1,
+                height: 2,
+            },
+            display: ImageHeader {
+                width: 4,
+                height: 8,
+            },
+            done: false,
+            payload_bytes: 128,
+        };
+        write_message(&mut bytes, &wrong, &[&[0; 128]]).unwrap();
+        assert!(read_message(&mut &bytes[..]).is_err());
 
         // A frame's early "before" image: one part, not the request's last reply.
         let before = WorkerReply::FrameBefore {
