@@ -306,12 +306,12 @@ impl App {
     }
 
     /// The spectrogram's time window.
-    pub fn spectrum_window(&self) -> Option<super::preview::TimeWindow> {
+    pub fn spectrum_window(&self) -> Option<super::preview_view::TimeWindow> {
         self.preview.window
     }
 
     /// The before/after view (zoom, pan).
-    pub fn frame_view(&self) -> super::preview::FrameView {
+    pub fn frame_view(&self) -> super::preview_view::FrameView {
         self.preview.view
     }
 

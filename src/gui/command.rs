@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::preview::{FrameView, TimeWindow};
+use super::preview_view::{FrameView, TimeWindow};
 use crate::protocol::JobId;
 
 #[must_use]

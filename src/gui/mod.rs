@@ -22,6 +22,7 @@ mod panels;
 mod persist;
 mod preview;
 mod preview_ui;
+mod preview_view;
 mod scan;
 mod source;
 mod state;
@@ -32,9 +33,9 @@ use std::path::PathBuf;
 pub use app::{App, AppConfig, LogLevel, LogLine};
 pub use command::Command;
 pub use preview::{
-    FRAME_SETTLE_SECS, FrameView, LayerKind, MediaFacts, PreviewLayout, ProbeState, TimeWindow,
-    WINDOW_SETTLE_SECS,
+    FRAME_SETTLE_SECS, LayerKind, MediaFacts, PreviewLayout, ProbeState, WINDOW_SETTLE_SECS,
 };
+pub use preview_view::{FrameView, TimeWindow};
 pub use scan::{ResumeOffer, VIDEO_EXTENSIONS};
 pub use source::PreviewSource;
 pub use state::{Job, JobState, OutputSize, Queue, StepProgress, UserSettings};

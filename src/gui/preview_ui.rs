@@ -9,9 +9,11 @@ use super::app::App;
 use super::command::Command;
 use super::panels::{RED, format_duration};
 use super::preview::{
-    CEIL_DB, FLOOR_DB, FrameView, LayerKind, MediaFacts, PreviewPanel, ProbeState, SpecTexture,
-    TimeWindow, format_hz, format_time, fraction_of_freq, freq_at, freq_ticks, nice_step,
-    time_ticks,
+    CEIL_DB, FLOOR_DB, LayerKind, MediaFacts, PreviewPanel, ProbeState, SpecTexture,
+};
+use super::preview_view::{
+    FrameView, TimeWindow, format_hz, format_time, fraction_of_freq, freq_at, freq_ticks,
+    nice_step, time_ticks,
 };
 use crate::i18n::{Localizer, tr};
 use crate::spectrum::{FreqAxis, Spectrogram, Transform};
