@@ -283,6 +283,16 @@ pub fn file_arg(path: &Path) -> OsString {
     arg
 }
 
+/// `secs` in the microseconds ffmpeg reads, rounded down: a seek on a keyframe's own time
+/// must not pass it, or the accurate seek drops that frame. Below it by less than a
+/// microsecond, the demuxer still lands on it (in any time base coarser than 2 µs; in finer
+/// ones it lands on the keyframe before: slower, not wrong). The thousandth of a microsecond
+/// absorbs floating-point error in times that are whole microseconds.
+pub fn seek_arg(secs: f64) -> String {
+    let micros = (secs * 1e6 + 1e-3).floor().max(0.0);
+    format!("{:.6}", micros / 1e6)
+}
+
 /// True if `arg` is a `file:` argument as produced by [`file_arg`] (for callers that assert
 /// their command lines never name a bare path).
 pub fn is_file_arg(arg: &OsStr) -> bool {
@@ -508,5 +518,15 @@ mod tests {
             .output()
             .unwrap();
         assert!(output.status.success());
+    }
+
+    #[test]
+    fn seeks_never_pass_the_time_asked() {
+        // 139/24 s, a keyframe's time: rounding to nearest would give …667, past it.
+        assert_eq!(seek_arg(139.0 / 24.0), "5.791666");
+        // Whole microseconds stay as they are, even a hair under in floating point.
+        assert_eq!(seek_arg(5.5 - 1e-12), "5.500000");
+        assert_eq!(seek_arg(0.1 + 0.2), "0.300000");
+        assert_eq!(seek_arg(-0.0), "0.000000");
     }
 }

@@ -153,11 +153,13 @@ impl FramePreviewer {
         guard.as_ref().and_then(|r| r.as_ref().ok().cloned())
     }
 
-    /// The keyframe pictures of `key`, started (paused) if this input has none yet.
+    /// The keyframe pictures of `key`, started (paused, from frame `cursor`) if this input has
+    /// none yet.
     fn keyframes_for(
         &mut self,
         key: &InputKey,
         loaded: &Arc<InputInfo>,
+        cursor: u64,
     ) -> Option<&KeyframePictures> {
         if !self.approximating {
             return None;
@@ -165,7 +167,8 @@ impl FramePreviewer {
         if self.keyframes.as_ref().is_none_or(|(k, _)| k != key) {
             // Dropping the old ones stops their filling.
             self.keyframes = None;
-            let pictures = KeyframePictures::start(&self.tools, &key.path, Arc::clone(loaded));
+            let pictures =
+                KeyframePictures::start(&self.tools, &key.path, Arc::clone(loaded), cursor);
             // Started while a request runs: it goes on once the frame lane is idle.
             pictures.pause();
             self.keyframes = Some((key.clone(), pictures));
@@ -192,7 +195,7 @@ impl FramePreviewer {
         let time_secs = (frame.time_secs - loaded.info.start_time_secs).max(0.0);
         let display = loaded.info.video.display_size();
         let approximation = self
-            .keyframes_for(&key, &loaded)?
+            .keyframes_for(&key, &loaded, frame_index)?
             .approximation(frame_index)?;
         Some(ApproximateFrame {
             approximation,
@@ -300,7 +303,9 @@ impl FramePreviewer {
     ) -> Result<FramePreview, FrameError> {
         let key = InputKey::of(input)?;
         let loaded = self.input_info(&key, cancel)?;
-        self.keyframes_for(&key, &loaded);
+        if let Some(pictures) = self.keyframes_for(&key, &loaded, frame_index) {
+            pictures.look_at(frame_index);
+        }
         let count = loaded.times.len() as u64;
         let Some(frame) = loaded.times.frames.get(frame_index as usize).copied() else {
             return Err(FrameError::Failed(format!(

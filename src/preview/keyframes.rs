@@ -3,7 +3,8 @@
 //!
 //! A background ffmpeg decodes the keyframes alone (`-discard nokey` drops the other packets
 //! in the demuxer, `-skip_frame nokey` whatever the decoder would still not need), scaled to
-//! fit [`MAX_SIZE`]; each picture is kept as a JPEG in memory, [`BUDGET_BYTES`] in all. The
+//! fit [`MAX_SIZE`], [`SPAN_KEYFRAMES`] at a time from the keyframe nearest the frame last
+//! asked for; each picture is kept as a JPEG in memory, [`BUDGET_BYTES`] in all. The
 //! filling runs on one decoder thread and is stopped (`SIGSTOP`) while the frame lane works on
 //! a request, so it never slows the frame the user waits for. Between requests it shares the
 //! CPU with the prefetching at the same priority: at the lowest one, the prefetching starved
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use super::converter::enlarge_pipe;
 use super::decode::{FrameError, InputInfo};
 use crate::media::frames::FrameTimes;
 use crate::media::process;
-use crate::media::tools::{Tools, file_arg};
+use crate::media::tools::{Tools, file_arg, seek_arg};
 
 /// The largest picture kept (fitted inside, aspect kept): about half a 1080p frame, plenty
 /// for a picture that is replaced a moment later.
@@ -38,6 +39,8 @@ pub const MAX_SIZE: (u32, u32) = (960, 540);
 pub const BUDGET_BYTES: usize = 48 << 20;
 /// JPEG quality of the pictures.
 const QUALITY: u8 = 85;
+/// Keyframes decoded by one ffmpeg (its start, ~0.1 s, is paid once per span).
+const SPAN_KEYFRAMES: usize = 24;
 /// How long a decoded picture may wait for its `showinfo` line.
 const INFO_WAIT: Duration = Duration::from_secs(5);
 
@@ -60,6 +63,8 @@ pub struct Approximation {
 #[derive(Debug, Default)]
 struct Store {
     pictures: BTreeMap<u64, Picture>,
+    /// The keyframes pictured, in the order they were.
+    made: Vec<u64>,
     bytes: usize,
     /// The filling ffmpeg while it runs (cleared before it is reaped, under this lock, so a
     /// signal never reaches a recycled pid).
@@ -74,6 +79,8 @@ struct Store {
 struct Shared {
     store: Mutex<Store>,
     quit: AtomicBool,
+    /// The frame last asked for: the filling goes on from the keyframes nearest it.
+    cursor: AtomicU64,
 }
 
 impl Shared {
@@ -111,16 +118,35 @@ pub fn picture_size(display: (u32, u32)) -> (u32, u32) {
 }
 
 impl KeyframePictures {
-    /// Starts filling the pictures of `path` (whose probe and frame list are `loaded`).
-    pub fn start(tools: &Tools, path: &Path, loaded: Arc<InputInfo>) -> KeyframePictures {
-        let shared = Arc::new(Shared::default());
+    /// Starts filling the pictures of `path` (whose probe and frame list are `loaded`), from
+    /// the keyframes nearest frame `cursor` on.
+    pub fn start(
+        tools: &Tools,
+        path: &Path,
+        loaded: Arc<InputInfo>,
+        cursor: u64,
+    ) -> KeyframePictures {
+        Self::start_spans(tools, path, loaded, cursor, SPAN_KEYFRAMES)
+    }
+
+    fn start_spans(
+        tools: &Tools,
+        path: &Path,
+        loaded: Arc<InputInfo>,
+        cursor: u64,
+        span: usize,
+    ) -> KeyframePictures {
+        let shared = Arc::new(Shared {
+            cursor: AtomicU64::new(cursor),
+            ..Shared::default()
+        });
         let (thread_shared, thread_loaded) = (Arc::clone(&shared), Arc::clone(&loaded));
         let (tools, path) = (tools.clone(), path.to_path_buf());
         let spawned = std::thread::Builder::new()
             .name("preview-keyframes".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
-                if let Err(e) = fill(&tools, &path, &thread_loaded, &thread_shared) {
+                if let Err(e) = fill(&tools, &path, &thread_loaded, &thread_shared, span) {
                     log::info!("keyframe pictures stopped: {e}");
                 }
                 let mut store = thread_shared.store();
@@ -166,6 +192,11 @@ impl KeyframePictures {
                 pixels: decoded.into_raw(),
             },
         })
+    }
+
+    /// Frame `index` is being looked at: the pictures not made yet are made from there on.
+    pub fn look_at(&self, index: u64) {
+        self.shared.cursor.store(index, Ordering::SeqCst);
     }
 
     /// Stops the filling process until [`KeyframePictures::resume`].
@@ -218,14 +249,69 @@ fn neighbour_keyframes(times: &FrameTimes, index: u64) -> [Option<u64>; 2] {
     [before.map(|i| i as u64), after.map(|i| i as u64)]
 }
 
-/// Decodes the keyframes of `path` into `shared`'s store until the end, the budget or a quit.
-fn fill(tools: &Tools, path: &Path, loaded: &InputInfo, shared: &Shared) -> Result<(), FrameError> {
+/// Decodes the keyframes of `path` into `shared`'s store until all are made, the budget is
+/// reached or the pictures are dropped: `span` keyframes at a time, each span starting
+/// at the keyframe nearest the frame last asked for that has no picture yet, so that a long
+/// file has pictures where the user looks first.
+fn fill(
+    tools: &Tools,
+    path: &Path,
+    loaded: &InputInfo,
+    shared: &Shared,
+    span: usize,
+) -> Result<(), FrameError> {
+    let times = &loaded.times;
+    let keyframes: Vec<u64> = (0..times.len() as u64)
+        .filter(|&i| times.frames[i as usize].keyframe)
+        .collect();
+    let mut tried = vec![false; keyframes.len()];
+    while !shared.quit.load(Ordering::SeqCst) {
+        let cursor = shared.cursor.load(Ordering::SeqCst);
+        let Some(first) = (0..keyframes.len())
+            .filter(|&i| !tried[i])
+            .min_by_key(|&i| (keyframes[i].abs_diff(cursor), keyframes[i] > cursor))
+        else {
+            return Ok(());
+        };
+        let last = (first..keyframes.len())
+            .take_while(|&i| !tried[i])
+            .take(span.max(1))
+            .last()
+            .unwrap_or(first);
+        let time = |i: usize| times.frames[keyframes[i] as usize].time_secs;
+        let start = loaded.info.start_time_secs;
+        let seek = (first > 0).then(|| time(first) - start);
+        // Up to just past the span's last keyframe (whose picture is the last one wanted).
+        let until = (last + 1 < keyframes.len()).then(|| time(last) - time(first) + 1e-3);
+        fill_span(tools, path, loaded, shared, seek, until)?;
+        tried[first..=last].fill(true);
+    }
+    Ok(())
+}
+
+/// One ffmpeg decoding the keyframes from `seek` seconds (from the file's start; `None`: the
+/// start) for `until` seconds (`None`: to the end).
+fn fill_span(
+    tools: &Tools,
+    path: &Path,
+    loaded: &InputInfo,
+    shared: &Shared,
+    seek: Option<f64>,
+    until: Option<f64>,
+) -> Result<(), FrameError> {
     let (width, height) = picture_size(loaded.info.video.display_size());
     let frame_len = width as usize * height as usize * 3;
     let mut cmd = Command::new(&tools.ffmpeg);
     cmd.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
     cmd.args(["-discard", "nokey", "-skip_frame", "nokey", "-threads", "1"]);
-    cmd.arg("-i").arg(file_arg(path));
+    if let Some(seek) = seek {
+        cmd.args(["-ss", &seek_arg(seek)]);
+    }
+    if let Some(until) = until {
+        cmd.args(["-t", &format!("{until:.6}")]);
+    }
+    // The stream's own timestamps, which the frame list has.
+    cmd.arg("-copyts").arg("-i").arg(file_arg(path));
     cmd.arg("-map")
         .arg(format!("0:{}", loaded.info.video.index));
     cmd.args([
@@ -297,6 +383,7 @@ fn fill(tools: &Tools, path: &Path, loaded: &InputInfo, shared: &Shared) -> Resu
                 )));
             }
             store.bytes += jpeg.len();
+            store.made.push(index);
             store.pictures.insert(
                 index,
                 Picture {
@@ -387,7 +474,7 @@ mod tests {
         let loaded = Arc::new(InputInfo { info, times });
 
         // Paused before its process starts: nothing is made until it resumes.
-        let pictures = KeyframePictures::start(&tools, &clip, Arc::clone(&loaded));
+        let pictures = KeyframePictures::start(&tools, &clip, Arc::clone(&loaded), 0);
         pictures.pause();
         std::thread::sleep(Duration::from_millis(1500));
         assert!(pictures.approximation(0).is_none(), "made while paused");
@@ -400,6 +487,17 @@ mod tests {
         );
         let made: Vec<u64> = pictures.shared.store().pictures.keys().copied().collect();
         assert_eq!(made, keyframes);
+
+        // Spans of 3 from the keyframe at or before the frame looked at, then the nearest
+        // ones left: the same pictures, each once, the first near the cursor.
+        let spans =
+            KeyframePictures::start_spans(&tools, &clip, Arc::clone(&loaded), keyframes[6] + 2, 3);
+        wait_finished(&spans);
+        let made = spans.shared.store().made.clone();
+        assert_eq!(made[..3], keyframes[6..9], "{made:?}");
+        let mut sorted = made.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, keyframes, "{made:?}");
 
         // The nearer of the frame's keyframe and the next one.
         let (k, next) = (keyframes[3], keyframes[4]);
@@ -417,7 +515,7 @@ mod tests {
         assert_eq!(picture.pixels.len(), 960 * 540 * 4);
 
         // Dropping it while the filling runs ends its process.
-        let again = KeyframePictures::start(&tools, &clip, Arc::clone(&loaded));
+        let again = KeyframePictures::start(&tools, &clip, Arc::clone(&loaded), 0);
         let shared = Arc::clone(&again.shared);
         drop(again);
         wait_finished(&KeyframePictures {

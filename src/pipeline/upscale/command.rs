@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::{Chunk, Job};
-use crate::media::tools::file_arg;
+use crate::media::tools::{file_arg, seek_arg};
 
 /// `[-ss <seek>] -copyts -i file:<input>`: decode the chunk's frames with their source times.
 pub(super) fn input_args(job: &Job, chunk: &Chunk) -> Vec<OsString> {
@@ -18,16 +18,6 @@ pub(super) fn input_args(job: &Job, chunk: &Chunk) -> Vec<OsString> {
     }
     args.extend(["-copyts".into(), "-i".into(), file_arg(&job.input)]);
     args
-}
-
-/// `secs` in the microseconds ffmpeg reads, rounded down: a seek on a keyframe's own time
-/// must not pass it, or the accurate seek drops that frame. Below it by less than a
-/// microsecond, the demuxer still lands on it (in any time base coarser than 2 µs; in finer
-/// ones it lands on the keyframe before: slower, not wrong). The thousandth of a microsecond
-/// absorbs floating-point error in times that are whole microseconds.
-fn seek_arg(secs: f64) -> String {
-    let micros = (secs * 1e6 + 1e-3).floor().max(0.0);
-    format!("{:.6}", micros / 1e6)
 }
 
 pub(crate) const FFMPEG_COMMON: [&str; 6] = [
@@ -153,16 +143,6 @@ pub(super) fn output_args(job: &Job, frame_count: usize, parts: &[PathBuf]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seeks_never_pass_the_time_asked() {
-        // 139/24 s, a keyframe's time: rounding to nearest would give …667, past it.
-        assert_eq!(seek_arg(139.0 / 24.0), "5.791666");
-        // Whole microseconds stay as they are, even a hair under in floating point.
-        assert_eq!(seek_arg(5.5 - 1e-12), "5.500000");
-        assert_eq!(seek_arg(0.1 + 0.2), "0.300000");
-        assert_eq!(seek_arg(-0.0), "0.000000");
-    }
 
     #[test]
     fn one_rendition_graph() {
