@@ -16,6 +16,7 @@ mod layers;
 pub(crate) use layers::interp::interpolate_cubic;
 mod net;
 pub mod param;
+mod pool;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -43,7 +44,7 @@ impl Tensor {
             channels,
             height,
             width,
-            data: vec![0.0; channels * height * width],
+            data: pool::zeroed(channels * height * width),
         }
     }
 

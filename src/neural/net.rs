@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use super::layers::{self, Op, Shape};
 use super::param::{self, LayerDecl};
+use super::pool;
 use super::weights::WeightReader;
 use super::{Kernels, ModelError, Tensor};
 
@@ -474,14 +475,14 @@ impl Net {
         input.check()?;
         let mut blobs: Vec<Option<Rc<Tensor>>> = vec![None; self.blob_names.len()];
         if segment.seed != self.input_blob {
-            blobs[segment.seed] = Some(Rc::new(input.clone()));
+            blobs[segment.seed] = Some(Rc::new(copy_of(input)));
         }
         for i in segment.layers.clone() {
             let layer = &self.layers[i];
             if kernels == Kernels::Fast && layer.fused_away {
                 continue;
             }
-            let mut inputs = Vec::with_capacity(layer.bottoms.len());
+            let mut inputs: Vec<Rc<Tensor>> = Vec::with_capacity(layer.bottoms.len());
             for &b in &layer.bottoms {
                 let blob = blobs[b].clone().ok_or_else(|| {
                     shape_error(layer, format!("blob `{}` is missing", self.blob_names[b]))
@@ -500,7 +501,7 @@ impl Net {
                     if layer.tops[0] != self.input_blob {
                         return Err(err("unexpected Input layer".to_string()));
                     }
-                    input.clone()
+                    copy_of(input)
                 }
                 Op::Split => {
                     for &t in &layer.tops {
@@ -520,13 +521,13 @@ impl Net {
                 },
                 Op::Deconv(deconv) => deconv.forward(&inputs[0]).map_err(err)?,
                 Op::PRelu(slopes) => {
-                    let mut x = owned(single(inputs).map_err(err)?);
+                    let mut x = owned(single(std::mem::take(&mut inputs)).map_err(err)?);
                     layer.op.out_shapes(&[Shape::of(&x)], 1).map_err(err)?;
                     layers::prelu(&mut x, slopes);
                     x
                 }
                 Op::Relu(slope) => {
-                    let mut x = owned(single(inputs).map_err(err)?);
+                    let mut x = owned(single(std::mem::take(&mut inputs)).map_err(err)?);
                     layers::relu(&mut x, *slope);
                     x
                 }
@@ -538,14 +539,18 @@ impl Net {
                     layers::pixel_shuffle(&inputs[0], *factor, *mode)
                 }
                 Op::Interp(interp) => interp
-                    .forward(owned(single(inputs).map_err(err)?))
+                    .forward(owned(single(std::mem::take(&mut inputs)).map_err(err)?))
                     .map_err(err)?,
                 Op::Binary {
                     kind,
                     scalar: Some(s),
-                } => layers::binary_scalar(owned(single(inputs).map_err(err)?), *s, *kind),
+                } => layers::binary_scalar(
+                    owned(single(std::mem::take(&mut inputs)).map_err(err)?),
+                    *s,
+                    *kind,
+                ),
                 Op::Binary { kind, scalar: None } => {
-                    let mut it = inputs.into_iter();
+                    let mut it = std::mem::take(&mut inputs).into_iter();
                     let (a, b) = match (it.next(), it.next()) {
                         (Some(a), Some(b)) => (a, b),
                         _ => return Err(err("needs two input blobs".to_string())),
@@ -558,7 +563,7 @@ impl Net {
                     .forward(&inputs[0], inputs.get(1).map(|t| t.as_ref()))
                     .map_err(err)?,
                 Op::Scale(scale) => {
-                    let mut it = inputs.into_iter();
+                    let mut it = std::mem::take(&mut inputs).into_iter();
                     let x = owned(it.next().ok_or_else(|| err("has no input".into()))?);
                     let factors = it.next();
                     scale.forward(x, factors.as_deref()).map_err(err)?
@@ -572,13 +577,19 @@ impl Net {
                 Op::Eltwise { kind, coeffs } => {
                     let shapes: Vec<Shape> = inputs.iter().map(|t| Shape::of(t)).collect();
                     layer.op.out_shapes(&shapes, 1).map_err(err)?;
-                    let mut it = inputs.into_iter();
+                    let mut it = std::mem::take(&mut inputs).into_iter();
                     let first = owned(it.next().ok_or_else(|| err("has no input".into()))?);
                     let rest: Vec<Rc<Tensor>> = it.collect();
                     let refs: Vec<&Tensor> = rest.iter().map(|t| t.as_ref()).collect();
                     layers::eltwise(first, &refs, *kind, coeffs)
                 }
             };
+            // Inputs read and no longer needed: their buffers make the next layers' outputs.
+            for input in inputs {
+                if let Ok(dead) = Rc::try_unwrap(input) {
+                    pool::recycle(dead.data);
+                }
+            }
             blobs[top] = Some(Rc::new(out));
         }
         let out = blobs[segment.output]
@@ -654,5 +665,17 @@ fn single(inputs: Vec<Rc<Tensor>>) -> Result<Rc<Tensor>, String> {
 
 /// The tensor itself when this is the only reference, else a copy.
 fn owned(t: Rc<Tensor>) -> Tensor {
-    Rc::try_unwrap(t).unwrap_or_else(|shared| (*shared).clone())
+    Rc::try_unwrap(t).unwrap_or_else(|shared| copy_of(&shared))
+}
+
+/// A copy of `t` in a kept buffer ([`pool`]).
+fn copy_of(t: &Tensor) -> Tensor {
+    let mut data = pool::zeroed(t.data.len());
+    data.copy_from_slice(&t.data);
+    Tensor {
+        channels: t.channels,
+        height: t.height,
+        width: t.width,
+        data,
+    }
 }

@@ -304,6 +304,7 @@ fn run_tile(
     let wx1 = (rect.x1 as isize + p + m).min(w + p);
     let window = extract(input, wy0, wy1, wx0, wx1);
     let result = net.forward_segment(segment, &window, kernels, bands)?;
+    super::pool::recycle(window.data);
 
     let s = g.scale;
     // Output index i of this window is output pixel i + s·(start + p) of the frame.
@@ -337,6 +338,8 @@ fn run_tile(
             dst.copy_from_slice(src);
         }
     }
+    drop(out);
+    super::pool::recycle(result.data);
     Ok(())
 }
 

@@ -361,7 +361,9 @@ impl Conv {
                         .copy_from_slice(&x.data[c * plane + a * w..c * plane + b * w]);
                 }
                 // Band output row j is output row a + j.
-                Ok((y0 - a, y1 - y0, self.forward_fast(&band, pad)?))
+                let out = self.forward_fast(&band, pad)?;
+                crate::neural::pool::recycle(band.data);
+                Ok((y0 - a, y1 - y0, out))
             })
             .collect();
         let mut y = Tensor::zeros(out.c, out.h, out.w);
@@ -371,6 +373,7 @@ impl Conv {
                 let src = &band.data[(c * band.height + skip) * band.width..][..rows * out.w];
                 y.data[(c * out.h + y0) * out.w..][..rows * out.w].copy_from_slice(src);
             }
+            crate::neural::pool::recycle(band.data);
         }
         Ok(y)
     }
@@ -393,7 +396,7 @@ impl Conv {
                 conv.out_len(x.height, x.width, pad)
             ));
         }
-        let mut data = vec![0.0; len];
+        let mut data = crate::neural::pool::zeroed(len);
         conv.run(&x.data, x.height, x.width, pad, &mut data);
         Ok(Tensor {
             channels: out.c,

@@ -591,9 +591,11 @@ pub(crate) fn binary(a: Tensor, b: &Tensor, kind: BinaryKind) -> Result<Tensor, 
 pub(crate) fn concat(inputs: &[&Tensor]) -> Tensor {
     let (h, w) = inputs.first().map_or((0, 0), |t| (t.height, t.width));
     let c = inputs.iter().map(|t| t.channels).sum();
-    let mut data = Vec::with_capacity(c * h * w);
+    let mut data = crate::neural::pool::zeroed(c * h * w);
+    let mut at = 0;
     for t in inputs {
-        data.extend_from_slice(&t.data);
+        data[at..at + t.data.len()].copy_from_slice(&t.data);
+        at += t.data.len();
     }
     Tensor {
         channels: c,
