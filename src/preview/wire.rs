@@ -432,33 +432,7 @@ mod tests {
         assert!(read_message(&mut input).unwrap().is_none());
 
         // A keyframe's picture: one part; the last reply only of an approximate request.
-        for done in [false, true] {
-            let approx = WorkerReply::FrameApprox {
-                id: 1,
-                frame_index: 7,
-                picture_index: 4,
-                time_secs: 0.3,
-                picture: ImageHeader {
-                    width: 1,
-                    height: 2,
-                },
-                display: ImageHeader {
-                    width: 4,
-                    height: 8,
-                },
-                done,
-                payload_bytes: 8,
-            };
-            let mut bytes = Vec::new();
-            write_message(&mut bytes, &approx, &[&[9; 8]]).unwrap();
-            let m = read_message(&mut &bytes[..]).unwrap().unwrap();
-            assert_eq!(m.header, approx);
-            assert_eq!(m.parts, [vec![9; 8]]);
-            assert_eq!(m.header.is_terminal(), done);
-        }
-        // Its payload is the picture's, not the display size's.
-        let mut bytes = Vec::new();
-        let wrong = WorkerReply::FrameApprox {
+        let approx = |done: bool, payload_bytes: u64| WorkerReply::FrameApprox {
             id: 1,
             frame_index: 7,
             picture_index: 4,
@@ -471,10 +445,20 @@ mod tests {
                 width: 4,
                 height: 8,
             },
-            done: false,
-            payload_bytes: 128,
+            done,
+            payload_bytes,
         };
-        write_message(&mut bytes, &wrong, &[&[0; 128]]).unwrap();
+        for done in [false, true] {
+            let mut bytes = Vec::new();
+            write_message(&mut bytes, &approx(done, 8), &[&[9; 8]]).unwrap();
+            let m = read_message(&mut &bytes[..]).unwrap().unwrap();
+            assert_eq!(m.header, approx(done, 8));
+            assert_eq!(m.parts, [vec![9; 8]]);
+            assert_eq!(m.header.is_terminal(), done);
+        }
+        // Its payload is the picture's, not the display size's.
+        let mut bytes = Vec::new();
+        write_message(&mut bytes, &approx(false, 128), &[&[0; 128]]).unwrap();
         assert!(read_message(&mut &bytes[..]).is_err());
 
         // A frame's early "before" image: one part, not the request's last reply.
