@@ -211,8 +211,7 @@ impl FramePreviewer {
         }
     }
 
-    /// Lets the background work go on (at the lowest priority: it takes what the prefetching
-    /// leaves).
+    /// Lets the background work go on (beside the prefetching, once the request is answered).
     pub fn resume_background(&self) {
         if let Some((_, pictures)) = &self.keyframes {
             pictures.resume();
