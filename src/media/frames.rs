@@ -51,6 +51,25 @@ impl FrameTimes {
         self.frames.is_empty()
     }
 
+    /// The index of the frame with this pts.
+    pub fn index_of(&self, pts: i64) -> Option<u64> {
+        self.frames
+            .binary_search_by_key(&pts, |f| f.pts)
+            .ok()
+            .map(|i| i as u64)
+    }
+
+    /// The last keyframe at or before frame `index` (the last frame, for an index past it).
+    pub fn keyframe_at_or_before(&self, index: u64) -> Option<u64> {
+        let end = usize::try_from(index)
+            .map_or(usize::MAX, |i| i.saturating_add(1))
+            .min(self.frames.len());
+        self.frames[..end]
+            .iter()
+            .rposition(|f| f.keyframe)
+            .map(|i| i as u64)
+    }
+
     /// True when frame durations vary by more than timestamp rounding explains: more than
     /// one time-base tick and more than 1 % away from the median duration.
     pub fn is_vfr(&self) -> bool {
@@ -327,6 +346,32 @@ mod tests {
     use super::*;
     use crate::media::test_support::{count_frames, ffmpeg, tools};
     use std::ffi::OsString;
+
+    #[test]
+    fn frames_are_found_by_pts_and_keyframes_before_them() {
+        let times = FrameTimes {
+            stream_index: 0,
+            time_base: Rational { num: 1, den: 24 },
+            frames: [false, true, false, false, true, false]
+                .iter()
+                .enumerate()
+                .map(|(i, &keyframe)| FrameTime {
+                    pts: 10 * i as i64,
+                    time_secs: i as f64 / 2.4,
+                    keyframe,
+                })
+                .collect(),
+            source: TimestampSource::Packets,
+        };
+        assert_eq!(times.index_of(30), Some(3));
+        assert_eq!(times.index_of(31), None);
+        assert_eq!(times.keyframe_at_or_before(0), None);
+        assert_eq!(times.keyframe_at_or_before(1), Some(1));
+        assert_eq!(times.keyframe_at_or_before(3), Some(1));
+        assert_eq!(times.keyframe_at_or_before(5), Some(4));
+        assert_eq!(times.keyframe_at_or_before(99), Some(4));
+        assert_eq!(times.keyframe_at_or_before(u64::MAX), Some(4));
+    }
 
     #[test]
     fn listing_parser_handles_side_data_discard_and_missing_pts() {

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use super::converter::{After, Decoder, Images, Source, colour_params};
 use super::decode::{FrameError, InputInfo, InputKey};
 use super::seek::{FrameStore, Seeker, raw_frame_len, read_until};
-use crate::media::frames::{FrameTimes, TimestampSource};
+use crate::media::frames::TimestampSource;
 use crate::media::tools::Tools;
 
 /// Memory for decoded frames kept around the cursor (~75 frames of 1080p 8-bit 4:2:0: a
@@ -40,24 +40,6 @@ pub(super) fn seek_layout(loaded: &InputInfo) -> Option<(String, (u32, u32))> {
     let pix_fmt = video.pix_fmt.as_deref()?;
     raw_frame_len(pix_fmt, video.width, video.height)?;
     Some((pix_fmt.to_owned(), (video.width, video.height)))
-}
-
-/// The index of the frame with this pts.
-fn index_of(times: &FrameTimes, pts: i64) -> Option<u64> {
-    times
-        .frames
-        .binary_search_by_key(&pts, |f| f.pts)
-        .ok()
-        .map(|i| i as u64)
-}
-
-/// The last keyframe at or before `index` (0 when none is marked).
-fn keyframe_before(times: &FrameTimes, index: u64) -> u64 {
-    let end = (index as usize + 1).min(times.frames.len());
-    times.frames[..end]
-        .iter()
-        .rposition(|f| f.keyframe)
-        .unwrap_or(0) as u64
 }
 
 /// What [`FastPath::prefetch_step`] still has to do.
@@ -154,7 +136,7 @@ impl FastPath {
         }
         self.ensure_seeker(tools, loaded)?;
         let times = &loaded.times;
-        let keyframe = keyframe_before(times, index);
+        let keyframe = times.keyframe_at_or_before(index).unwrap_or(0);
         let read_on = self
             .seeker_next
             .is_some_and(|next| index >= next && (keyframe <= next || index - next <= READ_ON_MAX));
@@ -169,7 +151,7 @@ impl FastPath {
                 index - keyframe + SEEK_SLACK,
             ),
         };
-        let lookup = |pts| index_of(times, pts);
+        let lookup = |pts| times.index_of(pts);
         let frame = read_until(
             seeker,
             &mut self.store,
@@ -260,7 +242,7 @@ impl FastPath {
         let capacity = self
             .store
             .capacity(raw_frame_len(&self.pix_fmt, self.size.0, self.size.1).unwrap_or(1));
-        let keyframe = keyframe_before(times, index);
+        let keyframe = times.keyframe_at_or_before(index).unwrap_or(0);
         let ahead = PREFETCH_AHEAD.min(capacity as u64 / 4);
         let forward_to = (index + ahead).min(last);
         let mut plan = Prefetch {
@@ -276,7 +258,7 @@ impl FastPath {
             .collect(),
         };
         if keyframe > 0 && !self.store.contains(keyframe - 1) {
-            let previous = keyframe_before(times, keyframe - 1);
+            let previous = times.keyframe_at_or_before(keyframe - 1).unwrap_or(0);
             let needed = (keyframe - previous) + (index - keyframe) + ahead;
             if needed <= capacity as u64 * 3 / 4 {
                 plan.back = Some((previous, keyframe - 1, None));
@@ -316,7 +298,7 @@ impl FastPath {
                         self.prefetch = Prefetch::default();
                         return Ok(false);
                     };
-                    match frame.pts.and_then(|pts| index_of(times, pts)) {
+                    match frame.pts.and_then(|pts| times.index_of(pts)) {
                         Some(index) => {
                             self.store.insert(index, frame.data);
                             self.seeker_next = Some(index + 1);
@@ -358,7 +340,7 @@ impl FastPath {
             self.prefetch.back = None;
             return Ok(false);
         };
-        if let Some(index) = frame.pts.and_then(|pts| index_of(times, pts)) {
+        if let Some(index) = frame.pts.and_then(|pts| times.index_of(pts)) {
             self.store.insert(index, frame.data);
             if index == until {
                 self.prefetch.back = None;

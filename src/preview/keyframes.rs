@@ -235,18 +235,14 @@ impl Drop for KeyframePictures {
 
 /// The keyframe at or before `index` and the first one after it.
 fn neighbour_keyframes(times: &FrameTimes, index: u64) -> [Option<u64>; 2] {
-    let Some(end) = usize::try_from(index)
-        .ok()
-        .filter(|&i| i < times.frames.len())
-    else {
+    if index >= times.len() as u64 {
         return [None, None];
-    };
-    let before = times.frames[..=end].iter().rposition(|f| f.keyframe);
-    let after = times.frames[end + 1..]
+    }
+    let after = times.frames[index as usize + 1..]
         .iter()
         .position(|f| f.keyframe)
-        .map(|i| end + 1 + i);
-    [before.map(|i| i as u64), after.map(|i| i as u64)]
+        .map(|i| index + 1 + i as u64);
+    [times.keyframe_at_or_before(index), after]
 }
 
 /// Decodes the keyframes of `path` into `shared`'s store until all are made, the budget is
@@ -401,8 +397,9 @@ fn fill_span(
 
 /// The index of the keyframe with this pts in the frame list, if it is one.
 fn index_of_keyframe(times: &FrameTimes, pts: i64) -> Option<u64> {
-    let i = times.frames.binary_search_by_key(&pts, |f| f.pts).ok()?;
-    times.frames[i].keyframe.then_some(i as u64)
+    times
+        .index_of(pts)
+        .filter(|&i| times.frames[i as usize].keyframe)
 }
 
 /// The pts from a `showinfo` frame line (`Some(None)` for a frame without one).
