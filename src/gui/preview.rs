@@ -501,26 +501,7 @@ impl PreviewPanel {
                 before,
                 frame_index,
                 time_secs,
-            } if is_frame => {
-                let max_side = ctx.input(|i| i.max_texture_side);
-                match color_image(before, max_side) {
-                    Ok(before) => {
-                        let before_size = Vec2::new(before.size[0] as f32, before.size[1] as f32);
-                        let scale = self.frame_sent.as_ref().map_or(1.0, |key| key.scale);
-                        self.frame = Some(FrameTextures {
-                            before: ctx.load_texture("preview-before", before, FRAME_FILTER),
-                            after: None,
-                            size: before_size * scale as f32,
-                            before_size,
-                            frame_index,
-                            time_secs,
-                            approximate_of: None,
-                        });
-                        self.frame_error = None;
-                    }
-                    Err(error) => self.frame_error = Some(error),
-                }
-            }
+            } if is_frame => self.show_pending(ctx, before, None, frame_index, time_secs, None),
             PreviewReply::FrameApprox {
                 picture,
                 display,
@@ -541,24 +522,15 @@ impl PreviewPanel {
                 {
                     return;
                 }
-                let max_side = ctx.input(|i| i.max_texture_side);
-                match color_image(picture, max_side) {
-                    Ok(picture) => {
-                        let before_size = Vec2::new(display.0 as f32, display.1 as f32);
-                        let scale = self.frame_sent.as_ref().map_or(1.0, |key| key.scale);
-                        self.frame = Some(FrameTextures {
-                            before: ctx.load_texture("preview-before", picture, FRAME_FILTER),
-                            after: None,
-                            size: before_size * scale as f32,
-                            before_size,
-                            frame_index,
-                            time_secs,
-                            approximate_of: Some(picture_index),
-                        });
-                        self.frame_error = None;
-                    }
-                    Err(error) => self.frame_error = Some(error),
-                }
+                let display = Vec2::new(display.0 as f32, display.1 as f32);
+                self.show_pending(
+                    ctx,
+                    picture,
+                    Some(display),
+                    frame_index,
+                    time_secs,
+                    Some(picture_index),
+                );
             }
             PreviewReply::Overview(spectrogram) if is_overview => {
                 match spec_texture(ctx, "preview-overview", &spectrogram) {
@@ -593,6 +565,39 @@ impl PreviewPanel {
             }
             // An answer to a request that has been superseded: never shown.
             _ => log::debug!("preview answer {id} is stale; dropped"),
+        }
+    }
+
+    /// Shows `image` on the before side with the after side pending: the frame itself ahead of
+    /// a slow engine's result, or a smaller keyframe picture (`approximate_of`) standing in for
+    /// the frame, drawn at the frame's `before_size`.
+    fn show_pending(
+        &mut self,
+        ctx: &egui::Context,
+        image: RgbaImage,
+        before_size: Option<Vec2>,
+        frame_index: u64,
+        time_secs: f64,
+        approximate_of: Option<u64>,
+    ) {
+        let max_side = ctx.input(|i| i.max_texture_side);
+        match color_image(image, max_side) {
+            Ok(image) => {
+                let before_size =
+                    before_size.unwrap_or(Vec2::new(image.size[0] as f32, image.size[1] as f32));
+                let scale = self.frame_sent.as_ref().map_or(1.0, |key| key.scale);
+                self.frame = Some(FrameTextures {
+                    before: ctx.load_texture("preview-before", image, FRAME_FILTER),
+                    after: None,
+                    size: before_size * scale as f32,
+                    before_size,
+                    frame_index,
+                    time_secs,
+                    approximate_of,
+                });
+                self.frame_error = None;
+            }
+            Err(error) => self.frame_error = Some(error),
         }
     }
 }

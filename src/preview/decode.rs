@@ -68,6 +68,14 @@ pub struct InputInfo {
     pub times: FrameTimes,
 }
 
+impl InputInfo {
+    /// Seconds from the start of the file to frame `index`, if there is such a frame.
+    fn time_of(&self, index: u64) -> Option<f64> {
+        let frame = self.times.frames.get(usize::try_from(index).ok()?)?;
+        Some((frame.time_secs - self.info.start_time_secs).max(0.0))
+    }
+}
+
 /// An input as found on disk: a changed file is probed again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct InputKey {
@@ -191,8 +199,7 @@ impl FramePreviewer {
         if at_hand {
             return None;
         }
-        let frame = loaded.times.frames.get(frame_index as usize)?;
-        let time_secs = (frame.time_secs - loaded.info.start_time_secs).max(0.0);
+        let time_secs = loaded.time_of(frame_index)?;
         let display = loaded.info.video.display_size();
         let approximation = self
             .keyframes_for(&key, &loaded, frame_index)?
@@ -306,7 +313,7 @@ impl FramePreviewer {
             pictures.look_at(frame_index);
         }
         let count = loaded.times.len() as u64;
-        let Some(frame) = loaded.times.frames.get(frame_index as usize).copied() else {
+        let Some(time_secs) = loaded.time_of(frame_index) else {
             return Err(FrameError::Failed(format!(
                 "frame {frame_index} is past the end: the video has {count} frames (0 to {})",
                 count.saturating_sub(1)
@@ -349,7 +356,6 @@ impl FramePreviewer {
             height: src_h,
             pixels: before_px,
         };
-        let time_secs = (frame.time_secs - loaded.info.start_time_secs).max(0.0);
         let after = match after {
             After::Scale { width, height, .. } => RgbaImage {
                 width,
