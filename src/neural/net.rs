@@ -460,7 +460,7 @@ impl Net {
             output: self.output_blob,
             context_px: self.context_px,
         };
-        self.forward_segment(&whole, input, kernels, 1)
+        self.forward_segment(&whole, copy_of(input), kernels, 1)
     }
 
     /// Runs one segment on its seed blob's values; fast convolutions split their rows into up
@@ -468,14 +468,16 @@ impl Net {
     pub(crate) fn forward_segment(
         &self,
         segment: &Segment,
-        input: &Tensor,
+        input: Tensor,
         kernels: Kernels,
         bands: usize,
     ) -> Result<Tensor, ModelError> {
         input.check()?;
         let mut blobs: Vec<Option<Rc<Tensor>>> = vec![None; self.blob_names.len()];
+        // Taken by the segment's seed blob, or by the net's Input layer.
+        let mut input = Some(input);
         if segment.seed != self.input_blob {
-            blobs[segment.seed] = Some(Rc::new(copy_of(input)));
+            blobs[segment.seed] = input.take().map(Rc::new);
         }
         for i in segment.layers.clone() {
             let layer = &self.layers[i];
@@ -501,7 +503,9 @@ impl Net {
                     if layer.tops[0] != self.input_blob {
                         return Err(err("unexpected Input layer".to_string()));
                     }
-                    copy_of(input)
+                    input
+                        .take()
+                        .ok_or_else(|| err("a second Input layer".to_string()))?
                 }
                 Op::Split => {
                     for &t in &layer.tops {

@@ -105,10 +105,14 @@ pub fn tiled_output_shape(
     w: usize,
 ) -> Result<(usize, usize, usize), ModelError> {
     let g = geometry(net, c)?;
-    // Channels from a small probe (a whole large frame's blobs would be refused).
-    let (out_c, _, _) = net.output_shape(c, 2 * g.prepad + 64, 2 * g.prepad + 64)?;
+    let (out_c, _, _) = net.output_shape(c, 2 * g.prepad + PROBE, 2 * g.prepad + PROBE)?;
     Ok((out_c, g.scale * h, g.scale * w))
 }
+
+/// The side of the input a net's output channels and memory per pixel are read from by shape
+/// inference: at a whole large frame's size it would refuse the blobs a whole-frame run would
+/// make (the reason the frame is tiled).
+const PROBE: usize = 64;
 
 /// One tile: input rows `y0..y1`, columns `x0..x1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,9 +165,6 @@ fn tile_segment(
     } else {
         opts.overlap.max(segment.context_px)
     };
-    // The channels from a small probe: shape inference at the whole frame's size would refuse
-    // the blobs a whole-frame run would make (the reason the frame is tiled).
-    const PROBE: usize = 64;
     let (out_c, _, _) =
         net.segment_output_shape(segment, (c, 2 * g.prepad + PROBE, 2 * g.prepad + PROBE))?;
     let (out_h, out_w) = (g.scale * height, g.scale * width);
@@ -303,8 +304,7 @@ fn run_tile(
     let wx0 = (rect.x0 as isize - p - m).max(-p);
     let wx1 = (rect.x1 as isize + p + m).min(w + p);
     let window = extract(input, wy0, wy1, wx0, wx1);
-    let result = net.forward_segment(segment, &window, kernels, bands)?;
-    super::pool::recycle(window.data);
+    let result = net.forward_segment(segment, window, kernels, bands)?;
 
     let s = g.scale;
     // Output index i of this window is output pixel i + s·(start + p) of the frame.
@@ -538,10 +538,12 @@ mod tests {
             let net = testutil::net(&param, &bin);
             let x = rng.tensor(3, 70, 23);
             let segment = &net.segments()[0];
-            let one = net.forward_segment(segment, &x, Kernels::Fast, 1).unwrap();
+            let one = net
+                .forward_segment(segment, x.clone(), Kernels::Fast, 1)
+                .unwrap();
             for bands in [2, 3, 4] {
                 let banded = net
-                    .forward_segment(segment, &x, Kernels::Fast, bands)
+                    .forward_segment(segment, x.clone(), Kernels::Fast, bands)
                     .unwrap();
                 assert_eq!(banded.shape(), one.shape());
                 let diff = max_abs_diff(&banded, &one);
