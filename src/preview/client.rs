@@ -29,7 +29,7 @@ use crossbeam_channel::{Receiver, Sender, never, select, unbounded};
 use super::wire::{
     self, Message, PREVIEW_PROTOCOL_VERSION, WorkerReply, WorkerRequest, spectrogram_from_wire,
 };
-use super::{CANCEL_GRACE, PreviewReply, PreviewRequest, RequestKind, RgbaImage};
+use super::{CANCEL_GRACE, PreviewReply, PreviewRequest, RequestKind};
 use crate::engine::{self, EngineKind};
 use crate::supervisor::{TailBuffer, WorkerCommand};
 
@@ -345,16 +345,8 @@ impl Manager {
             ) => {
                 let mut parts = parts.into_iter();
                 PreviewReply::Frame {
-                    before: RgbaImage {
-                        width: before.width,
-                        height: before.height,
-                        pixels: parts.next().unwrap_or_default(),
-                    },
-                    after: RgbaImage {
-                        width: after.width,
-                        height: after.height,
-                        pixels: parts.next().unwrap_or_default(),
-                    },
+                    before: before.image(parts.next().unwrap_or_default()),
+                    after: after.image(parts.next().unwrap_or_default()),
                     frame_index,
                     time_secs,
                 }
@@ -368,11 +360,7 @@ impl Manager {
                 },
                 parts,
             ) => PreviewReply::FrameBefore {
-                before: RgbaImage {
-                    width: before.width,
-                    height: before.height,
-                    pixels: parts.into_iter().next().unwrap_or_default(),
-                },
+                before: before.image(parts.into_iter().next().unwrap_or_default()),
                 frame_index,
                 time_secs,
             },
@@ -388,11 +376,7 @@ impl Manager {
                 },
                 parts,
             ) => PreviewReply::FrameApprox {
-                picture: RgbaImage {
-                    width: picture.width,
-                    height: picture.height,
-                    pixels: parts.into_iter().next().unwrap_or_default(),
-                },
+                picture: picture.image(parts.into_iter().next().unwrap_or_default()),
                 display: (display.width, display.height),
                 frame_index,
                 picture_index,

@@ -11,7 +11,7 @@ use std::io::{self, BufRead, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use super::PreviewRequest;
+use super::{PreviewRequest, RgbaImage};
 use crate::spectrum::{FreqAxis, Spectrogram, Transform};
 
 /// Version of the preview wire format, exchanged at `hello` (independent of the processing
@@ -49,6 +49,23 @@ pub struct ImageHeader {
 }
 
 impl ImageHeader {
+    /// The header of an image to send.
+    pub fn of(image: &RgbaImage) -> ImageHeader {
+        ImageHeader {
+            width: image.width,
+            height: image.height,
+        }
+    }
+
+    /// The image this header announced, with its payload part.
+    pub fn image(self, pixels: Vec<u8>) -> RgbaImage {
+        RgbaImage {
+            width: self.width,
+            height: self.height,
+            pixels,
+        }
+    }
+
     pub fn rgba_bytes(&self) -> u64 {
         u64::from(self.width) * u64::from(self.height) * 4
     }

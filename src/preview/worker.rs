@@ -345,10 +345,7 @@ fn run_frame(previewer: &mut FramePreviewer, job: &Job, out: &Sender<Outgoing>) 
     }
     // The frame before a slow engine's result, so the user sees where the cursor is at once.
     let mut send_before = |before: &RgbaImage, time_secs: f64| {
-        let header = ImageHeader {
-            width: before.width,
-            height: before.height,
-        };
+        let header = ImageHeader::of(before);
         let _ = out.send((
             WorkerReply::FrameBefore {
                 id: job.id,
@@ -371,14 +368,7 @@ fn run_frame(previewer: &mut FramePreviewer, job: &Job, out: &Sender<Outgoing>) 
     );
     match preview {
         Ok(p) => {
-            let before = ImageHeader {
-                width: p.before.width,
-                height: p.before.height,
-            };
-            let after = ImageHeader {
-                width: p.after.width,
-                height: p.after.height,
-            };
+            let (before, after) = (ImageHeader::of(&p.before), ImageHeader::of(&p.after));
             (
                 WorkerReply::Frame {
                     id: job.id,
@@ -408,11 +398,7 @@ fn approximation_reply(
     approx: ApproximateFrame,
     done: bool,
 ) -> Outgoing {
-    let picture = &approx.approximation.picture;
-    let header = ImageHeader {
-        width: picture.width,
-        height: picture.height,
-    };
+    let header = ImageHeader::of(&approx.approximation.picture);
     (
         WorkerReply::FrameApprox {
             id,
