@@ -6,7 +6,7 @@
 #                                           if missing, starts munged if it is not running, writes
 #                                           DIR/slurm.conf (DIR: target/slurm by default), starts
 #                                           slurmctld and slurmd with their state and logs in DIR,
-#                                           waits (up to 30 s) until the node takes jobs, and
+#                                           waits (up to 90 s) until the node takes jobs, and
 #                                           prints the path of slurm.conf, the only line on stdout:
 #                                             export SLURM_CONF=$(scripts/slurm-cluster.sh start)
 #                                           A cluster already running from DIR is left as it is;
@@ -15,7 +15,9 @@
 #                                           the slurmctld and slurmd started from DIR (munged
 #                                           keeps running)
 #   scripts/slurm-cluster.sh status [DIR]   prints sinfo and squeue
-# The daemons listen on Slurm's usual ports (6817, 6818): one cluster per machine at a time.
+# The daemons listen on two free ports chosen at the first start and kept in DIR/slurm.conf (not
+# Slurm's usual 6817/6818), so clusters started from other folders, or by other checkouts on a
+# machine whose network is shared, never answer this one's commands.
 # Their logs: DIR/slurmctld.log and DIR/slurmd.log; DIR/*.out hold what they print (the same
 # lines, and the errors that stop them before their log opens).
 set -euo pipefail
@@ -131,16 +133,49 @@ cancel_jobs() {
   log "some jobs had not ended after 15 s"
 }
 
+# Whether a TCP socket of this machine listens on port $1 (IPv4 or IPv6).
+port_listening() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$hex" \
+    '$4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }'
+}
+
+# Two consecutive free ports in 20000..59999 (slurmctld's, slurmd's), as "CTLD SLURMD"; those
+# of DIR's slurm.conf when it has them and they are free, so a restarted cluster keeps them.
+choose_ports() {
+  local ctld slurmd i
+  ctld=$(sed -n 's/^SlurmctldPort=//p' "$conf" 2>/dev/null)
+  slurmd=$(sed -n 's/^SlurmdPort=//p' "$conf" 2>/dev/null)
+  if [[ -n "$ctld" && -n "$slurmd" ]] && ! port_listening "$ctld" && ! port_listening "$slurmd"; then
+    echo "$ctld $slurmd"
+    return 0
+  fi
+  for i in $(seq 50); do
+    ctld=$((20000 + 2 * (RANDOM % 20000)))
+    slurmd=$((ctld + 1))
+    if ! port_listening "$ctld" && ! port_listening "$slurmd"; then
+      echo "$ctld $slurmd"
+      return 0
+    fi
+  done
+  log "found no two free ports in 20000..59999"
+  exit 1
+}
+
 write_conf() {
-  local host user cpus
+  local host user cpus ports
   host=$(hostname -s)
   user=$(id -un)
   cpus=$(nproc)
+  ports=$(choose_ports)
   # The addresses are given, so the host name needs no entry in /etc/hosts.
   cat >"$conf" <<EOF
 # Written by scripts/slurm-cluster.sh: a one-node cluster on this machine, for tests.
 ClusterName=reframe
 SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=${ports% *}
+SlurmdPort=${ports#* }
 SlurmUser=$user
 SlurmdUser=$user
 AuthType=auth/munge
@@ -180,14 +215,6 @@ start() {
   fi
   stop_daemon slurmd
   stop_daemon slurmctld
-  # Another cluster (started from another folder) would answer this one's sinfo.
-  local port
-  for port in 6817 6818; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      log "port $port is taken: is a cluster from another folder running? (its stop frees it)"
-      exit 1
-    fi
-  done
   mkdir -p "$dir/state" "$dir/spool"
   write_conf
   local t0=$EPOCHREALTIME
@@ -198,8 +225,9 @@ start() {
   setsid slurmd -D -f "$conf" -N "$(hostname -s)" </dev/null >>"$dir/slurmd.out" 2>&1 &
   echo $! >"$dir/slurmd.pid"
   disown
+  # 90 s: on a loaded machine a fresh slurmd has taken over 30 s to register.
   local up=""
-  while awk "BEGIN { exit !($EPOCHREALTIME - $t0 < 30) }"; do
+  while awk "BEGIN { exit !($EPOCHREALTIME - $t0 < 90) }"; do
     [[ -n "$(daemon_pid slurmctld)" && -n "$(daemon_pid slurmd)" ]] || break
     node_up && up=1 && break
     sleep 0.1
@@ -207,14 +235,18 @@ start() {
   if [[ -z "$up" ]]; then
     local state
     state=$(node_state)
-    log "the node did not come up (state: ${state:-no answer})"
-    local f
-    for f in slurmctld.out slurmd.out; do
-      if [[ -s "$dir/$f" ]]; then
-        echo "--- $dir/$f" >&2
-        tail -n 20 "$dir/$f" >&2
+    log "the node did not come up after $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $t0 }") s (state: ${state:-no answer}; ports: $(sed -n 's/^Slurm\(ctld\|d\)Port=//p' "$conf" | paste -sd ' '))"
+    # The logs have the times; what the daemons print holds the errors from before the logs open.
+    local d f
+    for d in slurmctld slurmd; do
+      f=$dir/$d.log
+      [[ -s "$f" ]] || f=$dir/$d.out
+      if [[ -s "$f" ]]; then
+        echo "--- $f" >&2
+        tail -n 25 "$f" >&2
       fi
     done
+    timeout 10 scontrol show node >&2 2>&1 || true
     stop_daemon slurmd
     stop_daemon slurmctld
     exit 1
