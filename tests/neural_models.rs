@@ -264,3 +264,81 @@ fn waifu2x_cunet_2x_net_matches_onnxruntime() {
 fn texture_60x44() -> Tensor {
     lavfi_image("mandelbrot", 60, 44)
 }
+
+/// The frame edge-replicated: `prepad` pixels on every side, and more at the right and bottom
+/// up to `h`×`w` in all.
+fn replicate(x: &Tensor, prepad: usize, h: usize, w: usize) -> Tensor {
+    let mut data = Vec::with_capacity(x.channels * h * w);
+    for c in 0..x.channels {
+        for y in 0..h {
+            let sy = (y as isize - prepad as isize).clamp(0, x.height as isize - 1) as usize;
+            for xx in 0..w {
+                let sx = (xx as isize - prepad as isize).clamp(0, x.width as isize - 1) as usize;
+                data.push(x.data[(c * x.height + sy) * x.width + sx]);
+            }
+        }
+    }
+    Tensor::from_data(x.channels, h, w, data).expect("shape")
+}
+
+/// The top-left `h`×`w` of every channel.
+fn top_left(x: &Tensor, h: usize, w: usize) -> Tensor {
+    let mut data = Vec::with_capacity(x.channels * h * w);
+    for c in 0..x.channels {
+        for y in 0..h {
+            data.extend_from_slice(&x.data[(c * x.height + y) * x.width..][..w]);
+        }
+    }
+    Tensor::from_data(x.channels, h, w, data).expect("shape")
+}
+
+/// Real-CUGAN (se 2×/3×/4×, pro, nose) and waifu2x cunet pool the whole frame in their
+/// squeeze-and-excitation blocks: tiled, each Pooling's value is computed for the frame first
+/// (`neural::frame_stats`), so small tiles equal the untiled run on the frame pre-padded by
+/// the net's loss (and extended to a size the net takes) by edge replication.
+#[test]
+fn squeeze_and_excitation_nets_tile_exactly() {
+    // Odd sides: the pre-padded frame is extended by a column and a row. Two tiles side by
+    // side (the unit tests of `frame_stats` cut both ways, on a miniature net).
+    let x = lavfi_image("mandelbrot", 19, 9);
+    for (name, scale, prepad) in [
+        ("models-se/up2x-conservative", 2, 18),
+        ("models-se/up3x-no-denoise", 3, 14),
+        ("models-se/up4x-denoise3x", 4, 19),
+        ("models-pro/up3x-conservative", 3, 14),
+        ("models-nose/up2x-no-denoise", 2, 18),
+        ("WAIFU2X_CUNET_UP2X", 2, 18),
+    ] {
+        let (param, bin) = model(name);
+        let net = reframe::neural::Net::load(&param, &bin).expect("load");
+        // The smallest pre-padded size the net takes (its output `scale ×` the frame's).
+        let takes = |h: usize, w: usize| {
+            net.output_shape(3, h, w).is_ok_and(|(_, oh, ow)| {
+                (oh, ow) == (scale * (h - 2 * prepad), scale * (w - 2 * prepad))
+            })
+        };
+        let side = |n: usize, other: usize| (n..n + 8).find(|&m| takes(m, other)).expect("size");
+        let w = side(x.width + 2 * prepad, 128);
+        let h = side(x.height + 2 * prepad, 128);
+        let whole = net
+            .forward(&replicate(&x, prepad, h, w), Kernels::Fast)
+            .expect("untiled");
+        assert_eq!(
+            (whole.height, whole.width),
+            (scale * (h - 2 * prepad), scale * (w - 2 * prepad)),
+            "{name}: the net loses {prepad} px per side"
+        );
+        let reference = top_left(&whole, scale * x.height, scale * x.width);
+        let opts = reframe::neural::TileOptions {
+            tile: 10,
+            overlap: 0,
+            threads: 2,
+            kernels: Kernels::Fast,
+            tile_bytes: 0,
+        };
+        let tiled = reframe::neural::upscale_tiled(&net, &x, &opts).expect("tiled");
+        let diff = max_abs_diff(&tiled, &reference);
+        println!("{name}: 2 tiles against the untiled run, max abs diff {diff:e}");
+        assert!(diff <= SAME_TOLERANCE, "{name}: {diff}");
+    }
+}

@@ -47,18 +47,31 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             println!("  {name:<14} missing: {}", family.install_hint(&dir));
             continue;
         }
-        let mut found = Vec::new();
-        if let Some(files) = &installed.plain {
-            found.push(format!("upscale ({})", file_name(&files.param)));
-        }
-        for (level, files) in &installed.denoise {
-            found.push(format!("denoise {level} ({})", file_name(&files.param)));
-        }
+        let several_nets = installed
+            .models
+            .iter()
+            .any(|(net, _, _)| *net != installed.models[0].0);
+        let found: Vec<String> = installed
+            .models
+            .iter()
+            .map(|(net, level, files)| {
+                let what = match level {
+                    None => "upscale".to_owned(),
+                    Some(n) => format!("denoise {n}"),
+                };
+                let at = if several_nets {
+                    format!("{net}× ")
+                } else {
+                    String::new()
+                };
+                format!("{at}{what} ({})", file_name(&files.param))
+            })
+            .collect();
         println!("  {name:<14} {}", found.join(", "));
         let missing = installed.missing_denoise();
-        if installed.plain.is_none() || !missing.is_empty() {
+        if !installed.has_plain() || !missing.is_empty() {
             let mut what = Vec::new();
-            if installed.plain.is_none() {
+            if !installed.has_plain() {
                 what.push("no-denoise".to_owned());
             }
             what.extend(missing.iter().map(|n| format!("denoise {n}")));

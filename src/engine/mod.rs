@@ -104,9 +104,9 @@ impl EngineInfo {
         match &self.model {
             Some(ModelSource::Family(family, dir)) => {
                 let installed = models::scan(dir, *family);
-                let files = installed.model(setup.denoise).ok_or_else(|| {
+                let files = installed.model(scale, setup.denoise).ok_or_else(|| {
                     anyhow!(
-                        "the {} model files are missing; {}",
+                        "the {} model files for {scale}× are missing; {}",
                         self.name,
                         family.install_hint(dir)
                     )
@@ -123,16 +123,20 @@ impl EngineInfo {
         }
     }
 
-    /// Identity of the model weights used for `denoise` (file name and content digest), for
-    /// the session id; `None` for engines without model files.
-    pub fn model_identity(&self, denoise: Option<u8>) -> anyhow::Result<Option<String>> {
+    /// Identity of the model weights used for the engine's own `scale` and `denoise` (file
+    /// name and content digest), for the session id; `None` for engines without model files.
+    pub fn model_identity(
+        &self,
+        scale: f64,
+        denoise: Option<u8>,
+    ) -> anyhow::Result<Option<String>> {
         let installed;
         let files = match &self.model {
             None => return Ok(None),
             Some(ModelSource::Custom { files, .. }) => files,
             Some(ModelSource::Family(family, dir)) => {
                 installed = models::scan(dir, *family);
-                let Some(files) = installed.model(denoise) else {
+                let Some(files) = installed.model(scale as u32, denoise) else {
                     return Ok(None);
                 };
                 files
@@ -268,9 +272,9 @@ pub fn available_in(models_dir: Option<&Path>) -> Vec<EngineInfo> {
                 name: family.engine_name().to_owned(),
                 description: family.description().to_owned(),
                 kind: EngineKind::Frames,
-                scales: family.scales().to_vec(),
+                scales: installed.scales(),
                 denoise_levels: installed.denoise_levels().into_iter().collect(),
-                runs_without_denoise: installed.plain.is_some(),
+                runs_without_denoise: installed.has_plain(),
                 model: Some(ModelSource::Family(family, dir.to_owned())),
             });
         }
@@ -331,10 +335,24 @@ pub fn resolve_in(
                 hint: family.install_hint(&dir),
             });
         }
-        if installed.model(denoise).is_none() && family.denoise_known(denoise) {
+        let scales: Vec<u32> = match scale {
+            Some(s) if family.scales().contains(&s) => vec![s as u32],
+            _ => installed.scales().iter().map(|&s| s as u32).collect(),
+        };
+        let found = scales
+            .iter()
+            .any(|&s| installed.model(s, denoise).is_some());
+        if !found && family.denoise_known(denoise) {
+            // A family with a net per scale names the scale.
+            let at = match scale {
+                Some(s) if family.net_scale(s as u32) == s as u32 && family.scales().len() > 1 => {
+                    format!(" at {s}×")
+                }
+                _ => String::new(),
+            };
             let what = match denoise {
-                None => format!("{name} model without denoise"),
-                Some(n) => format!("{name} model for denoise level {n}"),
+                None => format!("{name} model without denoise{at}"),
+                Some(n) => format!("{name} model for denoise level {n}{at}"),
             };
             return Err(EngineError::ModelMissing {
                 engine: name.to_owned(),

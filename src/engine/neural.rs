@@ -35,7 +35,12 @@ pub fn tile_px(family: Family) -> usize {
     match family {
         Family::AnimeVideoV3 => 384,
         Family::Waifu2xAnime | Family::Waifu2xPhoto => 192,
-        Family::X4Plus | Family::X4PlusAnime => BY_MEMORY_TILE_PX,
+        Family::X4Plus
+        | Family::X4PlusAnime
+        | Family::RealCugan
+        | Family::RealCuganPro
+        | Family::RealCuganNose
+        | Family::Waifu2xCunet => BY_MEMORY_TILE_PX,
     }
 }
 
@@ -44,7 +49,12 @@ pub fn tile_px(family: Family) -> usize {
 pub fn tile_bytes(family: Family) -> usize {
     match family {
         Family::AnimeVideoV3 | Family::Waifu2xAnime | Family::Waifu2xPhoto => 0,
-        Family::X4Plus | Family::X4PlusAnime => BY_MEMORY_TILE_BYTES,
+        Family::X4Plus
+        | Family::X4PlusAnime
+        | Family::RealCugan
+        | Family::RealCuganPro
+        | Family::RealCuganNose
+        | Family::Waifu2xCunet => BY_MEMORY_TILE_BYTES,
     }
 }
 
@@ -116,7 +126,7 @@ impl Neural {
             .with_context(|| format!("cannot load the model {}", files.param.display()))?;
         Ok(Neural::new(
             net,
-            (family.native_scale(), scale),
+            (family.net_scale(scale), scale),
             (tile_px(family), tile_bytes(family)),
             matrix,
         ))

@@ -10,6 +10,7 @@
 
 mod error;
 pub mod fastconv;
+mod frame_stats;
 mod layers;
 
 /// The bicubic weights of ncnn's Interp, for the engine's own x2/x3 downscale.

@@ -40,7 +40,17 @@ pub struct Net {
     context_px: usize,
     /// The stretches tiled one after the other (one for most nets), see [`Segment`].
     segments: Vec<Segment>,
+    /// The global Pooling layers (file order, so each comes after those it depends on).
+    global_pools: Vec<usize>,
+    /// Context when every global Pooling's value is given for the whole frame (a constant to
+    /// each tile, see `frame_stats.rs`); `u32::MAX` when some other layer (an InnerProduct over
+    /// an image) still reads the whole frame.
+    frame_stats_context_px: usize,
 }
+
+/// Values of global Pooling layers over a whole frame, by layer index: a pass given them
+/// uses them instead of pooling its own blob (a tile's), see `frame_stats.rs`.
+pub(crate) type GivenPools = [(usize, Tensor)];
 
 /// A stretch of the graph that is tiled on its own: from its seed blob (the input, or the
 /// one blob alive at a cut) through a range of layers to its output blob.
@@ -265,14 +275,20 @@ impl Net {
             fused_prelu,
             context_px: 0,
             segments: Vec::new(),
+            global_pools: Vec::new(),
+            frame_stats_context_px: 0,
         };
+        net.global_pools = (0..net.layers.len())
+            .filter(|&i| matches!(net.layers[i].op, Op::Pooling(_)))
+            .collect();
         let whole = Segment {
             seed: input_blob,
             layers: 0..net.layers.len(),
             output: output_blob,
             context_px: 0,
         };
-        net.context_px = net.context_radius(&whole);
+        net.context_px = net.context_radius(&whole, false);
+        net.frame_stats_context_px = net.context_radius(&whole, true);
         net.segments = net.cut_into_segments(whole);
         Ok(net)
     }
@@ -337,8 +353,8 @@ impl Net {
                 output: whole.output,
                 context_px: 0,
             };
-            body.context_px = self.context_radius(&body);
-            tail.context_px = self.context_radius(&tail);
+            body.context_px = self.context_radius(&body, false);
+            tail.context_px = self.context_radius(&tail, false);
             return vec![body, tail];
         }
         vec![whole]
@@ -347,6 +363,64 @@ impl Net {
     /// The segments tiled one after the other.
     pub(crate) fn segments(&self) -> &[Segment] {
         &self.segments
+    }
+
+    /// The global Pooling layers, in the order they run.
+    pub(crate) fn global_pools(&self) -> &[usize] {
+        &self.global_pools
+    }
+
+    /// Input pixels of context a tile needs when every global Pooling's value is given
+    /// (`u32::MAX` or more: the net still needs the whole frame).
+    pub(crate) fn frame_stats_context_px(&self) -> usize {
+        self.frame_stats_context_px
+    }
+
+    /// The whole net as one segment.
+    pub(crate) fn whole(&self) -> Segment {
+        Segment {
+            seed: self.input_blob,
+            layers: 0..self.layers.len(),
+            output: self.output_blob,
+            context_px: self.context_px,
+        }
+    }
+
+    /// From the input to the blob the global Pooling layer `pool` reads (the layers before
+    /// it), and that blob.
+    pub(crate) fn prefix_to_pool(&self, pool: usize) -> Result<(Segment, usize), ModelError> {
+        let layer = self
+            .layers
+            .get(pool)
+            .filter(|l| matches!(l.op, Op::Pooling(_)))
+            .ok_or_else(|| ModelError::Runtime(format!("layer {pool} is not a Pooling")))?;
+        let blob = *layer
+            .bottoms
+            .first()
+            .ok_or_else(|| shape_error(layer, "has no input blob".to_string()))?;
+        let segment = Segment {
+            seed: self.input_blob,
+            layers: 0..pool,
+            output: blob,
+            context_px: self.frame_stats_context_px,
+        };
+        Ok((segment, blob))
+    }
+
+    /// Whether a layer works on a coarser grid than the input (a strided convolution), so
+    /// that only some input sizes fit the net and a tile must start on the strides' period.
+    pub(crate) fn has_strides(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| matches!(&l.op, Op::Conv(c) if c.stride_w > 1 || c.stride_h > 1))
+    }
+
+    /// Whether global Pooling layer `pool` takes the maximum (else the mean).
+    pub(crate) fn pool_is_max(&self, pool: usize) -> bool {
+        matches!(
+            self.layers.get(pool).map(|l| &l.op),
+            Some(Op::Pooling(layers::pooling::Pooling::GlobalMax))
+        )
     }
 
     /// Channels the segment's output has for a seed of `c` channels (and any size).
@@ -416,13 +490,7 @@ impl Net {
         h: usize,
         w: usize,
     ) -> Result<Vec<Shape>, ModelError> {
-        let whole = Segment {
-            seed: self.input_blob,
-            layers: 0..self.layers.len(),
-            output: self.output_blob,
-            context_px: self.context_px,
-        };
-        self.segment_shapes(&whole, Shape { c, h, w })
+        self.segment_shapes(&self.whole(), Shape { c, h, w })
     }
 
     /// The shapes of the blobs a segment makes for a seed of this shape (others stay empty).
@@ -454,13 +522,7 @@ impl Net {
 
     /// Runs the model on one image.
     pub fn forward(&self, input: &Tensor, kernels: Kernels) -> Result<Tensor, ModelError> {
-        let whole = Segment {
-            seed: self.input_blob,
-            layers: 0..self.layers.len(),
-            output: self.output_blob,
-            context_px: self.context_px,
-        };
-        self.forward_segment(&whole, copy_of(input), kernels, 1)
+        self.forward_segment(&self.whole(), copy_of(input), kernels, 1)
     }
 
     /// Runs one segment on its seed blob's values; fast convolutions split their rows into up
@@ -471,6 +533,18 @@ impl Net {
         input: Tensor,
         kernels: Kernels,
         bands: usize,
+    ) -> Result<Tensor, ModelError> {
+        self.forward_segment_given(segment, input, kernels, bands, &[])
+    }
+
+    /// [`Net::forward_segment`] with the values of some global Pooling layers given.
+    pub(crate) fn forward_segment_given(
+        &self,
+        segment: &Segment,
+        input: Tensor,
+        kernels: Kernels,
+        bands: usize,
+        given: &GivenPools,
     ) -> Result<Tensor, ModelError> {
         input.check()?;
         let mut blobs: Vec<Option<Rc<Tensor>>> = vec![None; self.blob_names.len()];
@@ -561,7 +635,16 @@ impl Net {
                     };
                     layers::binary(owned(a), &b, *kind).map_err(err)?
                 }
-                Op::Pooling(pooling) => pooling.forward(&inputs[0]),
+                Op::Pooling(pooling) => match given.iter().find(|(layer, _)| *layer == i) {
+                    Some((_, value)) if value.channels == inputs[0].channels => copy_of(value),
+                    Some((_, value)) => {
+                        return Err(err(format!(
+                            "was given {} values for a {}-channel blob",
+                            value.channels, inputs[0].channels
+                        )));
+                    }
+                    None => pooling.forward(&inputs[0]),
+                },
                 Op::InnerProduct(ip) => ip.forward(&inputs[0]).map_err(err)?,
                 Op::Crop(crop) => crop
                     .forward(&inputs[0], inputs.get(1).map(|t| t.as_ref()))
@@ -612,15 +695,31 @@ impl Net {
     /// A conservative receptive-field radius in input pixels: per blob, its scale relative to
     /// the input and how far (in input pixels) its values reach. Each layer adds how far it
     /// reads beyond an output pixel's position (a padded 3×3 convolution 1 pixel, bicubic 2
-    /// plus its border shift), divided by the scale of the blob it reads.
-    fn context_radius(&self, segment: &Segment) -> usize {
+    /// plus its border shift), divided by the scale of the blob it reads. With `pools_given`,
+    /// a global Pooling's value is a constant (computed for the whole frame beforehand), and
+    /// so is whatever is computed from constants alone.
+    fn context_radius(&self, segment: &Segment, pools_given: bool) -> usize {
         let mut scale = vec![1.0f64; self.blob_names.len()];
         let mut radius = vec![0.0f64; self.blob_names.len()];
+        let mut constant = vec![false; self.blob_names.len()];
         for layer in &self.layers[segment.layers.clone()] {
-            let s_in = layer.bottoms.first().map_or(1.0, |&b| scale[b]);
+            let from_constants =
+                !layer.bottoms.is_empty() && layer.bottoms.iter().all(|&b| constant[b]);
+            if (pools_given && matches!(layer.op, Op::Pooling(_))) || from_constants {
+                for &t in &layer.tops {
+                    constant[t] = true;
+                }
+                continue;
+            }
+            let s_in = layer
+                .bottoms
+                .iter()
+                .find(|&&b| !constant[b])
+                .map_or(1.0, |&b| scale[b]);
             let r_in = layer
                 .bottoms
                 .iter()
+                .filter(|&&b| !constant[b])
                 .map(|&b| radius[b])
                 .fold(0.0f64, f64::max);
             let (s_out, r_out) = match &layer.op {

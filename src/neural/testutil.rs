@@ -251,6 +251,51 @@ pub fn mini_rrdb(rng: &mut Rng, depth: usize) -> (String, Vec<u8>) {
     (param, bin.0)
 }
 
+/// A miniature squeeze-and-excitation U-Net, unpadded as Real-CUGAN: a 3×3 conv, a stride-2
+/// 2×2 conv whose output is scaled per channel by the sigmoid of an InnerProduct over its
+/// global average, a 2×2 deconv back, a conv, a cropped skip connection added, a second
+/// excitation from the global maximum, and a 4×4 stride-2 deconv to 2× (out = 2n − 12, so 3
+/// input pixels of pre-padding; even pre-padded sides only). Random weights; (param, bin).
+pub fn mini_se_unet(rng: &mut Rng) -> (String, Vec<u8>) {
+    let param = "7767517
+17 20
+Input in 0 1 data
+Convolution c0 1 1 data a 0=4 1=3 5=1 6=108 9=2 -23310=1,0.100000
+Split s0 1 2 a a1 a2
+Convolution c1 1 1 a2 b 0=4 1=2 3=2 5=1 6=64 9=1
+Split s1 1 2 b b1 b2
+Pooling p0 1 1 b2 g0 0=1 4=1
+InnerProduct ip0 1 1 g0 e0 0=4 1=1 2=16 9=4
+BinaryOp m0 2 1 b1 e0 bm 0=2
+Deconvolution d0 1 1 bm u 0=4 1=2 3=2 5=1 6=64
+Convolution c2 1 1 u v 0=4 1=3 5=1 6=144
+Crop cr 1 1 a1 ac -23309=2,1,1 -23310=2,-1,-1 -23311=2,-2,-1
+BinaryOp add 2 1 v ac w 0=0
+Split s2 1 2 w w1 w2
+Pooling p1 1 1 w2 g1 0=0 4=1
+InnerProduct ip1 1 1 g1 e1 0=4 1=1 2=16 9=4
+BinaryOp m1 2 1 w1 e1 wm 0=2
+Deconvolution d1 1 1 wm out 0=3 1=4 3=2 4=3 5=1 6=192
+"
+    .to_string();
+    let bin = Bin::default()
+        .fp16(&rng.half_values(108))
+        .raw(&rng.values(4, -0.1, 0.1))
+        .fp16(&rng.half_values(64))
+        .raw(&rng.values(4, -0.1, 0.1))
+        .fp32(&rng.values(16, -4.0, 4.0))
+        .raw(&rng.values(4, -0.5, 0.5))
+        .fp16(&rng.half_values(64))
+        .raw(&rng.values(4, -0.1, 0.1))
+        .fp16(&rng.half_values(144))
+        .raw(&rng.values(4, -0.1, 0.1))
+        .fp32(&rng.values(16, -4.0, 4.0))
+        .raw(&rng.values(4, -0.5, 0.5))
+        .fp16(&rng.half_values(192))
+        .raw(&rng.values(3, -0.1, 0.1));
+    (param, bin.0)
+}
+
 pub fn net(param: &str, bin: &[u8]) -> Net {
     Net::parse(param, bin).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -62,7 +62,7 @@ pub(crate) fn geometry(net: &Net, channels: usize) -> Result<Geometry, ModelErro
 }
 
 /// The geometry of a map from square inputs of side n to (channels, h, w).
-fn geometry_from(
+pub(super) fn geometry_from(
     shape: impl Fn(usize) -> Result<(usize, usize, usize), ModelError>,
 ) -> Result<Geometry, ModelError> {
     const N1: usize = 64;
@@ -112,15 +112,15 @@ pub fn tiled_output_shape(
 /// The side of the input a net's output channels and memory per pixel are read from by shape
 /// inference: at a whole large frame's size it would refuse the blobs a whole-frame run would
 /// make (the reason the frame is tiled).
-const PROBE: usize = 64;
+pub(super) const PROBE: usize = 64;
 
 /// One tile: input rows `y0..y1`, columns `x0..x1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct TileRect {
-    y0: usize,
-    y1: usize,
-    x0: usize,
-    x1: usize,
+pub(super) struct TileRect {
+    pub y0: usize,
+    pub y1: usize,
+    pub x0: usize,
+    pub x1: usize,
 }
 
 /// RGB in [0,1] (3×H×W) → upscaled RGB; tiles run in parallel (one per thread, rayon), each
@@ -141,6 +141,13 @@ pub fn upscale_tiled(net: &Net, input: &Tensor, opts: &TileOptions) -> Result<Te
     } else {
         opts.threads
     };
+    // Unpadded nets with global Poolings, or with strides (Real-CUGAN nose): their own path.
+    if net.frame_stats_context_px() < u32::MAX as usize {
+        let g = geometry(net, input.channels)?;
+        if g.prepad > 0 && (!net.global_pools().is_empty() || net.has_strides()) {
+            return super::frame_stats::upscale(net, input, g, opts, threads);
+        }
+    }
     let mut seed: Option<Tensor> = None;
     for segment in net.segments() {
         let from = seed.as_ref().unwrap_or(input);
@@ -210,7 +217,7 @@ fn tile_segment(
 /// even grids whose tiles fit `opts.tile` and whose largest window fits `opts.tile_bytes`,
 /// the one that finishes first on `threads` threads (rounds × largest window), then does the
 /// least work; the smallest windows when none fits.
-fn plan_tiles(
+pub(super) fn plan_tiles(
     (height, width): (usize, usize),
     (context, prepad): (usize, usize),
     opts: &TileOptions,
@@ -305,25 +312,46 @@ fn run_tile(
     let wx1 = (rect.x1 as isize + p + m).min(w + p);
     let window = extract(input, wy0, wy1, wx0, wx1);
     let result = net.forward_segment(segment, window, kernels, bands)?;
+    place_tile(
+        output,
+        result,
+        rect,
+        ((wy0 + p) as usize, (wx0 + p) as usize),
+        g.scale,
+    )
+}
 
-    let s = g.scale;
-    // Output index i of this window is output pixel i + s·(start + p) of the frame.
-    let oy = s * rect.y0 - s * (wy0 + p) as usize;
-    let ox = s * rect.x0 - s * (wx0 + p) as usize;
-    let (th, tw) = (s * (rect.y1 - rect.y0), s * (rect.x1 - rect.x0));
-    if oy + th > result.height || ox + tw > result.width {
-        return Err(ModelError::Runtime(format!(
-            "a {}×{} window gave a {}×{} result, too small for its {tw}×{th} tile",
-            wx1 - wx0,
-            wy1 - wy0,
-            result.width,
-            result.height
-        )));
-    }
+/// Copies the part of a window's result that is `rect`'s output into the frame's `output`
+/// (clipped to it). `origin` is the window's first row and column in pre-padded input
+/// coordinates (the untiled run's input starts at 0): the window's output index i is the
+/// frame's output pixel i + scale·origin, the pre-padding being what the net loses.
+pub(super) fn place_tile(
+    output: &Mutex<Tensor>,
+    result: Tensor,
+    rect: &TileRect,
+    (origin_y, origin_x): (usize, usize),
+    s: usize,
+) -> Result<(), ModelError> {
     let mut out = output
         .lock()
         .map_err(|_| ModelError::Runtime("a tile thread panicked".to_string()))?;
     let (out_h, out_w) = (out.height, out.width);
+    let (Some(oy), Some(ox)) = (
+        (s * rect.y0).checked_sub(s * origin_y),
+        (s * rect.x0).checked_sub(s * origin_x),
+    ) else {
+        return Err(ModelError::Runtime(
+            "a window starts after its tile".to_string(),
+        ));
+    };
+    let th = (s * (rect.y1 - rect.y0)).min(out_h.saturating_sub(s * rect.y0));
+    let tw = (s * (rect.x1 - rect.x0)).min(out_w.saturating_sub(s * rect.x0));
+    if oy + th > result.height || ox + tw > result.width {
+        return Err(ModelError::Runtime(format!(
+            "a {}×{} window result is too small for its {tw}×{th} tile",
+            result.width, result.height
+        )));
+    }
     if result.channels != out.channels {
         return Err(ModelError::Runtime(format!(
             "a tile has {} channels, the frame {}",
@@ -345,7 +373,7 @@ fn run_tile(
 
 /// The window rows `y0..y1`, columns `x0..x1` of the input, coordinates outside the frame
 /// replicating its edge.
-fn extract(input: &Tensor, y0: isize, y1: isize, x0: isize, x1: isize) -> Tensor {
+pub(super) fn extract(input: &Tensor, y0: isize, y1: isize, x0: isize, x1: isize) -> Tensor {
     let (h, w) = (input.height as isize, input.width as isize);
     let (wh, ww) = ((y1 - y0) as usize, (x1 - x0) as usize);
     let mut out = Tensor::zeros(input.channels, wh, ww);

@@ -115,9 +115,10 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
         });
     }
 
+    let engine_scale = engine.engine_scale(scale.unwrap_or(engine_size.1 as f64 / src_h as f64));
     let settings = Settings {
         engine: engine.name.clone(),
-        model: engine.model_identity(spec.denoise)?,
+        model: engine.model_identity(engine_scale, spec.denoise)?,
         scale: scale.unwrap_or(engine_size.1 as f64 / src_h.max(1) as f64),
         target_height: spec.height,
         denoise: spec.denoise,
@@ -127,7 +128,6 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
         deinterlace: spec.deinterlace,
     };
     let frame_rate = info.video.frame_rate().unwrap_or(25.0);
-    let engine_scale = engine.engine_scale(scale.unwrap_or(engine_size.1 as f64 / src_h as f64));
     let hdr = HdrPlan::for_source(&ctx.tools, &input, &info.video, &preset)?;
     warn_about_source(reporter, &info, &preset, spec.deinterlace);
     if let Some(hdr) = &hdr {

@@ -9,7 +9,7 @@ pub(crate) mod deconv;
 mod gemm;
 mod inner_product;
 pub(crate) mod interp;
-mod pooling;
+pub(crate) mod pooling;
 mod scale;
 
 use super::param::LayerDecl;
