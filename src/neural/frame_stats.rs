@@ -168,14 +168,28 @@ pub(super) fn upscale(
     let probe = sizes.at_least(PROBE_FROM);
     let floats_per_px =
         net.segment_peak_floats(&net.whole(), (c, probe, probe))? as f64 / (probe * probe) as f64;
-    let windows: Vec<Window> = plan_tiles(
-        (ext_h, ext_w),
-        (opts.overlap, p),
-        opts,
-        floats_per_px,
-        threads,
-    )
-    .into_iter()
+    // One window is the untiled run: no Pooling passes, and its threads share each
+    // convolution's rows. Taken whenever the frame fits the memory of all the tile threads.
+    let whole_fits = opts.tile_bytes > 0
+        && (full_h * full_w) as f64 * floats_per_px * 4.0 <= (opts.tile_bytes * threads) as f64;
+    let rects = if whole_fits {
+        vec![TileRect {
+            y0: 0,
+            y1: ext_h,
+            x0: 0,
+            x1: ext_w,
+        }]
+    } else {
+        plan_tiles(
+            (ext_h, ext_w),
+            (opts.overlap, p),
+            opts,
+            floats_per_px,
+            threads,
+        )
+    };
+    let windows: Vec<Window> = rects
+        .into_iter()
     .map(|rect| {
         let span = |a: usize, b: usize, full: usize| {
             let start = a.saturating_sub(opts.overlap);
@@ -194,6 +208,15 @@ pub(super) fn upscale(
         }
     })
     .collect();
+    log::debug!(
+        "{}×{} frame: {} windows (largest {}×{}), {} Pooling passes first",
+        input.width,
+        input.height,
+        windows.len(),
+        windows.iter().map(|w| w.x1 - w.x0).max().unwrap_or(0),
+        windows.iter().map(|w| w.y1 - w.y0).max().unwrap_or(0),
+        if windows.len() > 1 { net.global_pools().len() } else { 0 }
+    );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .thread_name(|i| format!("neural-tile-{i}"))
