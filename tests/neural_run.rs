@@ -119,6 +119,20 @@ fn x4plus_anime_run_kill_resume_and_exact_frames() {
     run_kill_resume_and_exact_frames(Family::X4PlusAnime, "realesrgan-x4plus-anime", small);
 }
 
+/// The squeeze-and-excitation U-Nets (Real-CUGAN se, waifu2x cunet: the frame's statistics,
+/// the strides' alignment) through the whole pipeline, on 6 frames of 8×8.
+#[test]
+fn realcugan_and_cunet_run_kill_resume_and_exact_frames() {
+    let small = Clip {
+        width: 8,
+        height: 8,
+        duration_secs: 0.25,
+        ..clip()
+    };
+    run_kill_resume_and_exact_frames(Family::RealCugan, "models-se/up2x-no-denoise", small);
+    run_kill_resume_and_exact_frames(Family::Waifu2xCunet, "WAIFU2X_CUNET_UP2X", small);
+}
+
 fn run_kill_resume_and_exact_frames(family: Family, model: &str, clip: Clip) {
     let args = |env: &TestEnv, input: &Path, out: &Path| {
         engine_args(env, input, out, family.engine_name())

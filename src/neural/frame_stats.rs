@@ -190,24 +190,24 @@ pub(super) fn upscale(
     };
     let windows: Vec<Window> = rects
         .into_iter()
-    .map(|rect| {
-        let span = |a: usize, b: usize, full: usize| {
-            let start = a.saturating_sub(opts.overlap);
-            let start = start - start % sizes.period;
-            let end = (b + 2 * p + opts.overlap).min(full).max(start + 1);
-            (start, start + sizes.at_least(end - start))
-        };
-        let (y0, y1) = span(rect.y0, rect.y1, full_h);
-        let (x0, x1) = span(rect.x0, rect.x1, full_w);
-        Window {
-            rect,
-            y0,
-            y1,
-            x0,
-            x1,
-        }
-    })
-    .collect();
+        .map(|rect| {
+            let span = |a: usize, b: usize, full: usize| {
+                let start = a.saturating_sub(opts.overlap);
+                let start = start - start % sizes.period;
+                let end = (b + 2 * p + opts.overlap).min(full).max(start + 1);
+                (start, start + sizes.at_least(end - start))
+            };
+            let (y0, y1) = span(rect.y0, rect.y1, full_h);
+            let (x0, x1) = span(rect.x0, rect.x1, full_w);
+            Window {
+                rect,
+                y0,
+                y1,
+                x0,
+                x1,
+            }
+        })
+        .collect();
     log::debug!(
         "{}×{} frame: {} windows (largest {}×{}), {} Pooling passes first",
         input.width,
@@ -215,7 +215,11 @@ pub(super) fn upscale(
         windows.len(),
         windows.iter().map(|w| w.x1 - w.x0).max().unwrap_or(0),
         windows.iter().map(|w| w.y1 - w.y0).max().unwrap_or(0),
-        if windows.len() > 1 { net.global_pools().len() } else { 0 }
+        if windows.len() > 1 {
+            net.global_pools().len()
+        } else {
+            0
+        }
     );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
