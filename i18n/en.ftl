@@ -89,6 +89,7 @@ size-scale = { $scale }× scale
 size-height = { $height }p height
 settings-denoise = Denoise
 settings-denoise-off = Off
+settings-denoise-conservative = { $level } (conservative)
 settings-denoise-hint = Noise removal by the model: off, or level 0 (least) to 3 (most)
 settings-models = Models
 settings-models-none = none

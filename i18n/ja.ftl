@@ -86,6 +86,7 @@ size-scale = 倍率 { $scale }×
 size-height = 高さ { $height }p
 settings-denoise = ノイズ除去
 settings-denoise-off = オフ
+settings-denoise-conservative = { $level }（控えめ）
 settings-denoise-hint = モデルによるノイズ除去：オフ、またはレベル 0（弱）〜 3（強）
 settings-models = モデル
 settings-models-none = なし

@@ -296,7 +296,8 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
         .state_mut()
         .apply(reframe::gui::Command::SetModelsFolder(Some(empty.clone())));
     harness.step();
-    let missing = "Not found here: animevideov3, waifu2x, waifu2x-photo, x4plus, x4plus-anime";
+    let missing = "Not found here: animevideov3, waifu2x, waifu2x-photo, x4plus, x4plus-anime, \
+                   realcugan, realcugan-pro, realcugan-nose, waifu2x-cunet";
     assert!(harness.query_by_label(missing).is_some());
 
     // Files copied into the folder while the window is open: opening the engine list looks
@@ -335,6 +336,20 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
         )));
     harness.step();
     assert!(harness.query_by_label_contains("Not found here").is_none());
+    // Real-CUGAN's level 0 is its conservative model, and says so.
+    harness.get_by_label("Engine").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("realcugan").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("Denoise").click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label("0 (conservative)").is_some());
+    assert!(harness.query_by_label("1").is_some());
+    harness.get_by_label("Denoise").click();
+    harness.step();
     // The engine list now has waifu2x; its denoise starts off (the plain model is there).
     harness.get_by_label("Engine").click();
     harness.step();

@@ -148,6 +148,17 @@ impl EngineInfo {
         Ok(Some(id))
     }
 
+    /// The denoise level that is the family's "conservative" model (Real-CUGAN's level 0).
+    pub fn conservative_denoise(&self) -> Option<u8> {
+        match &self.model {
+            Some(ModelSource::Family(
+                Family::RealCugan | Family::RealCuganPro | Family::RealCuganNose,
+                _,
+            )) => Some(0),
+            _ => None,
+        }
+    }
+
     /// Neural engines use every core inside one frame, so chunks run one at a time.
     pub fn uses_all_cores(&self) -> bool {
         self.model.is_some()

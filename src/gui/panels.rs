@@ -444,11 +444,14 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                     .chain(info.denoise_levels.iter().map(|level| Some(*level)));
                 egui::ComboBox::from_id_salt("denoise")
                     .width(180.0)
-                    .selected_text(denoise_text(effective, &i18n))
+                    .selected_text(denoise_text(effective, info, &i18n))
                     .show_ui(ui, |ui| {
                         for choice in choices {
                             if ui
-                                .selectable_label(effective == choice, denoise_text(choice, &i18n))
+                                .selectable_label(
+                                    effective == choice,
+                                    denoise_text(choice, info, &i18n),
+                                )
                                 .clicked()
                             {
                                 settings.denoise = choice;
@@ -568,11 +571,15 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
     }
 }
 
-fn denoise_text(level: Option<u8>, i18n: &Localizer) -> String {
-    level.map_or_else(
-        || tr!(i18n, "settings-denoise-off"),
-        |level| level.to_string(),
-    )
+/// A denoise level as the menu shows it; Real-CUGAN's level 0 is its "conservative" model.
+fn denoise_text(level: Option<u8>, engine: &crate::engine::EngineInfo, i18n: &Localizer) -> String {
+    match level {
+        None => tr!(i18n, "settings-denoise-off"),
+        Some(n) if engine.conservative_denoise() == Some(n) => {
+            tr!(i18n, "settings-denoise-conservative", level = n)
+        }
+        Some(n) => n.to_string(),
+    }
 }
 
 /// The window's language: the system's (named), or one of the catalogs, each in its own
