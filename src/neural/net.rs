@@ -595,9 +595,9 @@ impl Net {
                         conv.forward_fast_banded(&inputs[0], pad, bands)
                             .map_err(err)?
                     }
-                    _ => conv.forward_reference(&inputs[0]).map_err(err)?,
+                    _ => conv.forward_reference(&inputs[0], bands).map_err(err)?,
                 },
-                Op::Deconv(deconv) => deconv.forward(&inputs[0]).map_err(err)?,
+                Op::Deconv(deconv) => deconv.forward(&inputs[0], bands).map_err(err)?,
                 Op::PRelu(slopes) => {
                     let mut x = owned(single(std::mem::take(&mut inputs)).map_err(err)?);
                     layer.op.out_shapes(&[Shape::of(&x)], 1).map_err(err)?;

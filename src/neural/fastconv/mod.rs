@@ -193,30 +193,106 @@ impl Conv3x3 {
     /// # Panics
     /// When `input.len() != c_in·h·w` or `out.len() != self.out_len(h, w, pad)`.
     pub fn run(&self, input: &[f32], h: usize, w: usize, pad: usize, out: &mut [f32]) {
+        let (input, mut out) = planes(self, input, h, w, pad, out);
+        self.run_planes(&input, (h, w), Pads::all(pad), &mut out);
+    }
+
+    /// [`Conv3x3::run`] on a band of rows: `input` holds each input channel's `h`×`w` rows,
+    /// `out` each output channel's rows, and the zero padding is given per side (a band inside
+    /// a plane reads its neighbours' rows instead of padding).
+    ///
+    /// # Panics
+    /// When there are not `c_in` input planes of `h·w` values and `c_out` output planes of
+    /// the output size.
+    pub fn run_planes(
+        &self,
+        input: &[&[f32]],
+        (h, w): (usize, usize),
+        pads: Pads,
+        out: &mut [&mut [f32]],
+    ) {
         #[cfg(target_arch = "x86_64")]
         if let Some(avx) = simd::Avx2::detect() {
             // SAFETY: `avx` proves AVX2 and FMA are available, which is all `run_avx2` needs.
-            unsafe { run_avx2(avx, self, input, h, w, pad, out) };
+            unsafe { run_avx2(avx, self, input, (h, w), pads, out) };
             return;
         }
-        run_generic(Portable, self, input, h, w, pad, out);
+        run_generic(Portable, self, input, (h, w), pads, out);
     }
 
     /// [`Conv3x3::run`] without SIMD: the fallback for CPUs without AVX2/FMA, tested here too.
     #[cfg(test)]
     fn run_portable(&self, input: &[f32], h: usize, w: usize, pad: usize, out: &mut [f32]) {
-        run_generic(Portable, self, input, h, w, pad, out);
+        let (input, mut out) = planes(self, input, h, w, pad, out);
+        run_generic(Portable, self, &input, (h, w), Pads::all(pad), &mut out);
     }
 }
 
-fn out_size(h: usize, w: usize, pad: usize) -> (usize, usize) {
-    let h_out = (h + 2 * pad).saturating_sub(2);
-    let w_out = (w + 2 * pad).saturating_sub(2);
-    if h_out == 0 || w_out == 0 {
-        (0, 0)
-    } else {
-        (h_out, w_out)
+/// Zero padding per side: rows above and below, columns left and right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pads {
+    pub top: usize,
+    pub bottom: usize,
+    pub sides: usize,
+}
+
+impl Pads {
+    pub fn all(pad: usize) -> Pads {
+        Pads {
+            top: pad,
+            bottom: pad,
+            sides: pad,
+        }
     }
+
+    /// The output size for an `h`×`w` input (zero when the padded input is smaller than the
+    /// kernel).
+    pub fn out_size(self, h: usize, w: usize) -> (usize, usize) {
+        let h_out = (h + self.top + self.bottom).saturating_sub(2);
+        let w_out = (w + 2 * self.sides).saturating_sub(2);
+        if h_out == 0 || w_out == 0 {
+            (0, 0)
+        } else {
+            (h_out, w_out)
+        }
+    }
+}
+
+/// Contiguous CHW buffers as planes, their lengths checked.
+fn planes<'a, 'b>(
+    conv: &Conv3x3,
+    input: &'a [f32],
+    h: usize,
+    w: usize,
+    pad: usize,
+    out: &'b mut [f32],
+) -> (Vec<&'a [f32]>, Vec<&'b mut [f32]>) {
+    assert_eq!(
+        input.len(),
+        conv.c_in * h * w,
+        "Conv3x3::run: input is not c_in·h·w"
+    );
+    assert_eq!(
+        out.len(),
+        conv.out_len(h, w, pad),
+        "Conv3x3::run: output length"
+    );
+    let (h_out, w_out) = out_size(h, w, pad);
+    let in_planes = if h * w == 0 {
+        vec![&input[..0]; conv.c_in]
+    } else {
+        input.chunks_exact(h * w).collect()
+    };
+    let out_planes = if h_out * w_out == 0 {
+        Vec::new()
+    } else {
+        out.chunks_exact_mut(h_out * w_out).collect()
+    };
+    (in_planes, out_planes)
+}
+
+fn out_size(h: usize, w: usize, pad: usize) -> (usize, usize) {
+    Pads::all(pad).out_size(h, w)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -224,13 +300,12 @@ fn out_size(h: usize, w: usize, pad: usize) -> (usize, usize) {
 fn run_avx2(
     avx: simd::Avx2,
     conv: &Conv3x3,
-    input: &[f32],
-    h: usize,
-    w: usize,
-    pad: usize,
-    out: &mut [f32],
+    input: &[&[f32]],
+    size: (usize, usize),
+    pads: Pads,
+    out: &mut [&mut [f32]],
 ) {
-    run_generic(avx, conv, input, h, w, pad, out);
+    run_generic(avx, conv, input, size, pads, out);
 }
 
 /// Per-thread scratch: the padded input, the transformed input `V` and the products `M`.
@@ -277,26 +352,23 @@ impl Geometry {
 fn run_generic<S: Simd>(
     s: S,
     conv: &Conv3x3,
-    input: &[f32],
-    h: usize,
-    w: usize,
-    pad: usize,
-    out: &mut [f32],
+    input: &[&[f32]],
+    (h, w): (usize, usize),
+    pads: Pads,
+    out: &mut [&mut [f32]],
 ) {
-    assert_eq!(
-        input.len(),
-        conv.c_in * h * w,
-        "Conv3x3::run: input is not c_in·h·w"
+    let (h_out, w_out) = pads.out_size(h, w);
+    assert!(
+        input.len() == conv.c_in && input.iter().all(|p| p.len() == h * w),
+        "Conv3x3::run: input is not c_in planes of h·w"
     );
-    assert_eq!(
-        out.len(),
-        conv.out_len(h, w, pad),
-        "Conv3x3::run: output length"
-    );
-    let (h_out, w_out) = out_size(h, w, pad);
     if h_out == 0 {
         return;
     }
+    assert!(
+        out.len() == conv.c_out && out.iter().all(|p| p.len() == h_out * w_out),
+        "Conv3x3::run: output is not c_out planes of the output size"
+    );
     let geo = Geometry::new(h_out, w_out);
     let (c_in, c_out_pad) = (conv.c_in, conv.c_out_pad);
     let chunks = geo.groups.div_ceil(CHUNK_VECS);
@@ -314,12 +386,10 @@ fn run_generic<S: Simd>(
     // left and right), written around every row: refilling whole planes when the layout
     // changed cost RRDB nets, whose layers alternate between five input depths, 4 % of their
     // time.
+    let pad = pads.sides;
     if h * w > 0 {
-        for (dst, src) in padded
-            .chunks_exact_mut(plane)
-            .zip(input.chunks_exact(h * w))
-        {
-            let (top, rest) = dst.split_at_mut(pad * geo.padded_w);
+        for (dst, src) in padded.chunks_exact_mut(plane).zip(input) {
+            let (top, rest) = dst.split_at_mut(pads.top * geo.padded_w);
             top.fill(0.0);
             let (body, bottom) = rest.split_at_mut(h * geo.padded_w);
             bottom.fill(0.0);
@@ -535,14 +605,13 @@ fn output_transform<S: Simd>(
     geo: &Geometry,
     block: &Block,
     m: &[f32],
-    out: &mut [f32],
+    out: &mut [&mut [f32]],
 ) {
     let c_out_pad = conv.c_out_pad;
     let point_stride = point_stride(block.stride, c_out_pad);
-    let plane = geo.h_out * geo.w_out;
     let zero = s.splat(0.0);
     // Channel by channel, so the writes stay within one plane at a time.
-    for (o, dst) in out.chunks_exact_mut(plane).enumerate() {
+    for (o, dst) in out.iter_mut().enumerate() {
         for (k, slot, g) in block.groups(geo) {
             let (ty, gx) = (g / geo.groups_x, g % geo.groups_x);
             let y0 = ty * TILE;

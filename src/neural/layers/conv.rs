@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::gemm::sgemm;
 use super::{Act, Shape, check_elements};
 use crate::neural::Tensor;
-use crate::neural::fastconv::{Activation, Conv3x3};
+use crate::neural::fastconv::{Activation, Conv3x3, Pads};
 use crate::neural::param::LayerDecl;
 use crate::neural::weights::WeightReader;
 use crate::neural::{ModelError, layers::weights_error};
@@ -335,52 +335,52 @@ impl Conv {
         pad: usize,
         bands: usize,
     ) -> Result<Tensor, String> {
-        /// Fewer output rows than this per band cost more in copies than they gain.
+        /// Fewer output rows than this per band cost more in transforms' edges than they gain.
         const MIN_BAND_ROWS: usize = 16;
         let out = self.out_shape(Shape::of(x))?;
         let bands = bands.min(out.h / MIN_BAND_ROWS);
         if bands <= 1 || pad > 1 {
             return self.forward_fast(x, pad);
         }
+        let conv = self.fast_kernel();
         let rows_per_band = out.h.div_ceil(bands);
-        let ranges: Vec<(usize, usize)> = (0..out.h)
-            .step_by(rows_per_band)
-            .map(|y0| (y0, (y0 + rows_per_band).min(out.h)))
-            .collect();
         let (h, w) = (x.height, x.width);
         let plane = h * w;
-        // Output row y reads input rows y − pad … y + 2 − pad.
-        let parts: Vec<Result<(usize, usize, Tensor), String>> = ranges
-            .par_iter()
-            .map(|&(y0, y1)| {
-                let a = y0.saturating_sub(pad);
-                let b = (y1 + 2 - pad).min(h);
-                let mut band = Tensor::zeros(x.channels, b - a, w);
-                for c in 0..x.channels {
-                    band.data[c * (b - a) * w..(c + 1) * (b - a) * w]
-                        .copy_from_slice(&x.data[c * plane + a * w..c * plane + b * w]);
-                }
-                // Band output row j is output row a + j.
-                let out = self.forward_fast(&band, pad)?;
-                crate::neural::pool::recycle(band.data);
-                Ok((y0 - a, y1 - y0, out))
-            })
-            .collect();
         let mut y = Tensor::zeros(out.c, out.h, out.w);
-        for (part, &(y0, _)) in parts.into_iter().zip(&ranges) {
-            let (skip, rows, band) = part?;
-            for c in 0..out.c {
-                let src = &band.data[(c * band.height + skip) * band.width..][..rows * out.w];
-                y.data[(c * out.h + y0) * out.w..][..rows * out.w].copy_from_slice(src);
+        // Each band's rows of every output plane, written in place by its thread.
+        let mut outs: Vec<Vec<&mut [f32]>> = Vec::new();
+        for out_plane in y.data.chunks_exact_mut(out.h * out.w) {
+            for (b, rows) in out_plane.chunks_mut(rows_per_band * out.w).enumerate() {
+                if outs.len() <= b {
+                    outs.push(Vec::with_capacity(out.c));
+                }
+                outs[b].push(rows);
             }
-            crate::neural::pool::recycle(band.data);
         }
+        outs.into_par_iter()
+            .enumerate()
+            .for_each(|(b, mut band_out)| {
+                let (y0, y1) = (b * rows_per_band, ((b + 1) * rows_per_band).min(out.h));
+                // Output row r reads input rows r − pad … r + 2 − pad; the plane's own padding
+                // only at its top and bottom.
+                let a = y0.saturating_sub(pad);
+                let end = (y1 + 2 - pad).min(h);
+                let pads = Pads {
+                    top: pad - (y0 - a),
+                    bottom: (y1 + 2 - pad) - end,
+                    sides: pad,
+                };
+                let input: Vec<&[f32]> = (0..x.channels)
+                    .map(|c| &x.data[c * plane + a * w..c * plane + end * w])
+                    .collect();
+                conv.run_planes(&input, (end - a, w), pads, &mut band_out);
+            });
         Ok(y)
     }
 
-    pub(crate) fn forward_fast(&self, x: &Tensor, pad: usize) -> Result<Tensor, String> {
-        let out = self.out_shape(Shape::of(x))?;
-        let conv = self.fast.get_or_init(|| {
+    /// The fast kernel, prepared on first use.
+    fn fast_kernel(&self) -> &Conv3x3 {
+        self.fast.get_or_init(|| {
             Conv3x3::new(
                 &self.weights,
                 &self.bias,
@@ -388,7 +388,12 @@ impl Conv {
                 self.c_out,
                 self.fast_activation(),
             )
-        });
+        })
+    }
+
+    pub(crate) fn forward_fast(&self, x: &Tensor, pad: usize) -> Result<Tensor, String> {
+        let out = self.out_shape(Shape::of(x))?;
+        let conv = self.fast_kernel();
         let len = out.len();
         if conv.out_len(x.height, x.width, pad) != len {
             return Err(format!(
@@ -406,17 +411,18 @@ impl Conv {
         })
     }
 
-    /// The reference convolution (no fused PReLU: the PReLU layer runs on its own).
-    pub(crate) fn forward_reference(&self, x: &Tensor) -> Result<Tensor, String> {
+    /// The reference convolution (no fused PReLU: the PReLU layer runs on its own); its
+    /// matrix products split over `threads` threads of the current rayon pool.
+    pub(crate) fn forward_reference(&self, x: &Tensor, threads: usize) -> Result<Tensor, String> {
         let out = self.out_shape(Shape::of(x))?;
         let mut y = Tensor::zeros(out.c, out.h, out.w);
-        self.convolve_into(x, &mut y.data, out);
+        self.convolve_into(x, &mut y.data, out, threads);
         self.act.apply(&mut y.data);
         Ok(y)
     }
 
     /// Convolution without activation into `out` (shape `out_shape`, checked by the caller).
-    pub(crate) fn convolve_into(&self, x: &Tensor, y: &mut [f32], out: Shape) {
+    pub(crate) fn convolve_into(&self, x: &Tensor, y: &mut [f32], out: Shape, threads: usize) {
         let (top, _, left, _) = self.pads(x.height, x.width);
         let kernel_area = self.kernel_w * self.kernel_h;
         let depth = self.c_in * kernel_area;
@@ -446,6 +452,7 @@ impl Conv {
                 dst,
                 plane,
                 !self.bias.is_empty(),
+                threads,
             );
             r0 = r1;
         }

@@ -5,6 +5,8 @@
 //! Computed as one GEMM per strip of input rows (`[c_out·kh·kw][c_in] × [c_in][pixels]`)
 //! followed by a scatter-add.
 
+use rayon::prelude::*;
+
 use super::gemm::sgemm;
 use super::{Act, Shape, check_elements};
 use crate::neural::ModelError;
@@ -145,7 +147,10 @@ impl Deconv {
         }
     }
 
-    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, String> {
+    /// The transposed convolution: one matrix product per strip of input rows (split over
+    /// `threads` threads of the current rayon pool), each column scattered into its kernel
+    /// window (output channels apart on those threads).
+    pub(crate) fn forward(&self, x: &Tensor, threads: usize) -> Result<Tensor, String> {
         let out = self.out_shape(Shape::of(x))?;
         let (full_h, full_w) = self.full_size(x.height, x.width);
         let full_plane = full_h * full_w;
@@ -176,9 +181,10 @@ impl Deconv {
                 col,
                 n,
                 false,
+                threads,
             );
-            for p in 0..self.c_out {
-                let dst = &mut full[p * full_plane..(p + 1) * full_plane];
+            let col = &*col;
+            let scatter = |(p, dst): (usize, &mut [f32])| {
                 for ky in 0..self.kernel_h {
                     for kx in 0..self.kernel_w {
                         let src = &col[((p * area) + ky * self.kernel_w + kx) * n..][..n];
@@ -193,6 +199,13 @@ impl Deconv {
                         }
                     }
                 }
+            };
+            if threads > 1 {
+                full.par_chunks_mut(full_plane)
+                    .enumerate()
+                    .for_each(scatter);
+            } else {
+                full.chunks_mut(full_plane).enumerate().for_each(scatter);
             }
             r0 = r1;
         }

@@ -1,9 +1,10 @@
-//! A safe wrapper around the `gemm` crate's single-threaded f32 matrix product, the one
-//! place where the layers touch raw pointers.
+//! A safe wrapper around the `gemm` crate's f32 matrix product, the one place where the
+//! layers touch raw pointers.
 
 /// `c (+)= a · b` for row-major matrices: `a` is m×k with row stride `lda`, `b` k×n with row
 /// stride `ldb`, `c` m×n with row stride `ldc`; with `accumulate` the product is added to `c`,
-/// otherwise it replaces it. Single-threaded.
+/// otherwise it replaces it. With `threads` > 1 the product is split over that many threads of
+/// the current rayon pool (a tile alone on its pool), else it runs on the calling thread.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm(
     m: usize,
@@ -16,6 +17,7 @@ pub(crate) fn sgemm(
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
+    threads: usize,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -65,7 +67,11 @@ pub(crate) fn sgemm(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            if threads > 1 {
+                gemm::Parallelism::Rayon(threads)
+            } else {
+                gemm::Parallelism::None
+            },
         );
     }
 }
@@ -80,9 +86,9 @@ mod tests {
         let a = [1.0, 2.0, 0.0, 3.0, 4.0];
         let b = [5.0, 6.0, 7.0, 8.0];
         let mut c = [100.0, 100.0, -1.0, 100.0, 100.0];
-        sgemm(2, 2, 2, &a, 3, &b, 2, &mut c, 3, false);
+        sgemm(2, 2, 2, &a, 3, &b, 2, &mut c, 3, false, 1);
         assert_eq!(c, [19.0, 22.0, -1.0, 43.0, 50.0]);
-        sgemm(2, 2, 2, &a, 3, &b, 2, &mut c, 3, true);
+        sgemm(2, 2, 2, &a, 3, &b, 2, &mut c, 3, true, 2);
         assert_eq!(c, [38.0, 44.0, -1.0, 86.0, 100.0]);
     }
 }
