@@ -217,6 +217,21 @@ fn binary_op_add_same_shape_and_broadcast() {
 }
 
 #[test]
+fn a_value_per_channel_applies_to_its_plane_in_either_order() {
+    use super::layers::{BinaryKind, binary};
+    let x = t(2, 1, 2, &[1., 2., 3., 4.]);
+    let per_channel = t(2, 1, 1, &[10., 100.]);
+    let one = t(1, 1, 1, &[8.]);
+    let y = binary(x.clone(), &per_channel, BinaryKind::Sub).unwrap();
+    assert_eq!(y.data, vec![-9., -8., -97., -96.]);
+    let y = binary(x.clone(), &one, BinaryKind::Div).unwrap();
+    assert_eq!(y.data, vec![0.125, 0.25, 0.375, 0.5]);
+    // The small blob first: the general path, same operand order.
+    let y = binary(per_channel, &x, BinaryKind::Sub).unwrap();
+    assert_eq!(y.data, vec![9., 8., 97., 96.]);
+}
+
+#[test]
 fn concat_joins_channels_and_eltwise_combines() {
     let joined = "7767517\n3 4\nInput in 0 1 data\nSplit s 1 2 data a b\n\
                   Concat cat 2 1 a b out 0=0\n";

@@ -434,7 +434,7 @@ impl Conv {
             let r1 = (r0 + rows_per_strip).min(out.h);
             let n = (r1 - r0) * out.w;
             let col = &mut col[..depth * n];
-            self.im2col(x, col, r0, r1, out.w, top, left);
+            self.im2col(x, col, r0, r1, out.w, top, left, threads);
             let dst = &mut y[r0 * out.w..];
             if !self.bias.is_empty() {
                 for (co, &b) in self.bias.iter().enumerate() {
@@ -470,42 +470,73 @@ impl Conv {
         out_w: usize,
         top: usize,
         left: usize,
+        threads: usize,
     ) {
         let n = (r1 - r0) * out_w;
-        let (h, w) = (x.height as isize, x.width as isize);
+        let rows = self.kernel_h * self.kernel_w * n;
+        let channel = |(ci, rows): (usize, &mut [f32])| {
+            self.im2col_channel(
+                x.plane(ci),
+                x.width,
+                x.height,
+                rows,
+                (r0, r1),
+                out_w,
+                (top, left),
+            );
+        };
+        if threads > 1 {
+            col.par_chunks_mut(rows).enumerate().for_each(channel);
+        } else {
+            col.chunks_mut(rows).enumerate().for_each(channel);
+        }
+    }
+
+    /// [`Conv::im2col`]'s rows of one input channel (`src`, `w`×`h`).
+    #[allow(clippy::too_many_arguments)]
+    fn im2col_channel(
+        &self,
+        src: &[f32],
+        w: usize,
+        h: usize,
+        col: &mut [f32],
+        (r0, r1): (usize, usize),
+        out_w: usize,
+        (top, left): (usize, usize),
+    ) {
+        let n = (r1 - r0) * out_w;
+        let width = w;
+        let (h, w) = (h as isize, w as isize);
         let mut k = 0;
-        for ci in 0..self.c_in {
-            let src = x.plane(ci);
-            for ky in 0..self.kernel_h {
-                for kx in 0..self.kernel_w {
-                    let row = &mut col[k * n..(k + 1) * n];
-                    k += 1;
-                    let x_shift = (kx * self.dilation_w) as isize - left as isize;
-                    for r in r0..r1 {
-                        let dst = &mut row[(r - r0) * out_w..(r - r0 + 1) * out_w];
-                        let iy = (r * self.stride_h + ky * self.dilation_h) as isize - top as isize;
-                        if iy < 0 || iy >= h {
-                            dst.fill(self.pad_value);
-                            continue;
-                        }
-                        let src_row = &src[iy as usize * x.width..(iy as usize + 1) * x.width];
-                        if self.stride_w == 1 {
-                            // ix = ox + x_shift must lie in [0, w)
-                            let lo = (-x_shift).clamp(0, out_w as isize) as usize;
-                            let hi = (w - x_shift).clamp(lo as isize, out_w as isize) as usize;
-                            dst[..lo].fill(self.pad_value);
-                            dst[hi..].fill(self.pad_value);
-                            let start = (lo as isize + x_shift) as usize;
-                            dst[lo..hi].copy_from_slice(&src_row[start..start + (hi - lo)]);
-                        } else {
-                            for (ox, d) in dst.iter_mut().enumerate() {
-                                let ix = (ox * self.stride_w) as isize + x_shift;
-                                *d = if ix >= 0 && ix < w {
-                                    src_row[ix as usize]
-                                } else {
-                                    self.pad_value
-                                };
-                            }
+        for ky in 0..self.kernel_h {
+            for kx in 0..self.kernel_w {
+                let row = &mut col[k * n..(k + 1) * n];
+                k += 1;
+                let x_shift = (kx * self.dilation_w) as isize - left as isize;
+                for r in r0..r1 {
+                    let dst = &mut row[(r - r0) * out_w..(r - r0 + 1) * out_w];
+                    let iy = (r * self.stride_h + ky * self.dilation_h) as isize - top as isize;
+                    if iy < 0 || iy >= h {
+                        dst.fill(self.pad_value);
+                        continue;
+                    }
+                    let src_row = &src[iy as usize * width..(iy as usize + 1) * width];
+                    if self.stride_w == 1 {
+                        // ix = ox + x_shift must lie in [0, w)
+                        let lo = (-x_shift).clamp(0, out_w as isize) as usize;
+                        let hi = (w - x_shift).clamp(lo as isize, out_w as isize) as usize;
+                        dst[..lo].fill(self.pad_value);
+                        dst[hi..].fill(self.pad_value);
+                        let start = (lo as isize + x_shift) as usize;
+                        dst[lo..hi].copy_from_slice(&src_row[start..start + (hi - lo)]);
+                    } else {
+                        for (ox, d) in dst.iter_mut().enumerate() {
+                            let ix = (ox * self.stride_w) as isize + x_shift;
+                            *d = if ix >= 0 && ix < w {
+                                src_row[ix as usize]
+                            } else {
+                                self.pad_value
+                            };
                         }
                     }
                 }

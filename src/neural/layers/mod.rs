@@ -564,6 +564,23 @@ pub(crate) fn binary(a: Tensor, b: &Tensor, kind: BinaryKind) -> Result<Tensor, 
         }
         return Ok(a);
     }
+    // One value per channel (or one for all) against a whole blob, as a squeeze-and-excitation
+    // block scales its channels: in place, plane by plane.
+    if out == Shape::of(&a)
+        && b.height == 1
+        && b.width == 1
+        && (b.channels == 1 || b.channels == a.channels)
+    {
+        let mut a = a;
+        let plane = a.plane_len().max(1);
+        for (c, values) in a.data.chunks_mut(plane).enumerate() {
+            let y = b.data[if b.channels == 1 { 0 } else { c }];
+            for x in values {
+                *x = kind.apply(*x, y);
+            }
+        }
+        return Ok(a);
+    }
     let mut y = Tensor::zeros(out.c, out.h, out.w);
     let index = |t: &Tensor, c: usize, row: usize, col: usize| {
         let c = if t.channels == 1 { 0 } else { c };
