@@ -6,8 +6,8 @@
 //! x4plus-anime's time at 640×360. Blobs that die go back here ([`recycle`]) and the next
 //! layer's output is made from one ([`zeroed`]): a memset instead of the faults. One pool for
 //! all threads (a band made on one tile thread dies on another), bounded by count and bytes
-//! (640 MiB), and buffers larger than [`MAX_FLOATS`] (whole-frame blobs at 1080p) are never
-//! kept.
+//! (512 MiB, plus two large buffers of up to 320 MB), and buffers larger than [`MAX_FLOATS`]
+//! (whole-frame blobs at 1080p) are never kept.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -16,11 +16,15 @@ const MIN_FLOATS: usize = 1 << 18;
 /// Larger ones (a whole 1080p frame's 64 channels is 530 MB) are given back at once. A
 /// 640×360 frame's RRDB dense-block concatenations (96 to 192 channels, 88 to 177 MB) fit, and
 /// so do Real-CUGAN's 64-channel blobs at twice that frame's size (274 MB): without them in
-/// the pool, a 640×360 frame took 15 % longer.
+/// the pool, its 640×360 frame took 1.3× as long.
 const MAX_FLOATS: usize = 80 << 20;
-/// Buffers kept, and their bytes in all at most.
+/// Buffers above this are "large": kept apart, at most [`LARGE_KEPT`] of them, so that they do
+/// not push the many smaller ones out (a bound of 640 MiB for all cost animevideov3 5–10 %).
+const LARGE_FLOATS: usize = 48 << 20;
+const LARGE_KEPT: usize = 2;
+/// Other buffers kept, and their bytes in all at most.
 const KEPT: usize = 8;
-const KEPT_FLOATS: usize = 160 << 20;
+const KEPT_FLOATS: usize = 128 << 20;
 
 static SPARE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 
@@ -59,11 +63,24 @@ pub(crate) fn recycle(data: Vec<f32>) {
         spare.push(data);
         // The smallest is the least likely to fit the next blob.
         let mut dropped = Vec::new();
-        while spare.len() > KEPT || spare.iter().map(Vec::capacity).sum::<usize>() > KEPT_FLOATS {
-            let Some(smallest) = (0..spare.len()).min_by_key(|&i| spare[i].capacity()) else {
-                break;
+        for large in [false, true] {
+            let of_kind = |v: &Vec<f32>| (v.capacity() > LARGE_FLOATS) == large;
+            let (most, most_floats) = if large {
+                (LARGE_KEPT, LARGE_KEPT * MAX_FLOATS)
+            } else {
+                (KEPT, KEPT_FLOATS)
             };
-            dropped.push(spare.swap_remove(smallest));
+            loop {
+                let kind: Vec<usize> = (0..spare.len()).filter(|&i| of_kind(&spare[i])).collect();
+                let floats: usize = kind.iter().map(|&i| spare[i].capacity()).sum();
+                if kind.len() <= most && floats <= most_floats {
+                    break;
+                }
+                let Some(&smallest) = kind.iter().min_by_key(|&&i| spare[i].capacity()) else {
+                    break;
+                };
+                dropped.push(spare.swap_remove(smallest));
+            }
         }
         dropped
     };
@@ -93,9 +110,14 @@ mod tests {
         for _ in 0..KEPT + 3 {
             recycle(Vec::with_capacity(MIN_FLOATS));
         }
+        for _ in 0..LARGE_KEPT + 2 {
+            recycle(Vec::with_capacity(LARGE_FLOATS + 1));
+        }
         let spare = spare();
-        assert!(spare.len() <= KEPT);
-        assert!(spare.iter().map(Vec::capacity).sum::<usize>() <= KEPT_FLOATS);
+        let (large, other): (Vec<&Vec<f32>>, Vec<&Vec<f32>>) =
+            spare.iter().partition(|v| v.capacity() > LARGE_FLOATS);
+        assert!(other.len() <= KEPT && large.len() <= LARGE_KEPT);
+        assert!(other.iter().map(|v| v.capacity()).sum::<usize>() <= KEPT_FLOATS);
         assert!(
             spare
                 .iter()
