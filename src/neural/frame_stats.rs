@@ -168,10 +168,15 @@ pub(super) fn upscale(
     let probe = sizes.at_least(PROBE_FROM);
     let floats_per_px =
         net.segment_peak_floats(&net.whole(), (c, probe, probe))? as f64 / (probe * probe) as f64;
-    // One window is the untiled run: no Pooling passes, and its threads share each
-    // convolution's rows. Taken whenever the frame fits the memory of all the tile threads.
-    let whole_fits = opts.tile_bytes > 0
-        && (full_h * full_w) as f64 * floats_per_px * 4.0 <= (opts.tile_bytes * threads) as f64;
+    // One window is the untiled run: no Pooling passes (about half the work of a tiled
+    // frame), and its threads share each convolution's rows. Taken whenever the frame fits
+    // the memory of all the tile threads, or a third of what the system has available. The
+    // blobs alive at once are not all a run holds: measured, a whole frame's peak RSS is
+    // 2.4–2.7× their size (640×360: 453 MB of blobs, 1.2 GB; 1280×720: 1.7 GB, 4.1 GB).
+    const PEAK_PER_BLOB_BYTE: f64 = 2.7;
+    let whole_bytes = (full_h * full_w) as f64 * floats_per_px * 4.0 * PEAK_PER_BLOB_BYTE;
+    let budget = ((opts.tile_bytes * threads) as u64).max(available_memory().unwrap_or(0) / 3);
+    let whole_fits = opts.tile_bytes > 0 && whole_bytes <= budget as f64;
     let rects = if whole_fits {
         vec![TileRect {
             y0: 0,
@@ -209,9 +214,12 @@ pub(super) fn upscale(
         })
         .collect();
     log::debug!(
-        "{}×{} frame: {} windows (largest {}×{}), {} Pooling passes first",
+        "{}×{} frame (about {:.0} MB as one window, {:.0} MB allowed): {} windows (largest {}×{}), \
+         {} Pooling passes first",
         input.width,
         input.height,
+        whole_bytes / 1e6,
+        budget as f64 / 1e6,
         windows.len(),
         windows.iter().map(|w| w.x1 - w.x0).max().unwrap_or(0),
         windows.iter().map(|w| w.y1 - w.y0).max().unwrap_or(0),
@@ -282,6 +290,14 @@ pub(super) fn upscale(
     output
         .into_inner()
         .map_err(|_| ModelError::Runtime("a tile thread panicked".to_string()))
+}
+
+/// The memory the system has available now, in bytes (Linux: `MemAvailable`).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Per channel, the sum (or the maximum) of the part of `part` (a window's blob) that its tile
