@@ -105,32 +105,29 @@ fn animevideov3_run_kill_resume_and_exact_frames() {
     run_kill_resume_and_exact_frames(Family::AnimeVideoV3, "realesr-animevideov3-x4", clip());
 }
 
-/// The RRDB engine (body and upsampling tail tiled apart) through the whole pipeline, on a
-/// smaller clip (6 frames of 8×8: the net is ~100× animevideov3's work per pixel, and the
-/// tests run unoptimised).
-#[test]
-fn x4plus_anime_run_kill_resume_and_exact_frames() {
-    let small = Clip {
+/// 6 frames of 8×8, in chunks of 3, for the heavy nets (the tests run unoptimised).
+fn small_clip() -> Clip {
+    Clip {
         width: 8,
         height: 8,
         duration_secs: 0.25,
         ..clip()
-    };
-    run_kill_resume_and_exact_frames(Family::X4PlusAnime, "realesrgan-x4plus-anime", small);
+    }
+}
+
+/// The RRDB engine (body and upsampling tail tiled apart) through the whole pipeline, on a
+/// smaller clip (the net is ~100× animevideov3's work per pixel).
+#[test]
+fn x4plus_anime_run_kill_resume_and_exact_frames() {
+    run_kill_resume_and_exact_frames(Family::X4PlusAnime, "realesrgan-x4plus-anime", small_clip());
 }
 
 /// The squeeze-and-excitation U-Nets (Real-CUGAN se, waifu2x cunet: the frame's statistics,
-/// the strides' alignment) through the whole pipeline, on 6 frames of 8×8.
+/// the strides' alignment) through the whole pipeline, on the smaller clip.
 #[test]
 fn realcugan_and_cunet_run_kill_resume_and_exact_frames() {
-    let small = Clip {
-        width: 8,
-        height: 8,
-        duration_secs: 0.25,
-        ..clip()
-    };
-    run_kill_resume_and_exact_frames(Family::RealCugan, "models-se/up2x-no-denoise", small);
-    run_kill_resume_and_exact_frames(Family::Waifu2xCunet, "WAIFU2X_CUNET_UP2X", small);
+    run_kill_resume_and_exact_frames(Family::RealCugan, "models-se/up2x-no-denoise", small_clip());
+    run_kill_resume_and_exact_frames(Family::Waifu2xCunet, "WAIFU2X_CUNET_UP2X", small_clip());
 }
 
 fn run_kill_resume_and_exact_frames(family: Family, model: &str, clip: Clip) {
