@@ -11,8 +11,8 @@
 //! depend on thread timing. The last pass runs the whole net on every tile with every value
 //! given. This is exact; its price is running the prefixes again (a pass per Pooling).
 //!
-//! Unpadded nets with strided layers and no Pooling (Real-CUGAN nose) take this path too, for
-//! its window alignment; it then runs the last pass alone.
+//! A frame that fits in memory as one window skips the passes: one window is the untiled
+//! run.
 //!
 //! Only unpadded nets take this path (the families above are): without zero padding a blob's
 //! value depends on the input around it alone, so a window may begin and end anywhere on the
@@ -20,7 +20,9 @@
 //! and a blob position of a window is the untiled blob's position shifted by the window's
 //! start times the blob's scale. A frame whose pre-padded size the net cannot take (a stride-2
 //! layer on an odd size) is extended at its right and bottom by edge replication, as
-//! realcugan-ncnn-vulkan does; the output is cut back to `scale ×` the frame.
+//! realcugan-ncnn-vulkan does; the output is cut back to `scale ×` the frame. Unpadded nets
+//! with strided layers and no Pooling (Real-CUGAN nose) take this path too, for the
+//! alignment; they run the last pass alone.
 
 use std::sync::Mutex;
 
@@ -147,8 +149,8 @@ struct Window {
     x1: usize,
 }
 
-/// [`super::upscale_tiled`] for an unpadded net with global Poolings (see the module's
-/// header). `g` is the net's geometry; `threads` > 0.
+/// [`super::upscale_tiled`] for an unpadded net with global Poolings or strides (see the
+/// module's header). `g` is the net's geometry; `threads` > 0.
 pub(super) fn upscale(
     net: &Net,
     input: &Tensor,
