@@ -350,6 +350,26 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
     assert!(harness.query_by_label("1").is_some());
     harness.get_by_label("Denoise").click();
     harness.step();
+    // At 4× it has no level 1 or 2 model: the menu does not offer them.
+    harness.get_by_label("Size").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("4× scale").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("Denoise").click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label("0 (conservative)").is_some());
+    assert!(harness.query_by_label("3").is_some());
+    assert!(harness.query_by_label("1").is_none());
+    harness.get_by_label("Denoise").click();
+    harness.step();
+    harness.get_by_label("Size").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("2× scale").click();
+    harness.step();
     // The engine list now has waifu2x; its denoise starts off (the plain model is there).
     harness.get_by_label("Engine").click();
     harness.step();

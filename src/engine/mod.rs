@@ -148,6 +148,23 @@ impl EngineInfo {
         Ok(Some(id))
     }
 
+    /// The denoise levels offered for a job at `scale` (`None`: any scale, e.g. a target
+    /// height): those of a family upstream ships at the engine scale that serves it (Real-CUGAN
+    /// has levels 1 and 2 at 2× only).
+    pub fn denoise_levels_at(&self, scale: Option<f64>) -> Vec<u8> {
+        match (&self.model, scale) {
+            (Some(ModelSource::Family(family, _)), Some(scale)) => {
+                let engine_scale = self.engine_scale(scale) as u32;
+                self.denoise_levels
+                    .iter()
+                    .copied()
+                    .filter(|&level| family.ships(engine_scale, Some(level)))
+                    .collect()
+            }
+            _ => self.denoise_levels.clone(),
+        }
+    }
+
     /// The denoise level that is the family's "conservative" model (Real-CUGAN's level 0).
     pub fn conservative_denoise(&self) -> Option<u8> {
         match &self.model {
@@ -537,6 +554,9 @@ mod tests {
         let info = resolve_in(Some(d), "realcugan", Some(2.0), Some(1)).unwrap();
         assert_eq!(info.scales, [2.0, 4.0]);
         assert_eq!(info.denoise_levels, [0, 1]);
+        assert_eq!(info.denoise_levels_at(Some(2.0)), [0, 1]);
+        assert_eq!(info.denoise_levels_at(Some(4.0)), [0]);
+        assert_eq!(info.denoise_levels_at(None), [0, 1]);
         assert!(info.runs_without_denoise);
         assert!(resolve_in(Some(d), "realcugan", Some(4.0), Some(0)).is_ok());
         // Upstream has no 4× denoise 1 model: no file to ask for.

@@ -441,7 +441,7 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
                     .runs_without_denoise
                     .then_some(None)
                     .into_iter()
-                    .chain(info.denoise_levels.iter().map(|level| Some(*level)));
+                    .chain(settings.denoise_levels(info).into_iter().map(Some));
                 egui::ComboBox::from_id_salt("denoise")
                     .width(180.0)
                     .selected_text(denoise_text(effective, info, &i18n))

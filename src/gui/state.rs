@@ -109,17 +109,27 @@ impl UserSettings {
     }
 
     /// The denoise level asked of the panel's engine (one of `engines`, what the models folder
-    /// holds): `None` for an engine without levels and for "off". A level the folder lacks
-    /// falls back to off, or to the lowest level when the plain model is missing too.
+    /// holds): `None` for an engine without levels and for "off". A level the folder lacks, or
+    /// the engine lacks at the chosen scale, falls back to off, or to the lowest level when the
+    /// plain model is missing too.
     pub fn denoise_for(&self, engines: &[EngineInfo]) -> Option<u8> {
         let info = engines.iter().find(|info| info.name == self.engine)?;
-        let levels = &info.denoise_levels;
+        let levels = self.denoise_levels(info);
         match self.denoise {
             _ if levels.is_empty() => None,
             Some(level) if levels.contains(&level) => Some(level),
             _ if info.runs_without_denoise => None,
             _ => levels.first().copied(),
         }
+    }
+
+    /// The denoise levels the panel offers for `info` at its size.
+    pub fn denoise_levels(&self, info: &EngineInfo) -> Vec<u8> {
+        let scale = match self.size {
+            OutputSize::Scale(scale) => Some(scale),
+            OutputSize::Height(_) => None,
+        };
+        info.denoise_levels_at(scale)
     }
 
     /// The job this panel describes for `input` (`engines`: what the models folder holds).
