@@ -1,7 +1,6 @@
 //! The neural frame engines (Real-ESRGAN animevideov3, x4plus and x4plus-anime, waifu2x
-//! upconv_7): a yuv420p frame from
-//! the pipe becomes RGB in [0, 1], runs through [`crate::neural`] tile by tile on every core,
-//! and goes back to yuv420p.
+//! upconv_7 and cunet, Real-CUGAN): a yuv420p frame from the pipe becomes RGB in [0, 1], runs
+//! through [`crate::neural`] tile by tile on every core, and goes back to yuv420p.
 //!
 //! Colour: the pipe carries limited-range yuv420p as ffmpeg decoded it; it is converted with
 //! the source's matrix (BT.709, else BT.601 for `smpte170m`/`bt470bg`, else by size: HD is
@@ -30,7 +29,8 @@ use crate::neural::{Kernels, Net, Tensor, TileOptions, interpolate_cubic, upscal
 ///
 /// The RRDB nets (x4plus, x4plus-anime) need 95–350 px of context, so small tiles would
 /// mostly recompute context: they are tiled by memory instead ([`tile_bytes`]), body and
-/// upsampling tail each their own way.
+/// upsampling tail each their own way. So are the U-Nets (Real-CUGAN, cunet): each extra tile
+/// costs them passes for the frame's statistics, and a frame that fits runs as one window.
 pub fn tile_px(family: Family) -> usize {
     match family {
         Family::AnimeVideoV3 => 384,

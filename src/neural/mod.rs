@@ -1,12 +1,14 @@
-//! ncnn model loading and CPU inference for the neural upscalers (Real-ESRGAN animevideov3,
-//! waifu2x upconv_7).
+//! ncnn model loading and CPU inference for the neural upscalers (Real-ESRGAN, waifu2x,
+//! Real-CUGAN and the users' own ncnn models).
 //!
 //! This module owns everything between the two model files and an upscaled RGB image: the
 //! text `.param` parser ([`param`]), the `.bin` weight reader ([`weights`]), the graph
 //! executor ([`Net`]), a plain reference implementation of every supported layer, and tiled
-//! inference ([`upscale_tiled`]) that runs tiles in parallel with bounded memory. The fast
-//! 3×3 convolution lives in [`fastconv`] and is used when [`Kernels::Fast`] is asked for.
-//! Parallelism is across tiles only; every layer kernel is single-threaded.
+//! inference ([`upscale_tiled`]) that runs tiles in parallel with bounded memory (nets that
+//! pool the whole frame through `frame_stats`). The fast 3×3 convolution lives in [`fastconv`]
+//! and is used when [`Kernels::Fast`] is asked for. Parallelism is across tiles, and inside
+//! a layer only when a window has threads to itself (fewer windows than threads): bands of
+//! 3×3 output rows, matrix products, a deconvolution's output channels, im2col's channels.
 
 mod error;
 pub mod fastconv;
