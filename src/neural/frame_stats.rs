@@ -28,6 +28,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use super::layers::Shape;
 use super::tile::{Geometry, TileOptions, TileRect, extract, place_tile, plan_tiles};
 use super::{ModelError, Net, Tensor};
 
@@ -63,12 +64,14 @@ impl Line {
     }
 }
 
-/// The sizes the net takes: pre-padded sides n with `n % period == residue`, and the lines of
-/// the blobs the Poolings read.
+/// The sizes the net takes: pre-padded sides n with `n % period == residue`; and every blob's
+/// shape at two of them, `n1` and `n1 + PROBE_SPAN`, which give each blob's [`Line`].
 #[derive(Debug)]
 struct Sizes {
     period: usize,
     residue: usize,
+    n1: usize,
+    shapes: (Vec<Shape>, Vec<Shape>),
 }
 
 impl Sizes {
@@ -99,6 +102,8 @@ impl Sizes {
         Ok(Sizes {
             period,
             residue: first % period,
+            n1,
+            shapes: (s1, s2),
         })
     }
 
@@ -107,23 +112,18 @@ impl Sizes {
         n + (self.residue + self.period - n % self.period) % self.period
     }
 
-    /// The line of `blob`, measured by shape inference on two sides the net takes.
-    fn line(&self, net: &Net, channels: usize, blob: usize) -> Result<Line, ModelError> {
-        let n1 = self.at_least(PROBE_FROM);
-        let n2 = n1 + PROBE_SPAN * self.period;
-        let side = |n: usize| -> Result<i64, ModelError> {
-            let shapes = net.blob_shapes(channels, n, n)?;
-            Ok(shapes.get(blob).map_or(0, |s| s.w as i64))
-        };
-        let (l1, l2) = (side(n1)?, side(n2)?);
-        let span = (n2 - n1) as i64;
+    /// The line of `blob`, from its sides at the two measured sizes.
+    fn line(&self, blob: usize) -> Line {
+        let side = |shapes: &[Shape]| shapes.get(blob).map_or(0, |s| s.w as i64);
+        let (l1, l2) = (side(&self.shapes.0), side(&self.shapes.1));
+        let span = PROBE_SPAN as i64;
         let g = gcd(l2 - l1, span).max(1);
         let (num, den) = ((l2 - l1) / g, span / g);
-        Ok(Line {
+        Line {
             num,
             den,
-            offset: den * l1 - num * n1 as i64,
-        })
+            offset: den * l1 - num * self.n1 as i64,
+        }
     }
 }
 
@@ -254,11 +254,12 @@ pub(super) fn upscale(
     if windows.len() > 1 {
         for &layer in net.global_pools() {
             let (prefix, blob) = net.prefix_to_pool(layer)?;
-            let line = sizes.line(net, c, blob)?;
+            let line = sizes.line(blob);
+            let max = net.pool_is_max(layer);
             let owned = |w: &Window| -> Result<Vec<f64>, ModelError> {
                 let part =
                     net.forward_segment_given(&prefix, cut(w), opts.kernels, bands, &given)?;
-                let stat = owned_stat(&part, w, line, (full_h, full_w), p, net.pool_is_max(layer));
+                let stat = owned_stat(&part, w, line, (full_h, full_w), p, max);
                 super::pool::recycle(part.data);
                 stat
             };
@@ -270,10 +271,7 @@ pub(super) fn upscale(
                     .collect::<Result<Vec<_>, _>>()
             })?;
             let (blob_h, blob_w) = (line.at(full_h), line.at(full_w));
-            given.push((
-                layer,
-                combine(&parts, net.pool_is_max(layer), blob_h * blob_w),
-            ));
+            given.push((layer, combine(&parts, max, blob_h * blob_w)));
         }
     }
 
@@ -414,12 +412,12 @@ mod tests {
         assert_eq!(sizes.at_least(38), 38);
         // The first Pooling reads the stride-2 conv's output: (n − 2) / 2.
         let (_, blob) = net.prefix_to_pool(net.global_pools()[0]).unwrap();
-        let line = sizes.line(&net, 3, blob).unwrap();
+        let line = sizes.line(blob);
         assert_eq!((line.at(40), line.at(42)), (19, 20));
         assert_eq!(line.shift(10), 5);
         // The second reads the sum at n − 4.
         let (_, blob) = net.prefix_to_pool(net.global_pools()[1]).unwrap();
-        let line = sizes.line(&net, 3, blob).unwrap();
+        let line = sizes.line(blob);
         assert_eq!((line.at(40), line.shift(6), line.split(20)), (36, 6, 18));
     }
 
