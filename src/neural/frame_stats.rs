@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::layers::Shape;
-use super::tile::{Geometry, TileOptions, TileRect, extract, place_tile, plan_tiles};
+use super::tile::{Geometry, TileOptions, TileRect, extract, place_tile, plan_tiles, tile_pool};
 use super::{ModelError, Net, Tensor};
 
 /// Smallest pre-padded input side probed for the sizes the net takes.
@@ -231,12 +231,7 @@ pub(super) fn upscale(
             0
         }
     );
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .thread_name(|i| format!("neural-tile-{i}"))
-        .build()
-        .map_err(|e| ModelError::Runtime(format!("cannot start the tile threads: {e}")))?;
-    let bands = threads.div_ceil(windows.len().max(1)).max(1);
+    let (pool, bands) = tile_pool(threads, windows.len())?;
     // The window's input, in frame coordinates; past the frame's edges, its edge replicated.
     let cut = |w: &Window| {
         let p = p as isize;

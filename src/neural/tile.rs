@@ -186,14 +186,7 @@ fn tile_segment(
         floats_per_px,
         threads,
     );
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .thread_name(|i| format!("neural-tile-{i}"))
-        .build()
-        .map_err(|e| ModelError::Runtime(format!("cannot start the tile threads: {e}")))?;
-    // Fewer tiles than threads (a whole frame whose context spans it): the idle threads take
-    // bands of each convolution's rows.
-    let bands = threads.div_ceil(tiles.len().max(1)).max(1);
+    let (pool, bands) = tile_pool(threads, tiles.len())?;
     let run = Run {
         g,
         context,
@@ -209,6 +202,21 @@ fn tile_segment(
     output
         .into_inner()
         .map_err(|_| ModelError::Runtime("a tile thread panicked".to_string()))
+}
+
+/// The rayon pool of `threads` tile threads for `tiles` tiles, and the row bands each tile's
+/// fast convolutions are split into: with fewer tiles than threads (a whole frame whose context
+/// spans it), the idle threads take bands of each convolution's rows.
+pub(super) fn tile_pool(
+    threads: usize,
+    tiles: usize,
+) -> Result<(rayon::ThreadPool, usize), ModelError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("neural-tile-{i}"))
+        .build()
+        .map_err(|e| ModelError::Runtime(format!("cannot start the tile threads: {e}")))?;
+    Ok((pool, threads.div_ceil(tiles.max(1)).max(1)))
 }
 
 /// The tiles of a `height`×`width` input, each run with `context` pixels around it (clipped
