@@ -389,9 +389,7 @@ pub fn resolve_in(
         if !found && family.denoise_known(denoise) {
             // A family with a net per scale names the scale.
             let at = match scale {
-                Some(s) if family.net_scale(s as u32) == s as u32 && family.scales().len() > 1 => {
-                    format!(" at {s}×")
-                }
+                Some(s) if family.net_scales().len() > 1 => format!(" at {s}×"),
                 _ => String::new(),
             };
             let what = match denoise {

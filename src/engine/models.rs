@@ -285,8 +285,8 @@ impl Family {
         }
     }
 
-    /// The scales of the nets the family has.
-    fn net_scales(self) -> Vec<u32> {
+    /// The scales of the nets the family has (more than one: a net per scale).
+    pub fn net_scales(self) -> Vec<u32> {
         let mut nets: Vec<u32> = self
             .scales()
             .iter()
