@@ -314,9 +314,7 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
     std::fs::create_dir_all(&custom).expect("a test dir");
     neural_support::write_esrgan_shaped_model(&custom, "my-esrgan", false);
     neural_support::write_esrgan_shaped_model(&custom, "broken", true);
-    harness.get_by_label("Engine").click();
-    harness.step();
-    harness.step();
+    click(&mut harness, "Engine");
     assert!(harness.query_by_label("waifu2x").is_some());
     assert!(harness.query_by_label("waifu2x-photo").is_none());
     assert!(harness.query_by_label("my-esrgan").is_some());
@@ -337,46 +335,25 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
     harness.step();
     assert!(harness.query_by_label_contains("Not found here").is_none());
     // Real-CUGAN's level 0 is its conservative model, and says so.
-    harness.get_by_label("Engine").click();
-    harness.step();
-    harness.step();
-    harness.get_by_label("realcugan").click();
-    harness.step();
-    harness.step();
-    harness.get_by_label("Denoise").click();
-    harness.step();
-    harness.step();
+    click(&mut harness, "Engine");
+    click(&mut harness, "realcugan");
+    click(&mut harness, "Denoise");
     assert!(harness.query_by_label("0 (conservative)").is_some());
     assert!(harness.query_by_label("1").is_some());
-    harness.get_by_label("Denoise").click();
-    harness.step();
+    click(&mut harness, "Denoise");
     // At 4× it has no level 1 or 2 model: the menu does not offer them.
-    harness.get_by_label("Size").click();
-    harness.step();
-    harness.step();
-    harness.get_by_label("4× scale").click();
-    harness.step();
-    harness.step();
-    harness.get_by_label("Denoise").click();
-    harness.step();
-    harness.step();
+    click(&mut harness, "Size");
+    click(&mut harness, "4× scale");
+    click(&mut harness, "Denoise");
     assert!(harness.query_by_label("0 (conservative)").is_some());
     assert!(harness.query_by_label("3").is_some());
     assert!(harness.query_by_label("1").is_none());
-    harness.get_by_label("Denoise").click();
-    harness.step();
-    harness.get_by_label("Size").click();
-    harness.step();
-    harness.step();
-    harness.get_by_label("2× scale").click();
-    harness.step();
+    click(&mut harness, "Denoise");
+    click(&mut harness, "Size");
+    click(&mut harness, "2× scale");
     // The engine list now has waifu2x; its denoise starts off (the plain model is there).
-    harness.get_by_label("Engine").click();
-    harness.step();
-    harness.step();
-    harness.get_by_label("waifu2x").click();
-    harness.step();
-    harness.step();
+    click(&mut harness, "Engine");
+    click(&mut harness, "waifu2x");
     assert_eq!(harness.state().settings().engine, "waifu2x");
     assert_eq!(
         harness.get_by_label("Denoise").value().as_deref(),
@@ -419,6 +396,13 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
 }
 
 /// Starts a job long enough to be interrupted; returns once the upscale step is under way.
+/// Clicks the widget labelled `label` and lets the window answer (a menu opens or closes).
+fn click(harness: &mut Harness<'static, App>, label: &str) {
+    harness.get_by_label(label).click();
+    harness.step();
+    harness.step();
+}
+
 fn start_long_job(env: &Env) -> (Harness<'static, App>, u32) {
     let clip = env.pattern_clip("long.mp4", 12, "320x180");
     let mut harness = env.harness(vec![clip]);
@@ -471,9 +455,7 @@ fn cancel_stops_the_worker_and_leaves_no_child_process() {
     harness.step();
     harness.step();
     assert!(harness.query_by_label("A job is running").is_some());
-    harness.get_by_label("Keep working").click();
-    harness.step();
-    harness.step();
+    click(&mut harness, "Keep working");
     assert!(harness.query_by_label("A job is running").is_none());
     assert_eq!(first_state(harness.state()), Some(JobState::Running));
 
@@ -584,9 +566,7 @@ fn the_resume_dialog_offers_a_previous_run_and_each_button_does_its_part() {
     // Cancel: nothing is queued.
     drop_file(&mut harness, &clip);
     offer_shown(&mut harness, "the dialog opens");
-    harness.get_by_label("Cancel").click();
-    harness.step();
-    harness.step();
+    click(&mut harness, "Cancel");
     assert!(harness.state().resume_offer().is_none());
     assert!(harness.state().queue().jobs.is_empty());
     assert!(harness.query_by_label("A previous run was found").is_none());
