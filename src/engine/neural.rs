@@ -8,8 +8,9 @@
 //! upsampled bilinearly (centred siting) and averaged 2×2 on the way back.
 //!
 //! animevideov3 x2 and x3 are, as shipped, the x4 network followed by ncnn's bicubic Interp
-//! (0.5× / 0.75×); [`resize_bicubic_ncnn`] is that resize computed the same way, so running
-//! the x4 body here and resizing gives the numbers of the shipped x2/x3 models. The x4plus
+//! (0.5× / 0.75×); [`crate::neural::upscale_tiled_resized`] computes that resize the same way,
+//! tile by tile, so running the x4 body here gives the numbers of the shipped x2/x3 models
+//! without holding the frame at 4×. The x4plus
 //! nets are x4 only upstream; their x2 and x3 are made the same way.
 
 use std::path::Path;
@@ -18,7 +19,7 @@ use anyhow::Context as _;
 
 use super::models::{Family, ModelFiles};
 use super::{Frame, Upscaler};
-use crate::neural::{Kernels, Net, Tensor, TileOptions, interpolate_cubic, upscale_tiled};
+use crate::neural::{Kernels, Net, Tensor, TileOptions, upscale_tiled, upscale_tiled_resized};
 
 /// Largest tile side in input pixels for a model family (tiles are split evenly, so 640×360
 /// runs animevideov3 as two 320×360 tiles). Memory depends on this and the thread count, not
@@ -229,17 +230,15 @@ impl Neural {
 
     /// [`Neural::upscale_rgb`] with a chosen tile size.
     pub fn upscale_rgb_tiled(&self, rgb: &Tensor, tile: usize) -> anyhow::Result<Tensor> {
-        let body = upscale_tiled(&self.net, rgb, &self.tile_options(tile))
-            .context("the neural network failed")?;
-        let native = self.native;
-        if self.scale == native {
-            return Ok(body);
-        }
-        // As the shipped x2/x3 .param: Interp with width/height scale = scale / native.
-        let factor = self.scale as f32 / native as f32;
-        let out_h = (body.height as f32 * factor) as usize;
-        let out_w = (body.width as f32 * factor) as usize;
-        Ok(resize_bicubic_ncnn(&body, out_h, out_w))
+        let opts = self.tile_options(tile);
+        // Below the net's scale, as the shipped x2/x3 .param: its output through a bicubic
+        // Interp of scale / native, made tile by tile.
+        let out = if self.scale == self.native {
+            upscale_tiled(&self.net, rgb, &opts)
+        } else {
+            upscale_tiled_resized(&self.net, rgb, &opts, self.scale as usize)
+        };
+        out.context("the neural network failed")
     }
 }
 
@@ -367,67 +366,10 @@ fn upsample_chroma(plane: &[u8], cw: usize, ch: usize, w: usize, h: usize) -> Ve
     out
 }
 
-/// Source index (of the first of 4 taps) and weights per output position, as ncnn's
-/// `cubic_coeffs` with align_corner = 0: taps outside the input are folded onto the edge.
-fn cubic_taps(size: usize, out: usize) -> Vec<(usize, [f32; 4])> {
-    let scale = size as f64 / out as f64;
-    (0..out)
-        .map(|d| {
-            let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
-            let sx = f.floor();
-            let a = interpolate_cubic(f - sx);
-            // Clamp each tap to the image and add up weights landing on the same pixel: the
-            // same sums as ncnn's shifted windows at the borders.
-            let mut weights = [0f32; 4];
-            let first = (sx as isize - 1).clamp(0, size as isize - 1) as usize;
-            let start = first.min(size.saturating_sub(4));
-            for (k, &wk) in a.iter().enumerate() {
-                let idx = (sx as isize - 1 + k as isize).clamp(0, size as isize - 1) as usize;
-                let slot = (idx - start).min(3);
-                weights[slot] += wk;
-            }
-            (start, weights)
-        })
-        .collect()
-}
-
-/// Bicubic resize of every channel to `out_h × out_w`, computed as ncnn's Interp
-/// (resize_type 3, align_corner 0): horizontal pass, then vertical.
-pub fn resize_bicubic_ncnn(input: &Tensor, out_h: usize, out_w: usize) -> Tensor {
-    let (h, w) = (input.height, input.width);
-    let xt = cubic_taps(w, out_w);
-    let yt = cubic_taps(h, out_h);
-    let mut data = vec![0f32; input.channels * out_h * out_w];
-    let mut rows = vec![0f32; h * out_w];
-    for c in 0..input.channels {
-        let plane = &input.data[c * h * w..(c + 1) * h * w];
-        for y in 0..h {
-            let src = &plane[y * w..(y + 1) * w];
-            for (x, &(s, a)) in xt.iter().enumerate() {
-                let tap = |k: usize| src[(s + k).min(w - 1)];
-                rows[y * out_w + x] = tap(0) * a[0] + tap(1) * a[1] + tap(2) * a[2] + tap(3) * a[3];
-            }
-        }
-        let out = &mut data[c * out_h * out_w..(c + 1) * out_h * out_w];
-        for (y, &(s, b)) in yt.iter().enumerate() {
-            let row = |k: usize| &rows[(s + k).min(h - 1) * out_w..][..out_w];
-            let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
-            for x in 0..out_w {
-                out[y * out_w + x] = r0[x] * b[0] + r1[x] * b[1] + r2[x] * b[2] + r3[x] * b[3];
-            }
-        }
-    }
-    Tensor {
-        channels: input.channels,
-        height: out_h,
-        width: out_w,
-        data,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::neural::testutil::tensor_of as tensor;
 
     fn flat_frame(w: u32, h: u32, y: u8, u: u8, v: u8) -> Frame {
         let (w_, h_) = (w as usize, h as usize);
@@ -506,66 +448,5 @@ mod tests {
             ColorMatrix::Bt2020
         );
         assert_eq!(ColorMatrix::for_source(None, 576), ColorMatrix::Bt601);
-    }
-
-    fn tensor(c: usize, h: usize, w: usize, f: impl Fn(usize, usize, usize) -> f32) -> Tensor {
-        let mut data = Vec::with_capacity(c * h * w);
-        for ci in 0..c {
-            for y in 0..h {
-                for x in 0..w {
-                    data.push(f(ci, y, x));
-                }
-            }
-        }
-        Tensor {
-            channels: c,
-            height: h,
-            width: w,
-            data,
-        }
-    }
-
-    #[test]
-    fn bicubic_keeps_constants_and_linear_ramps() {
-        let flat = tensor(2, 8, 12, |c, _, _| 0.25 + c as f32);
-        let out = resize_bicubic_ncnn(&flat, 4, 6);
-        assert!(out.data[..24].iter().all(|v| (v - 0.25).abs() < 1e-6));
-        // Half size: output x samples input at 2x + 0.5; a linear ramp stays exact away
-        // from the edges (Keys' cubic reproduces linear functions).
-        let ramp = tensor(1, 8, 16, |_, _, x| x as f32);
-        let out = resize_bicubic_ncnn(&ramp, 4, 8);
-        for x in 1..7 {
-            assert!((out.data[x] - (2.0 * x as f32 + 0.5)).abs() < 1e-5, "{x}");
-        }
-    }
-
-    #[test]
-    fn bicubic_edges_match_clamped_taps() {
-        // Against a direct formula: sum over 4 taps with indices clamped to the image.
-        let input = tensor(1, 6, 9, |_, y, x| ((x * 7 + y * 3) % 5) as f32 * 0.2);
-        let (oh, ow) = (4, 7);
-        let out = resize_bicubic_ncnn(&input, oh, ow);
-        let direct = |size: usize, out: usize, d: usize| -> Vec<(usize, f32)> {
-            let f = ((d as f64 + 0.5) * (size as f64 / out as f64) - 0.5) as f32;
-            let s = f.floor();
-            let a = interpolate_cubic(f - s);
-            (0..4)
-                .map(|k| {
-                    let i = (s as isize - 1 + k as isize).clamp(0, size as isize - 1) as usize;
-                    (i, a[k])
-                })
-                .collect()
-        };
-        for y in 0..oh {
-            for x in 0..ow {
-                let mut v = 0.0;
-                for (iy, wy) in direct(6, oh, y) {
-                    for (ix, wx) in direct(9, ow, x) {
-                        v += wy * wx * input.data[iy * 9 + ix];
-                    }
-                }
-                assert!((out.data[y * ow + x] - v).abs() < 1e-5, "({y},{x})");
-            }
-        }
     }
 }

@@ -14,12 +14,10 @@ mod error;
 pub mod fastconv;
 mod frame_stats;
 mod layers;
-
-/// The bicubic weights of ncnn's Interp, for the engine's own x2/x3 downscale.
-pub(crate) use layers::interp::interpolate_cubic;
 mod net;
 pub mod param;
 mod pool;
+mod resize;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -29,7 +27,8 @@ pub mod weights;
 
 pub use error::ModelError;
 pub use net::Net;
-pub use tile::{TileOptions, tiled_output_shape, upscale_tiled};
+pub use resize::resize_bicubic_ncnn;
+pub use tile::{TileOptions, tiled_output_shape, upscale_tiled, upscale_tiled_resized};
 
 /// Channel-major activations: `data[c*height*width + y*width + x]`.
 #[derive(Debug, Clone, PartialEq)]

@@ -88,6 +88,24 @@ impl Rng {
     }
 }
 
+/// A tensor whose value at (channel, row, column) is `f` of them.
+pub fn tensor_of(c: usize, h: usize, w: usize, f: impl Fn(usize, usize, usize) -> f32) -> Tensor {
+    let mut data = Vec::with_capacity(c * h * w);
+    for ci in 0..c {
+        for y in 0..h {
+            for x in 0..w {
+                data.push(f(ci, y, x));
+            }
+        }
+    }
+    Tensor {
+        channels: c,
+        height: h,
+        width: w,
+        data,
+    }
+}
+
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.shape(), b.shape());
     a.data
@@ -294,6 +312,11 @@ Deconvolution d1 1 1 wm out 0=3 1=4 3=2 4=3 5=1 6=192
         .fp16(&rng.half_values(192))
         .raw(&rng.values(3, -0.1, 0.1));
     (param, bin.0)
+}
+
+/// [`net`] of a (param, bin) pair as the miniature nets return them.
+pub fn net_of((param, bin): (String, Vec<u8>)) -> Net {
+    net(&param, &bin)
 }
 
 pub fn net(param: &str, bin: &[u8]) -> Net {

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::net::Segment;
+use super::resize::{Region, Taps, cubic_taps, resize_bicubic_ncnn, resize_region};
 use super::{Kernels, ModelError, Net, Tensor};
 
 /// How [`upscale_tiled`] cuts and runs a frame.
@@ -130,6 +131,30 @@ pub(super) struct TileRect {
 /// A net cut in segments (RRDB) runs them one after the other, each tiled its own way, with
 /// the cut blob kept for the whole frame in between.
 pub fn upscale_tiled(net: &Net, input: &Tensor, opts: &TileOptions) -> Result<Tensor, ModelError> {
+    upscale_tiled_to(net, input, opts, None)
+}
+
+/// [`upscale_tiled`] to `out_scale` × the input, below the net's own scale: the net's output
+/// resized as ncnn's bicubic Interp does it (the 2× and 3× of a 4× net, as animevideov3's
+/// shipped x2/x3 models do). Each tile resizes its own part (its window has one more input
+/// pixel of context for the resize's taps), so the frame at the net's scale is never held
+/// whole. The result is the resize of [`upscale_tiled`]'s output as the tiles are exact
+/// (within 1e-4), and bit for bit that when the frame is one tile.
+pub fn upscale_tiled_resized(
+    net: &Net,
+    input: &Tensor,
+    opts: &TileOptions,
+    out_scale: usize,
+) -> Result<Tensor, ModelError> {
+    upscale_tiled_to(net, input, opts, Some(out_scale))
+}
+
+fn upscale_tiled_to(
+    net: &Net,
+    input: &Tensor,
+    opts: &TileOptions,
+    out_scale: Option<usize>,
+) -> Result<Tensor, ModelError> {
     input.check()?;
     if opts.tile == 0 {
         return Err(ModelError::Input(
@@ -141,28 +166,57 @@ pub fn upscale_tiled(net: &Net, input: &Tensor, opts: &TileOptions) -> Result<Te
     } else {
         opts.threads
     };
-    // Unpadded nets with global Poolings, or with strides (Real-CUGAN nose): their own path.
+    // Unpadded nets with global Poolings, or with strides (Real-CUGAN nose): their own path,
+    // resized whole afterwards (no shipped model of this kind is resized).
     if net.frame_stats_context_px() < u32::MAX as usize {
         let g = geometry(net, input.channels)?;
         if g.prepad > 0 && (!net.global_pools().is_empty() || net.has_strides()) {
-            return super::frame_stats::upscale(net, input, g, opts, threads);
+            let native = super::frame_stats::upscale(net, input, g, opts, threads)?;
+            return match out_scale {
+                Some(s) => {
+                    check_out_scale(s, g.scale)?;
+                    Ok(resize_bicubic_ncnn(
+                        &native,
+                        s * input.height,
+                        s * input.width,
+                    ))
+                }
+                None => Ok(native),
+            };
         }
     }
+    let segments = net.segments();
     let mut seed: Option<Tensor> = None;
-    for segment in net.segments() {
+    for (i, segment) in segments.iter().enumerate() {
         let from = seed.as_ref().unwrap_or(input);
-        seed = Some(tile_segment(net, segment, from, opts, threads)?);
+        let resize = if i + 1 == segments.len() {
+            out_scale
+        } else {
+            None
+        };
+        seed = Some(tile_segment(net, segment, from, opts, threads, resize)?);
     }
     seed.ok_or_else(|| ModelError::Runtime("the model has no layers to run".to_string()))
 }
 
-/// Runs one segment over the whole of `input`, tile by tile.
+fn check_out_scale(out_scale: usize, native: usize) -> Result<(), ModelError> {
+    if out_scale == 0 || out_scale > native {
+        return Err(ModelError::Input(format!(
+            "the model upscales by {native}; its output cannot be resized to {out_scale}×"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs one segment over the whole of `input`, tile by tile; with `out_scale`, each tile's
+/// output is resized to that scale before it is placed.
 fn tile_segment(
     net: &Net,
     segment: &Segment,
     input: &Tensor,
     opts: &TileOptions,
     threads: usize,
+    out_scale: Option<usize>,
 ) -> Result<Tensor, ModelError> {
     let c = input.channels;
     let g = geometry_from(|n| net.segment_output_shape(segment, (c, n, n)))?;
@@ -172,10 +226,28 @@ fn tile_segment(
     } else {
         opts.overlap.max(segment.context_px)
     };
+    // The resize reads the net's output up to one input pixel beyond a tile.
+    let context = context + usize::from(out_scale.is_some());
     let (out_c, _, _) =
         net.segment_output_shape(segment, (c, 2 * g.prepad + PROBE, 2 * g.prepad + PROBE))?;
-    let (out_h, out_w) = (g.scale * height, g.scale * width);
-    let output = Mutex::new(Tensor::zeros(out_c, out_h, out_w));
+    let resize = match out_scale {
+        Some(s) => {
+            check_out_scale(s, g.scale)?;
+            Some(Resize {
+                scale: s,
+                native: (g.scale * height, g.scale * width),
+                yt: cubic_taps(g.scale * height, s * height),
+                xt: cubic_taps(g.scale * width, s * width),
+            })
+        }
+        None => None,
+    };
+    let placed_scale = out_scale.unwrap_or(g.scale);
+    let output = Mutex::new(Tensor::zeros(
+        out_c,
+        placed_scale * height,
+        placed_scale * width,
+    ));
 
     let floats_per_px =
         net.segment_peak_floats(segment, (c, PROBE, PROBE))? as f64 / (PROBE * PROBE) as f64;
@@ -192,6 +264,7 @@ fn tile_segment(
         context,
         kernels: opts.kernels,
         bands,
+        resize: resize.as_ref(),
     };
     pool.install(|| {
         tiles
@@ -288,12 +361,24 @@ pub(super) fn plan_tiles(
 
 /// How the tiles of a segment run.
 #[derive(Debug, Clone, Copy)]
-struct Run {
+struct Run<'a> {
     g: Geometry,
     context: usize,
     kernels: Kernels,
     /// Row bands per fast convolution (see [`Net::forward_segment`]).
     bands: usize,
+    resize: Option<&'a Resize>,
+}
+
+/// The resize of the frame's output to a scale below the net's: the whole frame's taps, of
+/// which each tile computes its own rows and columns.
+#[derive(Debug)]
+struct Resize {
+    scale: usize,
+    /// The frame's output size at the net's scale (the taps' source).
+    native: (usize, usize),
+    yt: Taps,
+    xt: Taps,
 }
 
 /// Runs one tile and copies its part into `output`.
@@ -307,6 +392,7 @@ fn run_tile(
         context,
         kernels,
         bands,
+        resize,
     }: Run,
     output: &Mutex<Tensor>,
 ) -> Result<(), ModelError> {
@@ -320,13 +406,22 @@ fn run_tile(
     let wx1 = (rect.x1 as isize + p + m).min(w + p);
     let window = extract(input, wy0, wy1, wx0, wx1);
     let result = net.forward_segment(segment, window, kernels, bands)?;
-    place_tile(
-        output,
-        result,
-        rect,
-        ((wy0 + p) as usize, (wx0 + p) as usize),
-        g.scale,
-    )
+    let origin = ((wy0 + p) as usize, (wx0 + p) as usize);
+    let Some(resize) = resize else {
+        return place_tile(output, result, rect, origin, g.scale);
+    };
+    // The tile's rows and columns of the resized frame, from the window's output (which starts
+    // at the frame's output pixel scale·origin).
+    let s = resize.scale;
+    let rows = (s * rect.y0).min(resize.yt.len())..(s * rect.y1).min(resize.yt.len());
+    let cols = (s * rect.x0).min(resize.xt.len())..(s * rect.x1).min(resize.xt.len());
+    let region = Region {
+        origin: (g.scale * origin.0, g.scale * origin.1),
+        size: resize.native,
+    };
+    let resized = resize_region(&result, region, &resize.yt[rows], &resize.xt[cols])?;
+    super::pool::recycle(result.data);
+    place_tile(output, resized, rect, (rect.y0, rect.x0), s)
 }
 
 /// Copies the part of a window's result that is `rect`'s output into the frame's `output`
@@ -514,6 +609,72 @@ mod tests {
                 assert!(diff < 1e-4, "scale {scale}, tile {tile}: {diff}");
             }
         }
+    }
+
+    #[test]
+    fn resized_tiles_equal_the_net_with_its_own_resize() {
+        // The 4× miniature animevideov3 resized tile by tile to 3× and 2× against the same
+        // weights with the shipped models' bicubic Interp as their last layer, run whole.
+        for (final_scale, scale) in [(0.75f32, 3), (0.5, 2)] {
+            let x4 = testutil::net_of(testutil::mini_compact(&mut Rng(33), None));
+            let shipped = testutil::net_of(testutil::mini_compact(&mut Rng(33), Some(final_scale)));
+            let x = Rng(2).tensor(3, 23, 29);
+            let whole = shipped.forward(&x, Kernels::Reference).unwrap();
+            assert_eq!(whole.shape(), (3, 23 * scale, 29 * scale));
+            for (tile, threads, kernels) in [
+                (7, 2, Kernels::Reference),
+                (10, 1, Kernels::Fast),
+                (64, 2, Kernels::Fast),
+            ] {
+                let opts = TileOptions {
+                    tile,
+                    overlap: 0,
+                    threads,
+                    kernels,
+                    tile_bytes: 0,
+                };
+                let resized = upscale_tiled_resized(&x4, &x, &opts, scale).unwrap();
+                let diff = max_abs_diff(&resized, &whole);
+                assert!(diff < 1e-4, "{scale}×, tile {tile}: {diff}");
+                if tile == 64 {
+                    // One tile: the same numbers as resizing the whole 4× output.
+                    let native = upscale_tiled(&x4, &x, &opts).unwrap();
+                    let after = resize_bicubic_ncnn(&native, 23 * scale, 29 * scale);
+                    assert_eq!(resized, after);
+                }
+            }
+        }
+        // A net in two segments (only the last resizes), an unpadded net (pre-padded by
+        // edge replication) and a net that pools the whole frame (resized whole), each
+        // against the resize of its untiled run.
+        let mut rng = Rng(34);
+        let rrdb = testutil::net_of(testutil::mini_rrdb(&mut rng, 12));
+        let upconv = testutil::net_of(testutil::mini_upconv(&mut rng));
+        let unet = testutil::net_of(testutil::mini_se_unet(&mut rng));
+        let x = rng.tensor(3, 22, 26);
+        let cases = [
+            (&rrdb, x.clone(), 2),
+            (&upconv, testutil::replicate_pad(&x, 3), 1),
+            (&unet, testutil::replicate_pad(&x, 3), 1),
+        ];
+        for (net, padded, scale) in cases {
+            let untiled = net.forward(&padded, Kernels::Reference).unwrap();
+            let want = resize_bicubic_ncnn(&untiled, 22 * scale, 26 * scale);
+            let opts = TileOptions {
+                tile: 8,
+                overlap: 0,
+                threads: 2,
+                kernels: Kernels::Fast,
+                tile_bytes: 0,
+            };
+            let resized = upscale_tiled_resized(net, &x, &opts, scale).unwrap();
+            let diff = max_abs_diff(&resized, &want);
+            assert!(diff < 1e-4, "{scale}×: {diff}");
+        }
+        // Above the net's scale, or 0: an error, not a picture.
+        let opts = TileOptions::default();
+        assert!(upscale_tiled_resized(&upconv, &x, &opts, 3).is_err());
+        assert!(upscale_tiled_resized(&rrdb, &x, &opts, 0).is_err());
     }
 
     #[test]
