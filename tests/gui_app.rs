@@ -349,8 +349,25 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
     assert!(harness.query_by_label("3").is_some());
     assert!(harness.query_by_label("1").is_none());
     click(&mut harness, "Denoise");
+    // waifu2x cunet at 1× only removes noise: no "Off", the lowest level asked for. (Picked
+    // through the settings: it is below the fold of the engine list.)
+    harness.state_mut().settings_mut().engine = "waifu2x-cunet".into();
+    harness.step();
+    click(&mut harness, "Size");
+    click(&mut harness, "1× (denoise only)");
+    assert_eq!(
+        harness.get_by_label("Denoise").value().as_deref(),
+        Some("0")
+    );
+    click(&mut harness, "Denoise");
+    assert!(harness.query_by_label("Off").is_none());
+    assert!(harness.query_by_label("3").is_some());
+    click(&mut harness, "Denoise");
     click(&mut harness, "Size");
     click(&mut harness, "2× scale");
+    click(&mut harness, "Denoise");
+    assert!(harness.query_by_label("Off").is_some());
+    click(&mut harness, "Denoise");
     // The engine list now has waifu2x; its denoise starts off (the plain model is there).
     click(&mut harness, "Engine");
     click(&mut harness, "waifu2x");

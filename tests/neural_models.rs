@@ -261,6 +261,20 @@ fn waifu2x_cunet_2x_net_matches_onnxruntime() {
     );
 }
 
+/// waifu2x cunet 1× (denoise only): a deeper U-Net that loses 28 px at each edge.
+#[test]
+fn waifu2x_cunet_1x_denoise_net_matches_onnxruntime() {
+    let out = whole_net_matches_onnxruntime(
+        "WAIFU2X_CUNET_UP1X_DENOISE1X",
+        &lavfi_image("mandelbrot", 76, 68),
+    );
+    assert_eq!(
+        out,
+        (3, 12, 20),
+        "the input less the 28 px it consumes at each edge"
+    );
+}
+
 fn texture_60x44() -> Tensor {
     lavfi_image("mandelbrot", 60, 44)
 }
@@ -308,6 +322,7 @@ fn squeeze_and_excitation_nets_tile_exactly() {
         ("models-pro/up3x-conservative", 3, 14),
         ("models-nose/up2x-no-denoise", 2, 18),
         ("WAIFU2X_CUNET_UP2X", 2, 18),
+        ("WAIFU2X_CUNET_UP1X_DENOISE2X", 1, 28),
     ] {
         let (param, bin) = model(name);
         let net = reframe::neural::Net::load(&param, &bin).expect("load");

@@ -46,15 +46,22 @@ fn lossless_preset(env: &TestEnv) -> PathBuf {
     path
 }
 
-fn engine_args(env: &TestEnv, input: &Path, out: &Path, engine: &str) -> Vec<std::ffi::OsString> {
+fn engine_args(
+    env: &TestEnv,
+    input: &Path,
+    out: &Path,
+    engine: &str,
+    (scale, denoise): (u32, Option<u8>),
+) -> Vec<std::ffi::OsString> {
     let preset = lossless_preset(env);
     let models = neural_support::models_dir();
-    let mut a = run_args(
-        input,
-        out,
-        CHUNK_SECS,
-        &["--engine", engine, "--scale", "2"],
-    );
+    let scale = scale.to_string();
+    let mut engine_args = vec!["--engine", engine, "--scale", &scale];
+    let denoise = denoise.map(|n| n.to_string());
+    if let Some(level) = &denoise {
+        engine_args.extend(["--denoise", level]);
+    }
+    let mut a = run_args(input, out, CHUNK_SECS, &engine_args);
     a.extend(["--preset".into(), preset.into_os_string()]);
     a.extend(["--models-dir".into(), models.into_os_string()]);
     a
@@ -102,7 +109,12 @@ fn decode_yuv(path: &Path, width: u32, height: u32) -> Vec<Frame> {
 
 #[test]
 fn animevideov3_run_kill_resume_and_exact_frames() {
-    run_kill_resume_and_exact_frames(Family::AnimeVideoV3, "realesr-animevideov3-x4", clip());
+    run_kill_resume_and_exact_frames(
+        Family::AnimeVideoV3,
+        "realesr-animevideov3-x4",
+        clip(),
+        (2, None),
+    );
 }
 
 /// 6 frames of 8×8, in chunks of 3, for the heavy nets (the tests run unoptimised).
@@ -119,20 +131,46 @@ fn small_clip() -> Clip {
 /// smaller clip (the net is ~100× animevideov3's work per pixel).
 #[test]
 fn x4plus_anime_run_kill_resume_and_exact_frames() {
-    run_kill_resume_and_exact_frames(Family::X4PlusAnime, "realesrgan-x4plus-anime", small_clip());
+    run_kill_resume_and_exact_frames(
+        Family::X4PlusAnime,
+        "realesrgan-x4plus-anime",
+        small_clip(),
+        (2, None),
+    );
 }
 
 /// The squeeze-and-excitation U-Nets (Real-CUGAN se, waifu2x cunet: the frame's statistics,
 /// the strides' alignment) through the whole pipeline, on the smaller clip.
 #[test]
 fn realcugan_and_cunet_run_kill_resume_and_exact_frames() {
-    run_kill_resume_and_exact_frames(Family::RealCugan, "models-se/up2x-no-denoise", small_clip());
-    run_kill_resume_and_exact_frames(Family::Waifu2xCunet, "WAIFU2X_CUNET_UP2X", small_clip());
+    let clip = small_clip();
+    run_kill_resume_and_exact_frames(
+        Family::RealCugan,
+        "models-se/up2x-no-denoise",
+        clip,
+        (2, None),
+    );
+    run_kill_resume_and_exact_frames(Family::Waifu2xCunet, "WAIFU2X_CUNET_UP2X", clip, (2, None));
+    // cunet's 1× nets only remove noise: the output has the source's size.
+    run_kill_resume_and_exact_frames(
+        Family::Waifu2xCunet,
+        "WAIFU2X_CUNET_UP1X_DENOISE1X",
+        clip,
+        (1, Some(1)),
+    );
 }
 
-fn run_kill_resume_and_exact_frames(family: Family, model: &str, clip: Clip) {
+/// `reframe run` with the engine at `scale` and `denoise`: an uninterrupted run, a run killed
+/// after a chunk and resumed (the same frames), and every output frame byte-identical to the
+/// engine applied to the decoded source.
+fn run_kill_resume_and_exact_frames(
+    family: Family,
+    model: &str,
+    clip: Clip,
+    (scale, denoise): (u32, Option<u8>),
+) {
     let args = |env: &TestEnv, input: &Path, out: &Path| {
-        engine_args(env, input, out, family.engine_name())
+        engine_args(env, input, out, family.engine_name(), (scale, denoise))
     };
     let env = TestEnv::new();
     let input = make_plain(&env.path("tiny.mp4"), clip);
@@ -169,14 +207,14 @@ fn run_kill_resume_and_exact_frames(family: Family, model: &str, clip: Clip) {
 
     // The output is the engine applied to the decoded source frames.
     let source = decode_yuv(&input, clip.width, clip.height);
-    let encoded = decode_yuv(&out, clip.width * 2, clip.height * 2);
+    let encoded = decode_yuv(&out, clip.width * scale, clip.height * scale);
     assert_eq!(source.len(), encoded.len());
     let tools = reframe::media::tools::Tools::locate().expect("ffmpeg");
     let info = reframe::media::probe::probe(&tools, &input).expect("probe");
     let matrix = ColorMatrix::for_source(info.video.color_space.as_deref(), clip.height);
     let (param, bin) = neural_support::model(model);
     let files = reframe::engine::models::ModelFiles { param, bin };
-    let mut engine = Neural::load(family, &files, 2, matrix).expect("load");
+    let mut engine = Neural::load(family, &files, scale, matrix).expect("load");
     for (i, (src, got)) in source.iter().zip(&encoded).enumerate() {
         let want = engine.process(src).expect("engine");
         let max = want

@@ -22,7 +22,8 @@ pub struct Args {
     /// Video files and/or folders (searched recursively).
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
-    /// Scale factor: 1.5, 2, 3 or 4.
+    /// Scale factor: 1.5, 2, 3 or 4; 1 removes noise without upscaling (waifu2x-cunet with
+    /// --denoise).
     #[arg(long, conflicts_with = "height", value_parser = parse_scale)]
     scale: Option<f64>,
     /// Target output height in pixels instead of a scale factor.
@@ -92,8 +93,10 @@ pub struct Args {
 
 fn parse_scale(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if [1.5, 2.0, 3.0, 4.0].contains(&v) => Ok(v),
-        _ => Err(format!("{s} is not a supported scale; use 1.5, 2, 3 or 4")),
+        Ok(v) if [1.0, 1.5, 2.0, 3.0, 4.0].contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s} is not a supported scale; use 1 (denoise only), 1.5, 2, 3 or 4"
+        )),
     }
 }
 

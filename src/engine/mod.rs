@@ -165,6 +165,17 @@ impl EngineInfo {
         }
     }
 
+    /// Whether a job at `scale` (`None`: any scale) may run without denoise: the plain model
+    /// is there, and upstream has one at the engine scale that serves it (cunet has none at 1×).
+    pub fn runs_without_denoise_at(&self, scale: Option<f64>) -> bool {
+        match (&self.model, scale) {
+            (Some(ModelSource::Family(family, _)), Some(scale)) => {
+                self.runs_without_denoise && family.ships(self.engine_scale(scale) as u32, None)
+            }
+            _ => self.runs_without_denoise,
+        }
+    }
+
     /// The denoise level that is the family's "conservative" model (Real-CUGAN's level 0).
     pub fn conservative_denoise(&self) -> Option<u8> {
         match &self.model {
@@ -212,6 +223,13 @@ pub enum EngineError {
         engine: String,
         level: u8,
         supported: String,
+    },
+    /// A scale at which the engine has denoise models only (waifu2x cunet at 1×).
+    #[error("engine {engine} at {scale}× only removes noise: choose a denoise level ({levels})")]
+    DenoiseRequired {
+        engine: String,
+        scale: f64,
+        levels: String,
     },
     /// A neural engine whose model files are not in the models folder.
     #[error("the {what} is not installed: {hint}")]
@@ -384,6 +402,21 @@ pub fn resolve_in(
                 engine: name.to_owned(),
                 level,
                 supported: format!("{} at {s}×", at_scale.join(", ")),
+            });
+        }
+        if let (Some(s), None) = (scale, denoise)
+            && family.scales().contains(&s)
+            && !family.ships(s as u32, None)
+        {
+            let levels: Vec<String> = family
+                .denoise_levels_at(s as u32)
+                .iter()
+                .map(u8::to_string)
+                .collect();
+            return Err(EngineError::DenoiseRequired {
+                engine: name.to_owned(),
+                scale: s,
+                levels: levels.join(", "),
             });
         }
         if !found && family.denoise_known(denoise) {
@@ -577,6 +610,39 @@ mod tests {
         assert!(matches!(
             resolve_in(Some(d), "realcugan-pro", Some(2.0), None),
             Err(EngineError::ModelMissing { .. })
+        ));
+    }
+
+    #[test]
+    fn cunet_at_1x_only_denoises() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for stem in ["WAIFU2X_CUNET_UP1X_DENOISE1X", "WAIFU2X_CUNET_UP2X"] {
+            for ext in ["param", "bin"] {
+                std::fs::write(d.join(format!("{stem}.{ext}")), b"x").unwrap();
+            }
+        }
+        let info = resolve_in(Some(d), "waifu2x-cunet", Some(1.0), Some(1)).unwrap();
+        assert_eq!(info.scales, [1.0, 2.0]);
+        assert!(info.runs_without_denoise_at(Some(2.0)));
+        assert!(!info.runs_without_denoise_at(Some(1.0)));
+        assert!(info.runs_without_denoise_at(None));
+        let err = resolve_in(Some(d), "waifu2x-cunet", Some(1.0), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "engine waifu2x-cunet at 1× only removes noise: choose a denoise level (0, 1, 2, 3)"
+        );
+        // A level upstream has at 1× and this folder lacks: where to put it.
+        let err = resolve_in(Some(d), "waifu2x-cunet", Some(1.0), Some(3)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("noise0..3_model.param/.bin for 1×"),
+            "{err}"
+        );
+        // 1× is no scale of the other engines.
+        assert!(matches!(
+            resolve_in(Some(d), "lanczos", Some(1.0), None),
+            Err(EngineError::UnsupportedScale { .. })
         ));
     }
 

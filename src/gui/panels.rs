@@ -437,8 +437,8 @@ fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
             {
                 let label = ui.label(tr!(i18n, "settings-denoise"));
                 let effective = settings.denoise_for(&app.engines);
-                let choices = info
-                    .runs_without_denoise
+                let choices = settings
+                    .runs_without_denoise(info)
                     .then_some(None)
                     .into_iter()
                     .chain(settings.denoise_levels(info).into_iter().map(Some));
@@ -703,6 +703,7 @@ fn models_row_ui(
 
 fn size_text(size: OutputSize, i18n: &Localizer) -> String {
     match size {
+        OutputSize::Scale(1.0) => tr!(i18n, "size-scale-denoise-only"),
         OutputSize::Scale(scale) => tr!(i18n, "size-scale", scale = format_scale(scale)),
         OutputSize::Height(height) => tr!(i18n, "size-height", height = height),
     }

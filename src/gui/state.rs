@@ -118,18 +118,27 @@ impl UserSettings {
         match self.denoise {
             _ if levels.is_empty() => None,
             Some(level) if levels.contains(&level) => Some(level),
-            _ if info.runs_without_denoise => None,
+            _ if self.runs_without_denoise(info) => None,
             _ => levels.first().copied(),
         }
     }
 
     /// The denoise levels the panel offers for `info` at its size.
     pub fn denoise_levels(&self, info: &EngineInfo) -> Vec<u8> {
-        let scale = match self.size {
+        info.denoise_levels_at(self.scale())
+    }
+
+    /// Whether the panel offers "off" for `info` at its size (cunet at 1× only denoises).
+    pub fn runs_without_denoise(&self, info: &EngineInfo) -> bool {
+        info.runs_without_denoise_at(self.scale())
+    }
+
+    /// The chosen scale factor (`None`: a target height).
+    fn scale(&self) -> Option<f64> {
+        match self.size {
             OutputSize::Scale(scale) => Some(scale),
             OutputSize::Height(_) => None,
-        };
-        info.denoise_levels_at(scale)
+        }
     }
 
     /// The job this panel describes for `input` (`engines`: what the models folder holds).
@@ -503,6 +512,41 @@ mod tests {
         // Settings written before "off" existed keep their level.
         let old: UserSettings = serde_json::from_str(r#"{"denoise":3}"#).unwrap();
         assert_eq!(old.denoise, Some(3));
+    }
+
+    #[test]
+    fn cunet_at_1x_never_asks_for_no_denoise() {
+        use crate::engine::models::Family;
+        let cunet = crate::engine::EngineInfo {
+            name: "waifu2x-cunet".to_owned(),
+            description: String::new(),
+            kind: crate::engine::EngineKind::Frames,
+            scales: vec![1.0, 2.0],
+            denoise_levels: vec![1, 2],
+            runs_without_denoise: true,
+            model: Some(crate::engine::ModelSource::Family(
+                Family::Waifu2xCunet,
+                PathBuf::from("/models"),
+            )),
+        };
+        let mut settings = UserSettings {
+            engine: "waifu2x-cunet".into(),
+            ..UserSettings::default()
+        };
+        let engines = [cunet.clone()];
+        assert!(settings.runs_without_denoise(&cunet));
+        assert_eq!(settings.denoise_for(&engines), None, "2×: off");
+        settings.size = OutputSize::Scale(1.0);
+        assert!(!settings.runs_without_denoise(&cunet));
+        assert_eq!(
+            settings.denoise_for(&engines),
+            Some(1),
+            "1×: the lowest level"
+        );
+        let spec = settings.job_spec(Path::new("/v/a.mp4"), ResumeMode::Auto, &engines);
+        assert_eq!((spec.scale, spec.denoise), (Some(1.0), Some(1)));
+        settings.denoise = Some(2);
+        assert_eq!(settings.denoise_for(&engines), Some(2));
     }
 
     #[test]
