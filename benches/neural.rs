@@ -1,7 +1,8 @@
 //! Neural engine benchmark (`cargo bench --bench neural`): milliseconds per 640×360 frame of
 //! our CPU inference (2 tile threads, fast kernels) and of onnxruntime (2 intra-op threads) on
 //! the same model converted by `tools/ncnn_onnx.py`, in the same run, medians; the GFLOP/s
-//! that makes; and the peak RSS of one frame at 1080p input, measured in a child process
+//! that makes (the convolutions' work at each layer's own resolution, `Net::conv_flop`); and
+//! the peak RSS of one frame at 1080p input, measured in a child process
 //! (VmHWM) so that nothing else the benchmark holds counts.
 //!
 //! Models and the Python reference come from `scripts/fetch-models.sh --python`
@@ -30,7 +31,7 @@ struct Case {
     pad_edge: usize,
 }
 
-const CASES: [Case; 7] = [
+const CASES: [Case; 8] = [
     Case {
         label: "animevideov3 x4 body",
         family: Family::AnimeVideoV3,
@@ -87,6 +88,14 @@ const CASES: [Case; 7] = [
         scale: 2,
         pad_edge: 18,
     },
+    Case {
+        label: "waifu2x cunet 1x, denoise 1 (SE U-Net)",
+        family: Family::Waifu2xCunet,
+        ours: "WAIFU2X_CUNET_UP1X_DENOISE1X",
+        reference: "WAIFU2X_CUNET_UP1X_DENOISE1X",
+        scale: 1,
+        pad_edge: 28,
+    },
 ];
 
 fn main() {
@@ -127,7 +136,10 @@ fn main() {
         }
         let (rparam, rbin) = model(case.reference);
         let ort_ms = onnxruntime_ms(&rparam, &rbin, &input, case.pad_edge, runs);
-        let flop = conv_flop(&param, w + 2 * case.pad_edge, h + 2 * case.pad_edge);
+        let flop = engine
+            .net()
+            .conv_flop(3, h + 2 * case.pad_edge, w + 2 * case.pad_edge)
+            .expect("the net takes the frame");
         let (ours, ort) = (median(&mut ours_ms), median(&mut ort_ms.clone()));
         println!(
             "| {} | {ours:.0} | {ort:.0} | {:.2} | {:.1} | {:.1} |",
@@ -211,35 +223,6 @@ fn load_average() -> String {
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
-}
-
-/// Convolution arithmetic of a model at an input size: 2 × weights × pixels each conv runs on
-/// (every conv here has stride 1; the deconvolution runs on its input; a conv after an
-/// upscaling Interp runs at its output's size, as in the RRDB tail — the Interps of the other
-/// models come after their last conv).
-fn conv_flop(param: &Path, width: usize, height: usize) -> f64 {
-    let text = std::fs::read_to_string(param).expect("read param");
-    let mut flop = 0.0;
-    let mut pixels = 1.0;
-    for line in text.lines() {
-        let mut parts = line.split_whitespace();
-        let kind = parts.next().unwrap_or("");
-        let param = |key: &str| -> Option<f64> {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key))
-                .and_then(|v| v.parse().ok())
-        };
-        if kind == "Interp" {
-            pixels *= param("1=").unwrap_or(1.0) * param("2=").unwrap_or(1.0);
-            continue;
-        }
-        if kind != "Convolution" && kind != "Deconvolution" {
-            continue;
-        }
-        let weights = param("6=").unwrap_or(0.0);
-        flop += 2.0 * weights * (width * height) as f64 * pixels;
-    }
-    flop
 }
 
 fn repo() -> PathBuf {

@@ -483,6 +483,27 @@ impl Net {
         Ok((out.c, out.h, out.w))
     }
 
+    /// The multiply-adds of the convolutions and deconvolutions for an input of this size,
+    /// as floating-point operations (2 per multiply-add): a convolution's weights once per
+    /// output pixel, a deconvolution's once per input pixel. What a benchmark divides by its
+    /// time to compare kernels across nets (U-Nets run layers at several resolutions).
+    pub fn conv_flop(&self, c: usize, h: usize, w: usize) -> Result<f64, ModelError> {
+        let shapes = self.blob_shapes(c, h, w)?;
+        let pixels = |b: usize| (shapes[b].h * shapes[b].w) as f64;
+        Ok(self
+            .layers
+            .iter()
+            .map(|layer| match &layer.op {
+                Op::Conv(conv) => 2.0 * conv.weights.len() as f64 * pixels(layer.tops[0]),
+                Op::Deconv(deconv) => {
+                    let weights = deconv.c_out * deconv.c_in * deconv.kernel_h * deconv.kernel_w;
+                    2.0 * weights as f64 * pixels(layer.bottoms[0])
+                }
+                _ => 0.0,
+            })
+            .sum())
+    }
+
     /// Every blob's shape for an input of this size.
     pub(crate) fn blob_shapes(
         &self,

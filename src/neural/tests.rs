@@ -714,3 +714,16 @@ fn real_models_load_and_upscale() {
         assert!(max_abs_diff(&tiled, &untiled) < 1e-4, "{file} tiled");
     }
 }
+
+#[test]
+fn convolution_work_counts_each_layer_at_its_own_resolution() {
+    // The miniature U-Net at 16×16: a 3×3 conv (14×14 out), a stride-2 2×2 conv (7×7 out), a
+    // 2×2 deconv (on 7×7), a 3×3 conv (12×12 out), a 4×4 deconv (on 12×12).
+    let net = testutil::net_of(testutil::mini_se_unet(&mut Rng(3)));
+    let multiply_adds = 108 * 14 * 14 + 64 * 7 * 7 + 64 * 7 * 7 + 144 * 12 * 12 + 192 * 12 * 12;
+    assert_eq!(
+        net.conv_flop(3, 16, 16).unwrap(),
+        2.0 * multiply_adds as f64
+    );
+    assert!(net.conv_flop(3, 2, 2).is_err(), "too small for the net");
+}
