@@ -412,6 +412,30 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
     assert_eq!(engine == "waifu2x", default_has_it, "{engine}");
 }
 
+/// "Save as preset…" in the settings panel asks for a name; Save writes the user preset and
+/// the panel uses it.
+#[test]
+fn save_as_preset_asks_for_a_name_and_the_panel_uses_the_new_preset() {
+    let _serial = serial();
+    let env = Env::new();
+    let mut harness = env.harness(vec![]);
+    assert!(harness.query_by_label("Save as preset").is_none());
+    click(&mut harness, "Save as preset…");
+    assert!(
+        harness.query_by_label("Save as preset").is_some(),
+        "the dialog"
+    );
+    harness
+        .get_by_role(egui::accesskit::Role::TextInput)
+        .type_text("my_preset");
+    harness.step();
+    click(&mut harness, "Save");
+    assert!(harness.query_by_label("Save as preset").is_none(), "closed");
+    assert_eq!(harness.state().settings().preset, "my_preset");
+    let saved = env.config_dir().join("presets").join("my_preset.json");
+    assert!(saved.is_file(), "{} was not written", saved.display());
+}
+
 /// Starts a job long enough to be interrupted; returns once the upscale step is under way.
 /// Clicks the widget labelled `label` and lets the window answer (a menu opens or closes).
 fn click(harness: &mut Harness<'static, App>, label: &str) {

@@ -1213,8 +1213,14 @@ impl App {
         }
     }
 
+    /// The user presets folder: `presets` in the window's config folder, where the workers
+    /// (given that folder) look for them too.
+    fn presets_dir(&self) -> Option<PathBuf> {
+        self.config.config_dir.as_ref().map(|dir| dir.join("presets"))
+    }
+
     fn load_presets(&mut self) {
-        self.presets = crate::presets::list_all()
+        self.presets = crate::presets::list_all_in(self.presets_dir().as_deref())
             .into_iter()
             .map(|(preset, source)| PresetChoice {
                 name: preset.name.clone(),
@@ -1226,7 +1232,8 @@ impl App {
 
     /// The settings panel as session settings (what a session id is made of).
     fn session_settings(&self) -> Option<Settings> {
-        let preset = crate::presets::resolve(&self.settings.preset).ok()?;
+        let preset =
+            crate::presets::resolve_in(&self.settings.preset, self.presets_dir().as_deref()).ok()?;
         let (scale, target_height) = match self.settings.size {
             OutputSize::Scale(scale) => (scale, None),
             // The pipeline derives the scale from the video; the scan compares heights only.
@@ -1247,10 +1254,13 @@ impl App {
 
     fn save_preset_as(&mut self, name: &str) {
         let name = name.trim();
-        let result = crate::presets::resolve(&self.settings.preset).and_then(|mut preset| {
-            preset.name = name.to_owned();
-            crate::presets::save_user(&preset)
-        });
+        let dir = self.presets_dir();
+        let result = crate::presets::resolve_in(&self.settings.preset, dir.as_deref()).and_then(
+            |mut preset| {
+                preset.name = name.to_owned();
+                crate::presets::save_user_to(&preset, dir.as_deref())
+            },
+        );
         match result {
             Ok(path) => {
                 let text = tr!(

@@ -118,7 +118,12 @@ pub fn resolve(name_or_path: &str) -> Result<Preset, PresetError> {
 
 /// Validates `p` and writes it as `<user presets dir>/<name>.json`, atomically; returns the path.
 pub fn save_user(p: &Preset) -> Result<PathBuf, PresetError> {
-    let dir = user_presets_dir().ok_or_else(|| PresetError::Io {
+    save_user_to(p, user_presets_dir().as_deref())
+}
+
+/// [`save_user`] into the user presets folder `dir` (`None`: there is none, an error).
+pub fn save_user_to(p: &Preset, dir: Option<&Path>) -> Result<PathBuf, PresetError> {
+    let dir = dir.ok_or_else(|| PresetError::Io {
         action: "locate the folder for",
         path: PathBuf::from("$REFRAME_CONFIG_DIR/presets"),
         source: io::Error::new(
@@ -126,7 +131,7 @@ pub fn save_user(p: &Preset) -> Result<PathBuf, PresetError> {
             "no home directory; set REFRAME_CONFIG_DIR",
         ),
     })?;
-    save_user_in(p, &dir)
+    save_user_in(p, dir)
 }
 
 fn user_files(dir: &Path) -> Vec<PathBuf> {
@@ -168,7 +173,8 @@ fn load_file(path: &Path, require_stem_match: bool) -> Result<Preset, PresetErro
     Ok(preset)
 }
 
-fn list_all_in(user_dir: Option<&Path>) -> Vec<(Preset, PresetSource)> {
+/// [`list_all`] with the user presets of `user_dir`.
+pub fn list_all_in(user_dir: Option<&Path>) -> Vec<(Preset, PresetSource)> {
     let mut user: Vec<(Preset, PathBuf)> = Vec::new();
     for path in user_dir.map(user_files).unwrap_or_default() {
         match load_file(&path, true) {
@@ -198,7 +204,8 @@ fn looks_like_path(s: &str) -> bool {
     s.ends_with(".json") || s.contains('/') || s.contains(std::path::MAIN_SEPARATOR)
 }
 
-fn resolve_in(name_or_path: &str, user_dir: Option<&Path>) -> Result<Preset, PresetError> {
+/// [`resolve`] with the user presets of `user_dir`.
+pub fn resolve_in(name_or_path: &str, user_dir: Option<&Path>) -> Result<Preset, PresetError> {
     if looks_like_path(name_or_path) {
         return load_file(Path::new(name_or_path), false);
     }
