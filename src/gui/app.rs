@@ -513,6 +513,19 @@ impl App {
     }
 
     /// The job whose file the preview shows: the selected one, else the first.
+    /// What the settings panel shows and edits.
+    pub(super) fn settings_panel(&mut self) -> super::settings_panel::SettingsPanel<'_> {
+        super::settings_panel::SettingsPanel {
+            settings: &mut self.settings,
+            engines: &self.engines,
+            unusable_models: &self.unusable_models,
+            presets: &self.presets,
+            system_language: self.system_language,
+            i18n: &self.i18n,
+            save_preset_name: &mut self.save_preset_name,
+        }
+    }
+
     pub(super) fn selected_job(&self) -> Option<&super::state::Job> {
         self.selected
             .and_then(|id| self.queue.get(id))
@@ -1216,7 +1229,10 @@ impl App {
     /// The user presets folder: `presets` in the window's config folder, where the workers
     /// (given that folder) look for them too.
     fn presets_dir(&self) -> Option<PathBuf> {
-        self.config.config_dir.as_ref().map(|dir| dir.join("presets"))
+        self.config
+            .config_dir
+            .as_ref()
+            .map(|dir| dir.join("presets"))
     }
 
     fn load_presets(&mut self) {
@@ -1233,7 +1249,8 @@ impl App {
     /// The settings panel as session settings (what a session id is made of).
     fn session_settings(&self) -> Option<Settings> {
         let preset =
-            crate::presets::resolve_in(&self.settings.preset, self.presets_dir().as_deref()).ok()?;
+            crate::presets::resolve_in(&self.settings.preset, self.presets_dir().as_deref())
+                .ok()?;
         let (scale, target_height) = match self.settings.size {
             OutputSize::Scale(scale) => (scale, None),
             // The pipeline derives the scale from the video; the scan compares heights only.

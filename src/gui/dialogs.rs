@@ -5,7 +5,8 @@ use egui::{RichText, Ui};
 
 use super::app::App;
 use super::command::Command;
-use super::panels::{AMBER, chunks_row_ui, steps_ui};
+use super::job_details::{chunks_row_ui, steps_ui};
+use super::panels::AMBER;
 use super::scan::ResumeOffer;
 use super::state::format_scale;
 use crate::i18n::{Localizer, tr};

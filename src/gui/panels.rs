@@ -1,14 +1,16 @@
-//! Drawing of the main window (DESIGN §5): toolbar, queue on the left, settings on the right,
-//! the selected job in the middle, activity log and status bar at the bottom. Functions read
-//! the app and return [`Command`]s; only settings widgets edit their values in place (and
-//! return `SettingsChanged` so that they are saved).
+//! Drawing of the main window (DESIGN §5): toolbar, queue on the left, settings on the right
+//! (`settings_panel`), the selected job in the middle (`job_details`, then the preview),
+//! activity log and status bar at the bottom. Functions read the app and return [`Command`]s;
+//! only settings widgets edit their values in place (and return `SettingsChanged` so that they
+//! are saved).
 
 use egui::{Align, Color32, Layout, RichText, Sense, Stroke, Ui, UiBuilder, Vec2};
 
 use super::app::{App, LogLevel};
 use super::command::Command;
-use super::state::{HEIGHTS, Job, JobState, OutputSize, UserSettings, format_scale};
-use crate::i18n::{self, Localizer, tr};
+use super::job_details::{job_details_ui, job_header_ui};
+use super::state::{Job, JobState};
+use crate::i18n::{Localizer, tr};
 use crate::protocol::{Step, StepStatus};
 
 pub const GREEN: Color32 = Color32::from_rgb(0x3f, 0xa8, 0x5a);
@@ -63,7 +65,9 @@ pub fn main_ui(ui: &mut Ui, app: &mut App) -> Vec<Command> {
     egui::Panel::right("settings")
         .resizable(false)
         .exact_size(290.0)
-        .show(ui, |ui| settings_ui(ui, app, &mut commands));
+        .show(ui, |ui| {
+            super::settings_panel::settings_ui(ui, app.settings_panel(), &mut commands)
+        });
     egui::CentralPanel::default().show(ui, |ui| match app.selected_job().cloned() {
         Some(job) => {
             job_header_ui(ui, &job, app.details_open, &i18n, &mut commands);
@@ -120,7 +124,7 @@ fn toolbar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
     });
 }
 
-fn state_icon(job: &Job) -> (&'static str, Color32) {
+pub(super) fn state_icon(job: &Job) -> (&'static str, Color32) {
     match job.state {
         JobState::Queued => ("⏳", Color32::GRAY),
         JobState::Running => ("▶", AMBER),
@@ -169,7 +173,7 @@ pub fn job_summary(job: &Job, i18n: &Localizer) -> String {
 }
 
 /// The step's id in the catalogs' selectors (`step-title`, `summary-step-percent`).
-fn step_id(step: Step) -> &'static str {
+pub(super) fn step_id(step: Step) -> &'static str {
     match step {
         Step::Validate => "validate",
         Step::Upscale => "upscale",
@@ -178,7 +182,7 @@ fn step_id(step: Step) -> &'static str {
     }
 }
 
-fn step_color(ui: &Ui, status: StepStatus) -> Color32 {
+pub(super) fn step_color(ui: &Ui, status: StepStatus) -> Color32 {
     match status {
         StepStatus::Completed => GREEN,
         StepStatus::InProgress => ui.visuals().selection.bg_fill,
@@ -371,344 +375,6 @@ fn job_actions_menu_ui(
     }
 }
 
-fn settings_ui(ui: &mut Ui, app: &mut App, commands: &mut Vec<Command>) {
-    let i18n = std::sync::Arc::clone(&app.i18n);
-    ui.add_space(6.0);
-    ui.heading(tr!(i18n, "settings-heading"));
-    ui.separator();
-    let mut changed = false;
-    let settings = &mut app.settings;
-    egui::Grid::new("settings-grid")
-        .num_columns(2)
-        .spacing([10.0, 10.0])
-        .min_col_width(70.0)
-        .show(ui, |ui| {
-            let label = ui.label(tr!(i18n, "settings-engine"));
-            let engine = app
-                .engines
-                .iter()
-                .find(|info| info.name == settings.engine)
-                .cloned();
-            let combo = egui::ComboBox::from_id_salt("engine")
-                .width(180.0)
-                .selected_text(settings.engine.as_str())
-                .show_ui(ui, |ui| {
-                    for info in &app.engines {
-                        changed |= ui
-                            .selectable_value(&mut settings.engine, info.name.clone(), &info.name)
-                            .on_hover_text(&info.description)
-                            .changed();
-                    }
-                })
-                .response
-                .labelled_by(label.id);
-            if combo.clicked() {
-                // Model files copied in while the window is open show up in the list.
-                commands.push(Command::RescanModels);
-            }
-            ui.end_row();
-
-            let label = ui.label(tr!(i18n, "settings-size"));
-            let scales = engine.as_ref().map_or(&[2.0][..], |info| &info.scales);
-            egui::ComboBox::from_id_salt("size")
-                .width(180.0)
-                .selected_text(size_text(settings.size, &i18n))
-                .show_ui(ui, |ui| {
-                    for scale in scales {
-                        let value = OutputSize::Scale(*scale);
-                        changed |= ui
-                            .selectable_value(&mut settings.size, value, size_text(value, &i18n))
-                            .changed();
-                    }
-                    ui.separator();
-                    for height in HEIGHTS {
-                        let value = OutputSize::Height(height);
-                        changed |= ui
-                            .selectable_value(&mut settings.size, value, size_text(value, &i18n))
-                            .changed();
-                    }
-                })
-                .response
-                .labelled_by(label.id);
-            ui.end_row();
-
-            if let Some(info) = &engine
-                && !info.denoise_levels.is_empty()
-            {
-                let label = ui.label(tr!(i18n, "settings-denoise"));
-                let effective = settings.denoise_for(&app.engines);
-                let choices = settings
-                    .runs_without_denoise(info)
-                    .then_some(None)
-                    .into_iter()
-                    .chain(settings.denoise_levels(info).into_iter().map(Some));
-                egui::ComboBox::from_id_salt("denoise")
-                    .width(180.0)
-                    .selected_text(denoise_text(effective, info, &i18n))
-                    .show_ui(ui, |ui| {
-                        for choice in choices {
-                            if ui
-                                .selectable_label(
-                                    effective == choice,
-                                    denoise_text(choice, info, &i18n),
-                                )
-                                .clicked()
-                            {
-                                settings.denoise = choice;
-                                changed = true;
-                            }
-                        }
-                    })
-                    .response
-                    .labelled_by(label.id)
-                    .on_hover_text(tr!(i18n, "settings-denoise-hint"));
-                ui.end_row();
-            }
-
-            models_row_ui(
-                ui,
-                settings,
-                (&app.engines, &app.unusable_models),
-                &i18n,
-                commands,
-            );
-
-            let label = ui.label(tr!(i18n, "settings-preset"));
-            let selected_summary = app
-                .presets
-                .iter()
-                .find(|p| p.name == settings.preset)
-                .map(|p| p.summary.clone());
-            let combo = egui::ComboBox::from_id_salt("preset")
-                .width(180.0)
-                .height(420.0)
-                .selected_text(settings.preset.as_str())
-                .show_ui(ui, |ui| {
-                    for preset in &app.presets {
-                        let label = if preset.user {
-                            tr!(i18n, "settings-preset-yours", name = preset.name.as_str())
-                        } else {
-                            preset.name.clone()
-                        };
-                        changed |= ui
-                            .selectable_value(&mut settings.preset, preset.name.clone(), label)
-                            .on_hover_text(&preset.summary)
-                            .changed();
-                    }
-                });
-            let combo = combo.response.labelled_by(label.id);
-            if let Some(summary) = selected_summary {
-                combo.on_hover_text(summary);
-            }
-            ui.end_row();
-
-            ui.label(tr!(i18n, "settings-output"));
-            ui.vertical(|ui| {
-                match &settings.output_dir {
-                    Some(dir) => {
-                        ui.add(egui::Label::new(dir.display().to_string()).truncate())
-                            .on_hover_text(dir.display().to_string());
-                    }
-                    None => {
-                        ui.label(tr!(i18n, "settings-output-beside"));
-                    }
-                }
-                ui.horizontal(|ui| {
-                    if ui.button(tr!(i18n, "choose-folder")).clicked() {
-                        commands.push(Command::PickOutputFolder);
-                    }
-                    if settings.output_dir.is_some()
-                        && ui
-                            .small_button(tr!(i18n, "settings-output-beside-button"))
-                            .on_hover_text(tr!(i18n, "settings-output-beside-hint"))
-                            .clicked()
-                    {
-                        commands.push(Command::OutputBesideInput);
-                    }
-                });
-            });
-            ui.end_row();
-
-            let label = ui.label(tr!(i18n, "settings-chunk-length"));
-            changed |= ui
-                .add(
-                    egui::DragValue::new(&mut settings.chunk_seconds)
-                        .range(1.0..=60.0)
-                        .speed(0.2)
-                        .max_decimals(1)
-                        .suffix(tr!(i18n, "settings-seconds-suffix")),
-                )
-                .labelled_by(label.id)
-                .on_hover_text(tr!(i18n, "settings-chunk-length-hint"))
-                .changed();
-            ui.end_row();
-
-            language_row_ui(ui, settings, app.system_language, &i18n, commands);
-        });
-    ui.add_space(6.0);
-    changed |= ui
-        .checkbox(&mut settings.deinterlace, tr!(i18n, "settings-deinterlace"))
-        .changed();
-    changed |= ui
-        .checkbox(&mut settings.overwrite, tr!(i18n, "settings-overwrite"))
-        .changed();
-    ui.add_space(10.0);
-    if ui
-        .button(tr!(i18n, "settings-save-preset"))
-        .on_hover_text(tr!(i18n, "settings-save-preset-hint"))
-        .clicked()
-    {
-        app.save_preset_name = Some(String::new());
-    }
-    ui.add_space(10.0);
-    ui.label(
-        RichText::new(tr!(i18n, "settings-apply-note"))
-            .small()
-            .weak(),
-    );
-    if changed {
-        commands.push(Command::SettingsChanged);
-    }
-}
-
-/// A denoise level as the menu shows it; Real-CUGAN's level 0 is its "conservative" model.
-fn denoise_text(level: Option<u8>, engine: &crate::engine::EngineInfo, i18n: &Localizer) -> String {
-    match level {
-        None => tr!(i18n, "settings-denoise-off"),
-        Some(n) if engine.conservative_denoise() == Some(n) => {
-            tr!(i18n, "settings-denoise-conservative", level = n)
-        }
-        Some(n) => n.to_string(),
-    }
-}
-
-/// The window's language: the system's (named), or one of the catalogs, each in its own
-/// script. Applies at once.
-fn language_row_ui(
-    ui: &mut Ui,
-    settings: &UserSettings,
-    system_language: &str,
-    i18n: &Localizer,
-    commands: &mut Vec<Command>,
-) {
-    let label = ui.label(tr!(i18n, "settings-language"));
-    let system = tr!(
-        i18n,
-        "settings-language-system",
-        language = i18n::language_name(system_language)
-    );
-    let selected = match &settings.language {
-        Some(tag) => i18n::language_name(tag),
-        None => system.clone(),
-    };
-    egui::ComboBox::from_id_salt("language")
-        .width(180.0)
-        .selected_text(selected)
-        .show_ui(ui, |ui| {
-            if ui
-                .selectable_label(settings.language.is_none(), system)
-                .clicked()
-            {
-                commands.push(Command::SetLanguage(None));
-            }
-            for language in i18n::languages() {
-                let chosen = settings.language.as_deref() == Some(language.tag);
-                if ui
-                    .selectable_label(chosen, language.name.as_str())
-                    .clicked()
-                {
-                    commands.push(Command::SetLanguage(Some(language.tag.to_owned())));
-                }
-            }
-        })
-        .response
-        .labelled_by(label.id)
-        .on_hover_text(tr!(i18n, "settings-language-hint"));
-    ui.end_row();
-}
-
-/// Where the neural engines' model files are looked for, which engines that folder gives, and
-/// how to get the missing ones.
-fn models_row_ui(
-    ui: &mut Ui,
-    settings: &UserSettings,
-    (engines, unusable): (&[crate::engine::EngineInfo], &[(String, String)]),
-    i18n: &Localizer,
-    commands: &mut Vec<Command>,
-) {
-    use crate::engine::models::Family;
-    ui.label(tr!(i18n, "settings-models"));
-    ui.vertical(|ui| {
-        let folder = settings.models_folder();
-        let shown = folder.as_ref().map_or_else(
-            || tr!(i18n, "settings-models-none"),
-            |dir| dir.display().to_string(),
-        );
-        ui.add(egui::Label::new(shown.clone()).truncate())
-            .on_hover_text(tr!(i18n, "settings-models-hint", path = shown));
-        let missing: Vec<Family> = Family::ALL
-            .into_iter()
-            .filter(|family| !engines.iter().any(|e| e.name == family.engine_name()))
-            .collect();
-        if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|f| f.engine_name()).collect();
-            let hints: Vec<String> = match &folder {
-                Some(dir) => missing.iter().map(|f| f.install_hint(dir)).collect(),
-                None => vec![tr!(i18n, "settings-models-choose-hint")],
-            };
-            ui.label(
-                RichText::new(tr!(
-                    i18n,
-                    "settings-models-missing",
-                    engines = names.join(", ")
-                ))
-                .small()
-                .weak(),
-            )
-            .on_hover_text(hints.join("\n\n"));
-        }
-        if !unusable.is_empty() {
-            let names: Vec<&str> = unusable.iter().map(|(name, _)| name.as_str()).collect();
-            let reasons: Vec<String> = unusable
-                .iter()
-                .map(|(name, reason)| format!("{name}: {reason}"))
-                .collect();
-            ui.label(
-                RichText::new(tr!(
-                    i18n,
-                    "settings-models-unusable",
-                    models = names.join(", ")
-                ))
-                .small()
-                .color(ui.visuals().warn_fg_color),
-            )
-            .on_hover_text(reasons.join("\n\n"));
-        }
-        ui.horizontal(|ui| {
-            if ui.button(tr!(i18n, "choose-folder")).clicked() {
-                commands.push(Command::PickModelsFolder);
-            }
-            if settings.models_dir.is_some()
-                && ui
-                    .small_button(tr!(i18n, "settings-models-default"))
-                    .on_hover_text(tr!(i18n, "settings-models-default-hint"))
-                    .clicked()
-            {
-                commands.push(Command::SetModelsFolder(None));
-            }
-        });
-    });
-    ui.end_row();
-}
-
-fn size_text(size: OutputSize, i18n: &Localizer) -> String {
-    match size {
-        OutputSize::Scale(1.0) => tr!(i18n, "size-scale-denoise-only"),
-        OutputSize::Scale(scale) => tr!(i18n, "size-scale", scale = format_scale(scale)),
-        OutputSize::Height(height) => tr!(i18n, "size-height", height = height),
-    }
-}
-
 fn empty_state_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
     let i18n = &app.i18n;
     let available = ui.available_rect_before_wrap();
@@ -760,241 +426,6 @@ fn empty_state_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
             ui.label(RichText::new(tr!(i18n, "empty-output-note")).small().weak());
         },
     );
-}
-
-pub fn step_icon(status: StepStatus) -> (&'static str, Color32) {
-    match status {
-        StepStatus::Completed => ("✔", GREEN),
-        StepStatus::InProgress => ("▶", AMBER),
-        StepStatus::Failed => ("✖", RED),
-        StepStatus::Pending => ("○", Color32::GRAY),
-    }
-}
-
-/// The "Chunks: N of M done" row of a details grid (a job's, or a previous run's); nothing
-/// while the chunks are not known.
-pub fn chunks_row_ui(ui: &mut Ui, i18n: &Localizer, done: usize, total: usize) {
-    if total > 0 {
-        ui.label(RichText::new(tr!(i18n, "details-chunks")).weak());
-        ui.label(tr!(i18n, "chunks-done-of", done = done, total = total));
-        ui.end_row();
-    }
-}
-
-/// Labelled per-step progress bars: validate, upscale, package, verify.
-pub fn steps_ui(ui: &mut Ui, id_salt: &str, steps: &[(Step, StepStatus, f64)], i18n: &Localizer) {
-    egui::Grid::new(id_salt)
-        .num_columns(3)
-        .spacing([8.0, 6.0])
-        .show(ui, |ui| {
-            for (step, status, percent) in steps {
-                let (icon, color) = step_icon(*status);
-                ui.label(RichText::new(icon).color(color));
-                ui.label(tr!(i18n, "step-title", step = step_id(*step)));
-                let fraction = match status {
-                    StepStatus::Completed => 1.0,
-                    _ => (percent / 100.0).clamp(0.0, 1.0) as f32,
-                };
-                let bar = egui::ProgressBar::new(fraction)
-                    .desired_width(ui.available_width().clamp(140.0, 360.0))
-                    .text(format!("{:.0}%", fraction * 100.0));
-                let bar = match status {
-                    StepStatus::Completed => bar.fill(GREEN.gamma_multiply(0.8)),
-                    StepStatus::Failed => bar.fill(RED),
-                    // egui draws a dot for 0%: hide it, nothing has happened yet.
-                    _ if fraction <= 0.0 => bar.fill(ui.visuals().extreme_bg_color),
-                    _ => bar,
-                };
-                ui.add(bar);
-                ui.end_row();
-            }
-        });
-}
-
-fn spec_summary(spec: &crate::protocol::JobSpec, i18n: &Localizer) -> String {
-    let size = match (spec.height, spec.scale) {
-        (Some(height), _) => format!("{height}p"),
-        (None, Some(scale)) => format!("{}×", format_scale(scale)),
-        (None, None) => "2×".into(),
-    };
-    tr!(
-        i18n,
-        "details-spec",
-        engine = spec.engine.as_str(),
-        size = size,
-        preset = spec.preset.as_str(),
-        seconds = format_scale(spec.chunk_seconds)
-    )
-}
-
-/// The selected job's name, state and actions, above its preview.
-fn job_header_ui(
-    ui: &mut Ui,
-    job: &Job,
-    details_open: bool,
-    i18n: &Localizer,
-    commands: &mut Vec<Command>,
-) {
-    ui.horizontal(|ui| {
-        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-            if ui
-                .selectable_label(details_open, tr!(i18n, "header-details"))
-                .on_hover_text(tr!(i18n, "header-details-hint"))
-                .clicked()
-            {
-                commands.push(Command::ToggleDetails);
-            }
-            if ui
-                .add_enabled(
-                    job.state != JobState::Running,
-                    egui::Button::new(tr!(i18n, "remove")),
-                )
-                .on_hover_text(tr!(i18n, "header-remove-hint"))
-                .clicked()
-            {
-                commands.push(Command::Remove(job.id));
-            }
-            if let Some(output) = &job.output
-                && ui
-                    .button(tr!(i18n, "show-in-folder"))
-                    .on_hover_text(output.display().to_string())
-                    .clicked()
-            {
-                commands.push(Command::ShowInFolder(output.clone()));
-            }
-            if job.state.is_unfinished() {
-                let (label, hint) = if job.resumable {
-                    (tr!(i18n, "header-resume"), tr!(i18n, "header-resume-hint"))
-                } else {
-                    (tr!(i18n, "header-retry"), tr!(i18n, "header-retry-hint"))
-                };
-                if ui.button(label).on_hover_text(hint).clicked() {
-                    commands.push(Command::Retry(job.id));
-                }
-            }
-            ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
-                let (icon, color) = state_icon(job);
-                ui.label(RichText::new(icon).color(color).size(18.0));
-                ui.add(
-                    egui::Label::new(RichText::new(job.file_name()).size(18.0).strong()).truncate(),
-                )
-                .on_hover_text(job.input.display().to_string());
-                ui.add(
-                    egui::Label::new(RichText::new(job_summary(job, i18n)).color(color)).truncate(),
-                );
-            });
-        });
-    });
-    ui.add_space(2.0);
-}
-
-fn job_details_ui(
-    ui: &mut Ui,
-    job: &Job,
-    panel: &UserSettings,
-    engines: &[crate::engine::EngineInfo],
-    i18n: &Localizer,
-) {
-    egui::Grid::new("job-facts")
-        .num_columns(2)
-        .spacing([12.0, 6.0])
-        .show(ui, |ui| {
-            ui.label(RichText::new(tr!(i18n, "details-input")).weak());
-            ui.add(egui::Label::new(job.input.display().to_string()).truncate());
-            ui.end_row();
-            ui.label(RichText::new(tr!(i18n, "details-output")).weak());
-            match &job.output {
-                Some(output) => {
-                    ui.add(egui::Label::new(output.display().to_string()).truncate());
-                }
-                None => {
-                    ui.label(RichText::new(tr!(i18n, "details-output-later")).weak());
-                }
-            }
-            ui.end_row();
-            ui.label(RichText::new(tr!(i18n, "details-settings")).weak());
-            match &job.spec {
-                Some(spec) => {
-                    ui.label(spec_summary(spec, i18n));
-                }
-                None => {
-                    let spec = panel.job_spec(&job.input, job.resume, engines);
-                    ui.label(tr!(
-                        i18n,
-                        "details-spec-from-panel",
-                        spec = spec_summary(&spec, i18n)
-                    ));
-                }
-            }
-            ui.end_row();
-            chunks_row_ui(ui, i18n, job.chunks_done, job.chunks_total);
-            if job.state == JobState::Running && job.fps > 0.0 {
-                ui.label(RichText::new(tr!(i18n, "details-speed")).weak());
-                ui.label(tr!(i18n, "details-fps", fps = format!("{:.1}", job.fps)));
-                ui.end_row();
-            }
-            if let Some(eta) = job.eta_secs {
-                ui.label(RichText::new(tr!(i18n, "details-time-left")).weak());
-                ui.label(format_duration(eta));
-                ui.end_row();
-            }
-            if let Some(session) = &job.session_id {
-                ui.label(RichText::new(tr!(i18n, "details-session")).weak());
-                ui.label(RichText::new(session).monospace());
-                ui.end_row();
-            }
-        });
-    ui.add_space(8.0);
-    let steps: Vec<_> = Step::ALL
-        .iter()
-        .map(|step| {
-            let progress = job.step(*step);
-            (*step, progress.status, progress.percent)
-        })
-        .collect();
-    steps_ui(ui, "job-steps", &steps, i18n);
-    if let Some(error) = &job.error {
-        ui.add_space(8.0);
-        egui::Frame::new()
-            .fill(RED.gamma_multiply(0.15))
-            .stroke(Stroke::new(1.0, RED))
-            .corner_radius(4.0)
-            .inner_margin(10.0)
-            .show(ui, |ui| {
-                ui.set_width(ui.available_width());
-                ui.label(
-                    RichText::new(tr!(i18n, "details-error"))
-                        .strong()
-                        .color(RED),
-                );
-                ui.label(error);
-                if let Some(tail) = &job.log_tail {
-                    ui.add_space(6.0);
-                    egui::CollapsingHeader::new(tr!(i18n, "details-worker-log"))
-                        .default_open(true)
-                        .show(ui, |ui| {
-                            egui::ScrollArea::vertical()
-                                .id_salt("worker-log-tail")
-                                .max_height(160.0)
-                                .stick_to_bottom(true)
-                                .show(ui, |ui| {
-                                    ui.label(RichText::new(tail).monospace().small());
-                                });
-                        });
-                }
-            });
-    }
-    if !job.warnings.is_empty() {
-        ui.add_space(8.0);
-        ui.label(
-            RichText::new(tr!(i18n, "details-warnings"))
-                .strong()
-                .color(AMBER),
-        );
-        for warning in &job.warnings {
-            ui.label(format!("• {warning}"));
-        }
-    }
 }
 
 fn status_bar_ui(ui: &mut Ui, app: &App, commands: &mut Vec<Command>) {
