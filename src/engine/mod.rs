@@ -393,30 +393,20 @@ pub fn resolve_in(
             && family.denoise_known(denoise)
             && !family.ships(s as u32, denoise)
         {
-            let at_scale: Vec<String> = family
-                .denoise_levels_at(s as u32)
-                .iter()
-                .map(u8::to_string)
-                .collect();
             return Err(EngineError::UnsupportedDenoise {
                 engine: name.to_owned(),
                 level,
-                supported: format!("{} at {s}×", at_scale.join(", ")),
+                supported: format!("{} at {s}×", levels_text(family, s)),
             });
         }
         if let (Some(s), None) = (scale, denoise)
             && family.scales().contains(&s)
             && !family.ships(s as u32, None)
         {
-            let levels: Vec<String> = family
-                .denoise_levels_at(s as u32)
-                .iter()
-                .map(u8::to_string)
-                .collect();
             return Err(EngineError::DenoiseRequired {
                 engine: name.to_owned(),
                 scale: s,
-                levels: levels.join(", "),
+                levels: levels_text(family, s),
             });
         }
         if !found && family.denoise_known(denoise) {
@@ -485,6 +475,16 @@ pub fn resolve_in(
         }
     }
     Ok(info)
+}
+
+/// The denoise levels upstream ships for `family` at `scale`, for messages: "0, 3".
+fn levels_text(family: Family, scale: f64) -> String {
+    let levels: Vec<String> = family
+        .denoise_levels_at(scale as u32)
+        .iter()
+        .map(u8::to_string)
+        .collect();
+    levels.join(", ")
 }
 
 fn join_numbers(values: &[f64]) -> String {
