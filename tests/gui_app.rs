@@ -399,12 +399,10 @@ fn a_models_folder_chosen_in_the_window_offers_its_engines_and_jobs_use_it() {
         .expect("ffprobe runs");
     assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "64,48");
 
-    // Back to the default folder: without waifu2x there, the panel falls back to the
-    // built-in engine.
-    harness
-        .state_mut()
-        .apply(reframe::gui::Command::SetModelsFolder(None));
-    harness.step();
+    // Back to the default folder (the Models row's button): without waifu2x there, the panel
+    // falls back to the built-in engine.
+    click(&mut harness, "Default");
+    assert_eq!(harness.state().settings().models_dir, None);
     let default_has_it = reframe::engine::available()
         .iter()
         .any(|info| info.name == "waifu2x");

@@ -166,19 +166,14 @@ pub(super) fn settings_ui(ui: &mut Ui, panel: SettingsPanel<'_>, commands: &mut 
                         ui.label(tr!(i18n, "settings-output-beside"));
                     }
                 }
-                ui.horizontal(|ui| {
-                    if ui.button(tr!(i18n, "choose-folder")).clicked() {
-                        commands.push(Command::PickOutputFolder);
-                    }
-                    if settings.output_dir.is_some()
-                        && ui
-                            .small_button(tr!(i18n, "settings-output-beside-button"))
-                            .on_hover_text(tr!(i18n, "settings-output-beside-hint"))
-                            .clicked()
-                    {
-                        commands.push(Command::OutputBesideInput);
-                    }
+                let reset = settings.output_dir.is_some().then(|| {
+                    (
+                        tr!(i18n, "settings-output-beside-button"),
+                        tr!(i18n, "settings-output-beside-hint"),
+                        Command::OutputBesideInput,
+                    )
                 });
+                folder_buttons_ui(ui, i18n, Command::PickOutputFolder, reset, commands);
             });
             ui.end_row();
 
@@ -337,21 +332,37 @@ fn models_row_ui(
             )
             .on_hover_text(reasons.join("\n\n"));
         }
-        ui.horizontal(|ui| {
-            if ui.button(tr!(i18n, "choose-folder")).clicked() {
-                commands.push(Command::PickModelsFolder);
-            }
-            if settings.models_dir.is_some()
-                && ui
-                    .small_button(tr!(i18n, "settings-models-default"))
-                    .on_hover_text(tr!(i18n, "settings-models-default-hint"))
-                    .clicked()
-            {
-                commands.push(Command::SetModelsFolder(None));
-            }
+        let reset = settings.models_dir.is_some().then(|| {
+            (
+                tr!(i18n, "settings-models-default"),
+                tr!(i18n, "settings-models-default-hint"),
+                Command::SetModelsFolder(None),
+            )
         });
+        folder_buttons_ui(ui, i18n, Command::PickModelsFolder, reset, commands);
     });
     ui.end_row();
+}
+
+/// "Choose folder…" (`pick`) and, when the setting is not the default, a small button (label,
+/// hover text, command) that goes back to it.
+fn folder_buttons_ui(
+    ui: &mut Ui,
+    i18n: &Localizer,
+    pick: Command,
+    reset: Option<(String, String, Command)>,
+    commands: &mut Vec<Command>,
+) {
+    ui.horizontal(|ui| {
+        if ui.button(tr!(i18n, "choose-folder")).clicked() {
+            commands.push(pick);
+        }
+        if let Some((label, hint, command)) = reset
+            && ui.small_button(label).on_hover_text(hint).clicked()
+        {
+            commands.push(command);
+        }
+    });
 }
 
 fn size_text(size: OutputSize, i18n: &Localizer) -> String {
