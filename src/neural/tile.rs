@@ -171,16 +171,16 @@ fn upscale_tiled_to(
     if net.frame_stats_context_px() < u32::MAX as usize {
         let g = geometry(net, input.channels)?;
         if g.prepad > 0 && (!net.global_pools().is_empty() || net.has_strides()) {
+            if let Some(s) = out_scale {
+                check_out_scale(s, g.scale)?;
+            }
             let native = super::frame_stats::upscale(net, input, g, opts, threads)?;
             return match out_scale {
-                Some(s) => {
-                    check_out_scale(s, g.scale)?;
-                    Ok(resize_bicubic_ncnn(
-                        &native,
-                        s * input.height,
-                        s * input.width,
-                    ))
-                }
+                Some(s) => Ok(resize_bicubic_ncnn(
+                    &native,
+                    s * input.height,
+                    s * input.width,
+                )),
                 None => Ok(native),
             };
         }
