@@ -417,3 +417,39 @@ fn a_damaged_recording_keeps_the_same_frames_through_the_engine() {
     assert_eq!(damage_warning(warnings(&run.events)), Some(expected));
     assert_eq!(frame_times(&out), frame_times(&lanczos_out));
 }
+
+/// A target height fit with waifu2x cunet: without denoise it runs the 2× net (cunet's 1× nets
+/// only denoise) and scales down to the height asked for; with a level, its 1× net.
+#[test]
+fn cunet_fits_a_height_with_and_without_denoise() {
+    let env = TestEnv::new();
+    // The smallest height `--height` takes; three frames.
+    let clip = Clip {
+        width: 16,
+        height: 16,
+        duration_secs: 0.125,
+        ..small_clip()
+    };
+    let input = make_plain(&env.path("tiny.mp4"), clip);
+    for denoise in [None, Some("1")] {
+        let out = env.path(format!("tiny.{}.mkv", denoise.unwrap_or("plain")));
+        let mut extra = vec!["--engine", "waifu2x-cunet", "--height", "16"];
+        extra.extend(denoise.iter().flat_map(|level| ["--denoise", *level]));
+        let mut a = run_args(&input, &out, CHUNK_SECS, &extra);
+        a.extend(["--preset".into(), lossless_preset(&env).into_os_string()]);
+        a.extend([
+            "--models-dir".into(),
+            neural_support::models_dir().into_os_string(),
+        ]);
+        env.run(a).assert_success();
+        let size = ffprobe(
+            "-select_streams v:0 -show_entries stream=width,height -of csv=p=0",
+            &out,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&size).trim(),
+            "16,16",
+            "{denoise:?}"
+        );
+    }
+}

@@ -195,7 +195,24 @@ impl EngineInfo {
     /// The engine's own scale for a job wanting `wanted` (a `--height` fit may ask for any
     /// factor): the smallest supported scale at least as large, else the largest.
     pub fn engine_scale(&self, wanted: f64) -> f64 {
-        let mut scales = self.scales.to_vec();
+        self.fit_scale(wanted, |_| true)
+    }
+
+    /// [`EngineInfo::engine_scale`] for a job that runs with `denoise`: the smallest scale at
+    /// least `wanted` that has a model for it. A height fit without denoise on waifu2x cunet
+    /// runs its 2× net, not the 1× nets that only denoise (a scale the user picked was checked
+    /// against the level before: there the two agree).
+    pub fn engine_scale_with(&self, wanted: f64, denoise: Option<u8>) -> f64 {
+        match &self.model {
+            Some(ModelSource::Family(family, _)) => {
+                self.fit_scale(wanted, |s| family.ships(s as u32, denoise))
+            }
+            _ => self.engine_scale(wanted),
+        }
+    }
+
+    fn fit_scale(&self, wanted: f64, usable: impl Fn(f64) -> bool) -> f64 {
+        let mut scales: Vec<f64> = self.scales.iter().copied().filter(|&s| usable(s)).collect();
         scales.sort_by(f64::total_cmp);
         scales
             .iter()
@@ -644,6 +661,28 @@ mod tests {
             resolve_in(Some(d), "lanczos", Some(1.0), None),
             Err(EngineError::UnsupportedScale { .. })
         ));
+    }
+
+    #[test]
+    fn a_height_fit_without_denoise_skips_cunets_denoise_only_scale() {
+        let cunet = EngineInfo {
+            name: "waifu2x-cunet".to_owned(),
+            description: String::new(),
+            kind: EngineKind::Frames,
+            scales: vec![1.0, 2.0],
+            denoise_levels: vec![0, 1, 2, 3],
+            runs_without_denoise: true,
+            model: Some(ModelSource::Family(Family::Waifu2xCunet, PathBuf::new())),
+        };
+        // Same height as the source, or smaller: 1× when denoising, 2× (then down) when not.
+        assert_eq!(cunet.engine_scale_with(1.0, Some(1)), 1.0);
+        assert_eq!(cunet.engine_scale_with(0.5, Some(3)), 1.0);
+        assert_eq!(cunet.engine_scale_with(1.0, None), 2.0);
+        assert_eq!(cunet.engine_scale_with(0.5, None), 2.0);
+        assert_eq!(cunet.engine_scale_with(1.5, Some(1)), 2.0);
+        assert_eq!(cunet.engine_scale(1.0), 1.0);
+        // Engines without a family choose by scale alone.
+        assert_eq!(lanczos().engine_scale_with(1.7, None), 2.0);
     }
 
     #[test]

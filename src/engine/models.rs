@@ -159,7 +159,7 @@ impl Family {
                     (
                         "scale2.0x_model.param/.bin, noise0..3_scale2.0x_model.param/.bin, \
                          noise0..3_model.param/.bin for 1×",
-                        "WAIFU2X_CUNET_UP*",
+                        "WAIFU2X_CUNET_UP",
                     )
                 } else {
                     (

@@ -115,7 +115,10 @@ pub(crate) fn prepare(ctx: &Context, reporter: &Reporter, spec: &JobSpec) -> any
         });
     }
 
-    let engine_scale = engine.engine_scale(scale.unwrap_or(engine_size.1 as f64 / src_h as f64));
+    let engine_scale = engine.engine_scale_with(
+        scale.unwrap_or(engine_size.1 as f64 / src_h as f64),
+        spec.denoise,
+    );
     let settings = Settings {
         engine: engine.name.clone(),
         model: engine.model_identity(engine_scale, spec.denoise)?,

@@ -519,7 +519,7 @@ impl FramePreviewer {
         if !same {
             self.engine = None;
             let setup = FrameSetup {
-                scale: engine.engine_scale(scale),
+                scale: engine.engine_scale_with(scale, denoise),
                 denoise,
                 matrix,
             };
