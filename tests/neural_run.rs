@@ -328,14 +328,8 @@ fn a_custom_model_in_the_models_folder_is_an_engine() {
         a.extend(["--preset".into(), lossless_preset(&env).into_os_string()]);
         a.extend(["--models-dir".into(), models.clone().into_os_string()]);
         env.run(a).assert_success();
-        let size = String::from_utf8_lossy(&ffprobe(
-            "-select_streams v:0 -show_entries stream=width,height -of csv=p=0",
-            &out,
-        ))
-        .trim()
-        .to_owned();
-        let factor: u32 = scale.parse().expect("scale");
-        assert_eq!(size, format!("{},{}", 16 * factor, 12 * factor));
+        let factor: u64 = scale.parse().expect("scale");
+        assert_eq!(video_size(&out), (16 * factor, 12 * factor));
         assert_eq!(framemd5(&out).len(), 6);
     }
 
@@ -442,14 +436,6 @@ fn cunet_fits_a_height_with_and_without_denoise() {
             neural_support::models_dir().into_os_string(),
         ]);
         env.run(a).assert_success();
-        let size = ffprobe(
-            "-select_streams v:0 -show_entries stream=width,height -of csv=p=0",
-            &out,
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&size).trim(),
-            "16,16",
-            "{denoise:?}"
-        );
+        assert_eq!(video_size(&out), (16, 16), "{denoise:?}");
     }
 }
